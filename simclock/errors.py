@@ -1,0 +1,90 @@
+"""The errors a virtual run can end with, each with a message a person can act on."""
+
+from __future__ import annotations
+
+import asyncio
+import linecache
+
+__all__ = ["ClockConflict", "Deadlock", "SimclockError", "TimeLimitExceeded"]
+
+
+class SimclockError(RuntimeError):
+    """Base class of every error simclock raises about a virtual run."""
+
+
+class Deadlock(SimclockError):
+    """No task can ever make progress again.
+
+    Raised by the loop the moment nothing is ready, no timer is pending, and no
+    I/O, signal, thread or declared external work could wake it. A real run
+    would hang forever at this point; a virtual one stops at once and names
+    every pending task with the line where it waits.
+    """
+
+    def __init__(self, now: float, tasks: list[asyncio.Task[object]]) -> None:
+        self.now = now
+        self.tasks = tasks
+        lines = [
+            f"no task can make progress at virtual t={now:.3f}s: nothing is ready, "
+            "no timer is pending, and no I/O, thread or signal can wake the loop.",
+        ]
+        lines += describe_tasks(tasks) or ["  (no pending tasks)"]
+        super().__init__("\n".join(lines))
+
+
+class TimeLimitExceeded(SimclockError):
+    """The run would pass its virtual time limit.
+
+    Raised instead of jumping past `limit` seconds of virtual time, so that a
+    `while True: await asyncio.sleep(1)` loop ends with a clear error rather
+    than running until the float clock saturates.
+    """
+
+    def __init__(
+        self, limit: float, now: float, next_deadline: float, tasks: list[asyncio.Task[object]]
+    ) -> None:
+        self.limit = limit
+        self.now = now
+        self.next_deadline = next_deadline
+        self.tasks = tasks
+        lines = [
+            f"virtual time limit of {limit:g}s exceeded: reached t={now:.3f}s and the "
+            f"next timer is due at t={next_deadline:.3f}s.",
+        ]
+        lines += describe_tasks(tasks)
+        super().__init__("\n".join(lines))
+
+
+class ClockConflict(SimclockError):
+    """A second clock tried to take over the process clocks while one drives them."""
+
+
+def describe_tasks(tasks: list[asyncio.Task[object]]) -> list[str]:
+    """One readable line per pending task: its name, the line where it waits, what it awaits."""
+    if not tasks:
+        return []
+    lines = [f"pending tasks ({len(tasks)}):"]
+    for task in sorted(tasks, key=lambda t: t.get_name()):
+        lines.append(f"  - {task.get_name()!r} {where_task_waits(task)}")
+        waiter = getattr(task, "_fut_waiter", None)
+        if waiter is not None:
+            lines.append(f"      awaiting {_shorten(repr(waiter), 120)}")
+    return lines
+
+
+def where_task_waits(task: asyncio.Task[object]) -> str:
+    """`coro() at file.py:12: source line` for the innermost frame of a pending task."""
+    coro = task.get_coro()
+    name = getattr(coro, "__name__", type(coro).__name__)
+    stack = task.get_stack()
+    if not stack:
+        return f"{name}() (not started)"
+    frame = stack[-1]
+    filename, lineno = frame.f_code.co_filename, frame.f_lineno
+    source = linecache.getline(filename, lineno).strip()
+    where = f"{name}() waiting in {frame.f_code.co_name}() at {filename}:{lineno}"
+    return f"{where}: {source}" if source else where
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."

@@ -1,0 +1,319 @@
+"""`VirtualEventLoop`: CPython's selector event loop on a virtual clock.
+
+The loop is stock asyncio but for one thing: when nothing can run and no real
+work is in flight, it does not sleep until the next timer is due; it sets the
+clock to exactly that timer's deadline and carries on. CPython's own
+`_run_once` is reused unchanged. It asks the selector to wait `timeout`
+seconds for I/O; the selector handed to the loop is a proxy that polls real
+I/O without waiting and, if nothing happened, makes the jump. Everything else
+(which callbacks run in which order, how due timers are popped) is asyncio's,
+which is why a virtual run prints what a real run prints.
+
+Two changes make a virtual run deterministic where a real one is merely likely:
+timers due at the same instant fire in the order they were scheduled (stock
+`TimerHandle` compares deadlines only, and the heap is not stable), and the
+clock stands still while a tracked thread does real work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import heapq
+import itertools
+import math
+import selectors
+import threading
+from collections.abc import Callable, Mapping
+from contextvars import Context
+from typing import Any, TypeVar
+
+from simclock import wallclock
+from simclock.clock import Clock, StartLike
+from simclock.errors import ClockConflict, Deadlock, TimeLimitExceeded
+from simclock.threads import TrackedCall, WorkInFlight
+
+__all__ = ["VirtualEventLoop", "new_event_loop"]
+
+_T = TypeVar("_T")
+
+# Above 2**22 s the spacing between floats exceeds the 1 ns clock resolution:
+# `now + resolution == now`, and a timer due exactly now would never be popped.
+_COARSE_FLOATS = float(2**22)
+
+
+class _FifoTimerHandle(asyncio.TimerHandle):
+    """A timer that breaks deadline ties by scheduling order."""
+
+    __slots__ = ("_seq",)
+
+    def __init__(
+        self,
+        when: float,
+        callback: Callable[..., object],
+        args: tuple[Any, ...],
+        loop: asyncio.AbstractEventLoop,
+        context: Context | None,
+        seq: int,
+    ) -> None:
+        super().__init__(when, callback, args, loop, context)
+        self._seq = seq
+
+    # heapq only ever compares with `<`.
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, _FifoTimerHandle):
+            return NotImplemented
+        return self._when < other._when or (self._when == other._when and self._seq < other._seq)
+
+
+class _JumpingSelector(selectors.BaseSelector):
+    """The selector `_run_once` sees: polls real I/O, then jumps instead of waiting."""
+
+    def __init__(self, real: selectors.BaseSelector) -> None:
+        self._real = real
+        self.loop: VirtualEventLoop | None = None
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.register(fileobj, events, data)
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._real.unregister(fileobj)
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.modify(fileobj, events, data)
+
+    def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
+        return self._real.get_map()
+
+    def close(self) -> None:
+        self._real.close()
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        loop = self.loop
+        assert loop is not None
+        real = self._real
+        events = real.select(0)
+        if events or timeout == 0:
+            return events
+        # Nothing is ready and no timer is due: this is where a real loop would sleep.
+        return loop._when_idle(real, timeout)
+
+
+class VirtualEventLoop(asyncio.SelectorEventLoop):
+    # An __init__ that raises before the base class ran must not break __del__.
+    _closed = True
+
+    """An asyncio event loop whose time is virtual.
+
+    `loop.time()` reads the attached `Clock`. While the loop runs, the clock
+    also drives `time.time()`, `datetime.now()`, `time.monotonic()`,
+    `time.perf_counter()` and a blocking `time.sleep()`.
+
+    Whenever nothing can run, the loop decides what a real loop's wait would
+    have ended with, in this order:
+
+    1. A tracked thread is doing real work (`run_in_executor`, `to_thread`,
+       `getaddrinfo`, the default executor's shutdown, `external_work()`):
+       wait for it in real time. Virtual time does not move meanwhile.
+    2. A timer is pending: set the clock to exactly its deadline. A deadline
+       of `math.inf` means "never" and does not count as pending.
+    3. External I/O or a signal handler could still wake the loop: wait for
+       it in real time, as a real loop would.
+    4. Otherwise no task can ever run again: raise `Deadlock` naming each
+       pending task and the line where it waits.
+
+    Parameters:
+        clock: the clock to run on. By default, the clock that already drives
+            the process (under `simclock run` or inside a simclock test), or
+            else a new one starting at `start`.
+        start: the wall-clock instant a new clock starts at: a datetime, an
+            epoch number, an ISO 8601 string or "now". Default: 2025-01-01 UTC.
+        limit: raise `TimeLimitExceeded` instead of letting virtual time pass
+            `limit` seconds after the loop was made. Default: no limit.
+
+    A timer whose deadline is NaN raises ValueError when it is scheduled, so
+    `asyncio.sleep(math.nan)` fails in the awaiting task instead of corrupting
+    the timer heap.
+    """
+
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        *,
+        start: StartLike | None = None,
+        limit: float | None = None,
+    ) -> None:
+        _check_limit(limit)
+        self._clock = _choose_clock(clock, start)
+        self._limit = limit
+        self._limit_at = math.inf if limit is None else self._clock.now + limit
+        self._timer_seq = itertools.count()
+        self._work = WorkInFlight(self)
+        self._idle_waiters: list[asyncio.Future[None]] = []
+        selector = _JumpingSelector(selectors.DefaultSelector())
+        super().__init__(selector)
+        selector.loop = self
+        self._clock_resolution = 1e-9
+
+    @property
+    def clock(self) -> Clock:
+        """The clock this loop reads and moves."""
+        return self._clock
+
+    def time(self) -> float:
+        return self._clock._now
+
+    def call_at(
+        self,
+        when: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: Context | None = None,
+    ) -> asyncio.TimerHandle:
+        """Schedule `callback` at virtual time `when`; ties fire in scheduling order.
+
+        `when` may lie in the past (the callback runs on the next iteration) or
+        be `math.inf` (it never runs). NaN raises ValueError.
+        """
+        if when is None:
+            raise TypeError("when cannot be None")
+        if when != when:
+            raise ValueError(
+                f"cannot schedule {callback!r} at a NaN virtual time "
+                "(was NaN passed to asyncio.sleep(), call_later() or call_at()?)"
+            )
+        self._check_closed()
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_at")  # type: ignore[attr-defined]
+        timer = _FifoTimerHandle(when, callback, args, self, context, next(self._timer_seq))
+        if timer._source_traceback:  # type: ignore[attr-defined]
+            del timer._source_traceback[-1]  # type: ignore[attr-defined]
+        heapq.heappush(self._scheduled, timer)  # type: ignore[attr-defined]
+        timer._scheduled = True  # type: ignore[attr-defined]
+        return timer
+
+    def run_forever(self) -> None:
+        with wallclock.bound(self._clock):
+            me = threading.get_ident()
+            if me in self._clock._running:
+                raise RuntimeError("another loop is already running on this clock in this thread")
+            self._clock._running[me] = self
+            try:
+                super().run_forever()
+            finally:
+                del self._clock._running[me]
+
+    def run_in_executor(
+        self,
+        executor: concurrent.futures.Executor | None,
+        func: Callable[..., _T],
+        *args: Any,
+    ) -> asyncio.Future[_T]:
+        call = TrackedCall(self._work, func)
+        try:
+            future = super().run_in_executor(executor, call, *args)
+        except BaseException:
+            call.future_done()
+            raise
+        future.add_done_callback(call.future_done)
+        return future
+
+    async def shutdown_default_executor(self, *args: Any, **kwargs: Any) -> None:
+        if self._default_executor is not None:  # type: ignore[attr-defined]
+            # The shutdown runs in a thread of its own: untracked, it looks like
+            # a deadlock (3.11, 3.12) or lets its 300 s timeout jump by (3.13).
+            self._work.begin()
+        await super().shutdown_default_executor(*args, **kwargs)
+
+    def _do_shutdown(self, future: asyncio.Future[None]) -> None:
+        try:
+            super()._do_shutdown(future)  # type: ignore[misc]
+        finally:
+            self._work.end()
+
+    def close(self) -> None:
+        self._work.release_sleepers()
+        super().close()
+
+    async def _settle(self) -> None:
+        """Return once nothing but the caller is ready and no tracked thread works."""
+        while True:
+            await asyncio.sleep(0)
+            scheduled: list[asyncio.TimerHandle] = self._scheduled  # type: ignore[attr-defined]
+            if self._ready or (scheduled and scheduled[0].when() <= self.time()):  # type: ignore[attr-defined]
+                continue
+            if not self._work.busy:
+                return
+            waiter = self.create_future()
+            self._idle_waiters.append(waiter)
+            await waiter
+
+    def _when_idle(
+        self, real: selectors.BaseSelector, timeout: float | None
+    ) -> list[tuple[selectors.SelectorKey, int]]:
+        """Called by the selector when nothing is ready and no timer is due."""
+        if self._work.busy:
+            return real.select(timeout=None)
+        if self._idle_waiters:
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            return []
+        scheduled: list[asyncio.TimerHandle] = self._scheduled  # type: ignore[attr-defined]
+        if scheduled and scheduled[0].when() != math.inf:
+            self._jump_to(scheduled[0].when())
+            return []
+        if len(real.get_map()) > self._internal_fds or self._signal_handlers:  # type: ignore[attr-defined]
+            return real.select(timeout=None)
+        raise Deadlock(self._clock.now, self._pending_tasks())
+
+    def _jump_to(self, when: float) -> None:
+        if when > self._limit_at:
+            assert self._limit is not None
+            raise TimeLimitExceeded(self._limit, self._clock.now, when, self._pending_tasks())
+        self._clock._move_to(when)
+        if when >= _COARSE_FLOATS:
+            self._clock_resolution = max(1e-9, math.ulp(when))
+
+    def _pending_tasks(self) -> list[asyncio.Task[Any]]:
+        return [task for task in asyncio.all_tasks(self) if not task.done()]
+
+
+def _check_limit(limit: object) -> None:
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0
+    ):
+        raise ValueError(f"limit must be a positive number of virtual seconds, got {limit!r}")
+
+
+def _choose_clock(clock: Clock | None, start: StartLike | None) -> Clock:
+    if clock is not None:
+        if start is not None:
+            raise TypeError("pass either clock= or start=, not both")
+        return clock
+    driving = wallclock.current_clock()
+    if driving is None:
+        return Clock() if start is None else Clock(start)
+    if start is not None:
+        raise ClockConflict(
+            f"start={start!r} cannot apply: {driving!r} already drives the process "
+            "clocks, and this loop attaches to it"
+        )
+    return driving
+
+
+def new_event_loop(
+    clock: Clock | None = None,
+    *,
+    start: StartLike | None = None,
+    limit: float | None = None,
+) -> VirtualEventLoop:
+    """Make a `VirtualEventLoop`; usable as `asyncio.Runner(loop_factory=...)`.
+
+    On Python 3.12 and later it also serves as `asyncio.run(coro, loop_factory=...)`.
+    With no arguments, the loop attaches to the clock that drives the process,
+    if any, and otherwise gets a clock of its own.
+    """
+    return VirtualEventLoop(clock, start=start, limit=limit)

@@ -1,0 +1,158 @@
+"""Run a script as `python SCRIPT ARGS` would, with the whole process on a virtual clock.
+
+The script sees what `python SCRIPT` gives it: `__name__ == "__main__"`, an
+absolute `__file__`, `sys.argv` as typed, `sys.path[0]` set to the script's
+real directory, the same warnings and the same traceback and exit status for
+an uncaught exception. The differences are the point of the exercise:
+
+- the clock is bound before the script's first line, so a module-level
+  `start = time.time()` is virtual time;
+- `asyncio.run`, `asyncio.Runner`, `asyncio.new_event_loop` and
+  `asyncio.get_event_loop` make `VirtualEventLoop`s on that one clock, so two
+  `asyncio.run` calls in a row continue one timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import traceback
+import types
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.machinery import SourceFileLoader
+from typing import Any
+
+from simclock import wallclock
+from simclock.clock import Clock
+from simclock.loop import VirtualEventLoop
+
+__all__ = ["ScriptError", "compile_script", "run_script"]
+
+
+class ScriptError(Exception):
+    """The script cannot be run at all: missing, a directory, unreadable, or not valid Python.
+
+    Its message is what a person should read, without a simclock traceback;
+    `status` is the exit status `python` gives for the same mistake.
+    """
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class _Script:
+    argv0: str
+    path: str
+    code: types.CodeType
+
+
+def compile_script(path: str) -> _Script:
+    """Read and compile `path` as `python path` would, or raise ScriptError saying why not."""
+    absolute = os.path.abspath(path)
+    if os.path.isdir(absolute):
+        raise ScriptError(f"can't run '{path}': it is a directory, not a Python script", 2)
+    try:
+        with open(absolute, "rb") as file:
+            source = file.read()
+    except OSError as error:
+        raise ScriptError(
+            f"can't open file '{absolute}': [Errno {error.errno}] {error.strerror}", 2
+        ) from None
+    try:
+        code = compile(source, absolute, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as error:
+        detail = "".join(traceback.format_exception_only(error)).rstrip("\n")
+        raise ScriptError(f"{path} is not valid Python:\n{detail}", 1) from None
+    return _Script(argv0=path, path=absolute, code=code)
+
+
+class _VirtualLoopPolicy(asyncio.DefaultEventLoopPolicy):
+    """The policy a replay installs: every new loop is virtual, on the replay's clock."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self._clock = clock
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        return VirtualEventLoop(self._clock)
+
+
+@contextmanager
+def virtual_process(clock: Clock) -> Iterator[Clock]:
+    """Put the process clocks and every new asyncio loop on `clock` for the block."""
+    previous_policy = asyncio.get_event_loop_policy()
+    with wallclock.bound(clock):
+        asyncio.set_event_loop_policy(_VirtualLoopPolicy(clock))
+        try:
+            yield clock
+        finally:
+            asyncio.set_event_loop_policy(previous_policy)
+
+
+@contextmanager
+def _as_main(script: _Script, args: Sequence[str]) -> Iterator[dict[str, Any]]:
+    """Install the script as `__main__`, with its argv and path, and undo it afterwards."""
+    module = types.ModuleType("__main__")
+    module.__dict__.update(
+        __file__=script.path,
+        __cached__=None,
+        __loader__=SourceFileLoader("__main__", script.path),
+        __spec__=None,
+        __builtins__=__builtins__,
+    )
+    saved_main = sys.modules.get("__main__")
+    saved_argv = sys.argv
+    saved_path0 = sys.path[0] if sys.path else None
+    sys.modules["__main__"] = module
+    sys.argv = [script.argv0, *args]
+    script_dir = os.path.dirname(os.path.realpath(script.path))
+    if sys.path:
+        sys.path[0] = script_dir
+    else:
+        sys.path.insert(0, script_dir)
+    try:
+        yield module.__dict__
+    finally:
+        sys.argv = saved_argv
+        if saved_path0 is not None:
+            sys.path[0] = saved_path0
+        if saved_main is not None:
+            sys.modules["__main__"] = saved_main
+
+
+def run_script(script: _Script, args: Sequence[str], clock: Clock) -> int:
+    """Run a compiled script on `clock` and return the exit status `python` would give.
+
+    An uncaught exception prints the same traceback `python` prints (only the
+    script's own frames) and gives status 1; `SystemExit` gives its code.
+    """
+    with _as_main(script, args) as namespace, virtual_process(clock):
+        try:
+            exec(script.code, namespace)
+        except SystemExit as exit_:
+            return _exit_status(exit_.code)
+        except BaseException as error:  # noqa: BLE001 - reported as python would
+            _print_script_traceback(error, script.code)
+            return 130 if isinstance(error, KeyboardInterrupt) else 1
+    return 0
+
+
+def _exit_status(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _print_script_traceback(error: BaseException, code: types.CodeType) -> None:
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code is not code:
+        tb = tb.tb_next
+    traceback.print_exception(type(error), error, tb if tb is not None else error.__traceback__)

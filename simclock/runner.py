@@ -1,0 +1,47 @@
+"""`simclock.run`: the virtual counterpart of `asyncio.run`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from simclock import wallclock
+from simclock.clock import Clock, StartLike
+from simclock.loop import VirtualEventLoop, _choose_clock
+
+__all__ = ["run"]
+
+_T = TypeVar("_T")
+
+
+def run(
+    main: Coroutine[Any, Any, _T],
+    *,
+    start: StartLike | None = None,
+    limit: float | None = None,
+    debug: bool | None = None,
+    clock: Clock | None = None,
+) -> _T:
+    """Run `main` on a fresh `VirtualEventLoop` and return its result, like `asyncio.run`.
+
+    The process clocks follow virtual time from before the loop is made until
+    after it is closed, so the loop's teardown (cancelling leftover tasks,
+    shutting down the default executor) runs on the virtual clock too. They are
+    restored however the run ends: a result, an exception, KeyboardInterrupt,
+    `Deadlock` or `TimeLimitExceeded`.
+
+    `start`, `limit` and `clock` are as for `VirtualEventLoop`; `debug` is as for
+    `asyncio.run`. Anything that is not a coroutine is refused with the same
+    error `asyncio.run` gives. Called while another clock drives the process
+    (inside `simclock run` or a simclock test) and given no `clock`, the run
+    continues that clock's timeline.
+    """
+    if asyncio._get_running_loop() is not None:
+        # Checked first, as asyncio.run does, so the coroutine is not consumed.
+        raise RuntimeError("simclock.run() cannot be called from a running event loop")
+    chosen = _choose_clock(clock, start)
+    with wallclock.bound(chosen):
+        runner = asyncio.Runner(debug=debug, loop_factory=lambda: VirtualEventLoop(chosen, limit=limit))
+        with runner:
+            return runner.run(main)

@@ -1,0 +1,161 @@
+"""Bind the process clocks to a `Clock` while a virtual run is under way.
+
+What is patched, and how:
+
+- `time.time`, `time.time_ns`, `datetime.now`, `date.today` and friends: by
+  time-machine, travelling without ticking to the clock's wall reading, kept
+  in step on every move of the clock from its absolute value, so rounding
+  never accumulates.
+- `time.monotonic`, `time.perf_counter` and their `_ns` forms: by simclock,
+  since time-machine leaves them alone. Code that bound them by name before
+  the run (`from time import monotonic`) keeps the real ones.
+- `time.sleep`: on the thread running a virtual loop, or on the thread that
+  bound the clock while no loop runs, it advances virtual time and returns at
+  once. In a worker thread of a virtual loop it is a virtual wait. In any other
+  thread it sleeps for real.
+
+Only one clock can hold the process clocks at a time; the same clock may bind
+again (a loop inside `simclock run`), and the patches go away when the last
+binding is released, however the run ended.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import time_machine
+
+from simclock.clock import Clock
+from simclock.errors import ClockConflict
+
+__all__ = ["bound", "current_clock"]
+
+_real_sleep = time.sleep
+_real = {
+    "monotonic": time.monotonic,
+    "monotonic_ns": time.monotonic_ns,
+    "perf_counter": time.perf_counter,
+    "perf_counter_ns": time.perf_counter_ns,
+    "sleep": time.sleep,
+}
+
+_lock = threading.RLock()
+_clock: Clock | None = None
+_holds = 0
+_owner_thread = 0
+_travel: time_machine.travel | None = None
+
+# Set in a worker thread while it runs tracked work for a virtual loop: the
+# function that turns a `time.sleep` there into a virtual wait.
+worker_state = threading.local()
+
+
+def current_clock() -> Clock | None:
+    """The clock that drives the process clocks now, if any."""
+    return _clock
+
+
+@contextmanager
+def bound(clock: Clock) -> Iterator[Clock]:
+    """Put the process clocks on `clock` for the duration of the block."""
+    _bind(clock)
+    try:
+        yield clock
+    finally:
+        _release(clock)
+
+
+def _bind(clock: Clock) -> None:
+    global _clock, _holds, _owner_thread, _travel
+    with _lock:
+        if _clock is clock:
+            _holds += 1
+            return
+        if _clock is not None:
+            raise ClockConflict(
+                f"{_clock!r} already drives time.time() and time.monotonic(); a second "
+                "clock cannot take over until it is released. Attach the new loop to "
+                "the running clock (simclock.current_clock()) or finish that run first."
+            )
+        travel = time_machine.travel(clock.wall_ns() / 1e9, tick=False)
+        traveller = travel.start()
+        try:
+            clock._on_move = _follower(clock, traveller)
+            clock._on_move()
+            time.monotonic = lambda: clock._now
+            time.perf_counter = time.monotonic
+            time.monotonic_ns = lambda: round(clock._now * 1_000_000_000)
+            time.perf_counter_ns = time.monotonic_ns
+            time.sleep = _sleeper(clock)
+        except BaseException:
+            _restore_time_module()
+            travel.stop()
+            raise
+        _clock, _holds, _owner_thread, _travel = clock, 1, threading.get_ident(), travel
+
+
+def _release(clock: Clock) -> None:
+    global _clock, _holds, _travel
+    with _lock:
+        if _clock is not clock:
+            return
+        _holds -= 1
+        if _holds:
+            return
+        clock._on_move = None
+        travel, _clock, _travel = _travel, None, None
+        _restore_time_module()
+        if travel is not None:
+            travel.stop()
+
+
+def _restore_time_module() -> None:
+    for name, function in _real.items():
+        setattr(time, name, function)
+
+
+def _follower(clock: Clock, traveller: Any) -> Callable[[], None]:
+    """A callback that sets time-machine's frozen instant to the clock's wall reading."""
+    if isinstance(getattr(traveller, "_destination_timestamp_ns", None), int):
+        # Writing the absolute instant costs ~30 ns against ~700 ns for move_to();
+        # it runs on every jump. The fallback keeps us correct if time-machine
+        # ever renames the attribute.
+        def follow() -> None:
+            traveller._destination_timestamp_ns = clock.wall_ns()
+
+        return follow
+
+    def follow_public() -> None:
+        traveller.move_to(clock.wall_ns() / 1e9)
+
+    return follow_public
+
+
+def _sleeper(clock: Clock) -> Callable[[float], None]:
+    def sleep(seconds: float) -> None:
+        """Virtual `time.sleep`: see the module docstring for which thread gets what."""
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, numbers.Real)
+            or not 0 <= seconds < math.inf
+        ):
+            _real_sleep(seconds)  # raises exactly what time.sleep raises
+            return
+        if clock._loop_in_this_thread() is not None or (
+            not clock._running and threading.get_ident() == _owner_thread
+        ):
+            clock.advance(float(seconds))
+            return
+        wait: Callable[[float], None] | None = getattr(worker_state, "virtual_wait", None)
+        if wait is not None:
+            wait(float(seconds))
+        else:
+            _real_sleep(seconds)
+
+    return sleep
