@@ -30,9 +30,15 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="wall-clock start: ISO 8601, epoch seconds or 'now' (default: 2025-01-01T00:00:00Z)",
     )
-    run.add_argument("--summary", action="store_true", help="after the run, print virtual and real time to stderr")
+    run.add_argument(
+        "--summary",
+        action="store_true",
+        help="after the run, print virtual and real time to stderr",
+    )
     run.add_argument("script", metavar="SCRIPT", help="the Python script to run")
-    run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for the script")
+    run.add_argument(
+        "args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for the script"
+    )
     return parser
 
 

@@ -23,10 +23,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, TypeAlias
-
-if TYPE_CHECKING:
-    from simclock.timeline import Timeline
+from typing import Protocol, TypeAlias
 
 __all__ = ["DEFAULT_START", "Clock", "StartLike"]
 
@@ -62,7 +59,6 @@ class Clock:
         self._on_move: Callable[[], None] | None = None
         # Loops running on this clock right now, by the thread that runs them.
         self._running: dict[int, _Settles] = {}
-        self.timeline: Timeline | None = None
 
     def __repr__(self) -> str:
         return f"<simclock.Clock now={self._now:.6f}s wall={self.datetime().isoformat()}>"
@@ -104,10 +100,11 @@ class Clock:
         Virtual time does not move. Returns once nothing is ready, no timer is
         due at the current instant, and no tracked thread is working.
         """
-        loop = asyncio.get_running_loop()
-        if self._running.get(threading.get_ident()) is not loop:
+        loop = self._running.get(threading.get_ident())
+        running: object = asyncio.get_running_loop()
+        if loop is None or running is not loop:
             raise RuntimeError("run_until_idle() must be awaited on a loop attached to this clock")
-        await self._running[threading.get_ident()]._settle()
+        await loop._settle()
 
     # Machinery for the loop and the wall-clock bindings.
 
@@ -156,8 +153,7 @@ def _start_to_ns(start: StartLike) -> int:
         return _start_to_ns(dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC))
     if isinstance(start, bool) or not isinstance(start, int | float):
         raise TypeError(
-            f"start must be a datetime, an epoch number, an ISO 8601 string or 'now', "
-            f"got {start!r}"
+            f"start must be a datetime, an epoch number, an ISO 8601 string or 'now', got {start!r}"
         )
     if not math.isfinite(start):
         raise ValueError(f"start must be a finite epoch number, got {start!r}")

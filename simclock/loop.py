@@ -18,6 +18,7 @@ clock stands still while a tracked thread does real work.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import heapq
 import itertools
@@ -26,7 +27,7 @@ import selectors
 import threading
 from collections.abc import Callable, Mapping
 from contextvars import Context
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, cast
 
 from simclock import wallclock
 from simclock.clock import Clock, StartLike
@@ -36,6 +37,7 @@ from simclock.threads import TrackedCall, WorkInFlight
 __all__ = ["VirtualEventLoop", "new_event_loop"]
 
 _T = TypeVar("_T")
+_Ts = TypeVarTuple("_Ts")
 
 # Above 2**22 s the spacing between floats exceeds the 1 ns clock resolution:
 # `now + resolution == now`, and a timer due exactly now would never be popped.
@@ -46,6 +48,10 @@ class _FifoTimerHandle(asyncio.TimerHandle):
     """A timer that breaks deadline ties by scheduling order."""
 
     __slots__ = ("_seq",)
+    if TYPE_CHECKING:
+        _when: float
+        _scheduled: bool
+        _source_traceback: list[Any] | None
 
     def __init__(
         self,
@@ -102,6 +108,20 @@ class _JumpingSelector(selectors.BaseSelector):
 class VirtualEventLoop(asyncio.SelectorEventLoop):
     # An __init__ that raises before the base class ran must not break __del__.
     _closed = True
+
+    if TYPE_CHECKING:
+        # CPython's private loop state, which typeshed does not describe.
+        _ready: collections.deque[asyncio.Handle]
+        _scheduled: list[_FifoTimerHandle]
+        _debug: bool
+        _internal_fds: int
+        _signal_handlers: dict[int, asyncio.Handle]
+        _default_executor: concurrent.futures.ThreadPoolExecutor | None
+
+        def _check_closed(self) -> None: ...
+        def _check_thread(self) -> None: ...
+        def _check_callback(self, callback: object, method: str) -> None: ...
+        def _write_to_self(self) -> None: ...
 
     """An asyncio event loop whose time is virtual.
 
@@ -166,8 +186,8 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     def call_at(
         self,
         when: float,
-        callback: Callable[..., object],
-        *args: Any,
+        callback: Callable[[*_Ts], object],
+        *args: *_Ts,
         context: Context | None = None,
     ) -> asyncio.TimerHandle:
         """Schedule `callback` at virtual time `when`; ties fire in scheduling order.
@@ -185,12 +205,12 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         self._check_closed()
         if self._debug:
             self._check_thread()
-            self._check_callback(callback, "call_at")  # type: ignore[attr-defined]
+            self._check_callback(callback, "call_at")
         timer = _FifoTimerHandle(when, callback, args, self, context, next(self._timer_seq))
-        if timer._source_traceback:  # type: ignore[attr-defined]
-            del timer._source_traceback[-1]  # type: ignore[attr-defined]
-        heapq.heappush(self._scheduled, timer)  # type: ignore[attr-defined]
-        timer._scheduled = True  # type: ignore[attr-defined]
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        heapq.heappush(self._scheduled, timer)
+        timer._scheduled = True
         return timer
 
     def run_forever(self) -> None:
@@ -207,12 +227,12 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     def run_in_executor(
         self,
         executor: concurrent.futures.Executor | None,
-        func: Callable[..., _T],
-        *args: Any,
+        func: Callable[[*_Ts], _T],
+        *args: *_Ts,
     ) -> asyncio.Future[_T]:
         call = TrackedCall(self._work, func)
         try:
-            future = super().run_in_executor(executor, call, *args)
+            future = super().run_in_executor(executor, cast(Callable[[*_Ts], _T], call), *args)
         except BaseException:
             call.future_done()
             raise
@@ -220,7 +240,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         return future
 
     async def shutdown_default_executor(self, *args: Any, **kwargs: Any) -> None:
-        if self._default_executor is not None:  # type: ignore[attr-defined]
+        if self._default_executor is not None:
             # The shutdown runs in a thread of its own: untracked, it looks like
             # a deadlock (3.11, 3.12) or lets its 300 s timeout jump by (3.13).
             self._work.begin()
@@ -240,8 +260,8 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         """Return once nothing but the caller is ready and no tracked thread works."""
         while True:
             await asyncio.sleep(0)
-            scheduled: list[asyncio.TimerHandle] = self._scheduled  # type: ignore[attr-defined]
-            if self._ready or (scheduled and scheduled[0].when() <= self.time()):  # type: ignore[attr-defined]
+            scheduled = self._scheduled
+            if self._ready or (scheduled and scheduled[0]._when <= self.time()):
                 continue
             if not self._work.busy:
                 return
@@ -261,11 +281,11 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
                 if not waiter.done():
                     waiter.set_result(None)
             return []
-        scheduled: list[asyncio.TimerHandle] = self._scheduled  # type: ignore[attr-defined]
-        if scheduled and scheduled[0].when() != math.inf:
-            self._jump_to(scheduled[0].when())
+        scheduled = self._scheduled
+        if scheduled and scheduled[0]._when != math.inf:
+            self._jump_to(scheduled[0]._when)
             return []
-        if len(real.get_map()) > self._internal_fds or self._signal_handlers:  # type: ignore[attr-defined]
+        if len(real.get_map()) > self._internal_fds or self._signal_handlers:
             return real.select(timeout=None)
         raise Deadlock(self._clock.now, self._pending_tasks())
 

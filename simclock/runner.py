@@ -42,6 +42,8 @@ def run(
         raise RuntimeError("simclock.run() cannot be called from a running event loop")
     chosen = _choose_clock(clock, start)
     with wallclock.bound(chosen):
-        runner = asyncio.Runner(debug=debug, loop_factory=lambda: VirtualEventLoop(chosen, limit=limit))
+        runner = asyncio.Runner(
+            debug=debug, loop_factory=lambda: VirtualEventLoop(chosen, limit=limit)
+        )
         with runner:
             return runner.run(main)

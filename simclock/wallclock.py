@@ -92,7 +92,7 @@ def _bind(clock: Clock) -> None:
             time.perf_counter = time.monotonic
             time.monotonic_ns = lambda: round(clock._now * 1_000_000_000)
             time.perf_counter_ns = time.monotonic_ns
-            time.sleep = _sleeper(clock)
+            time.sleep = _sleeper(clock)  # type: ignore[assignment]
         except BaseException:
             _restore_time_module()
             travel.stop()

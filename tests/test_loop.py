@@ -40,7 +40,9 @@ def test_every_clock_agrees_after_an_hour():
         return before, after
 
     before, after = simclock.run(main())
-    loop_t, wall, wall_ns, mono, mono_ns, perf, perf_ns, now = (a - b for a, b in zip(after, before))
+    loop_t, wall, wall_ns, mono, mono_ns, perf, perf_ns, now = (
+        a - b for a, b in zip(after, before, strict=True)
+    )
     assert loop_t == wall == mono == perf == 3600.0
     assert wall_ns == mono_ns == perf_ns == 3600 * 10**9
     assert now == dt.timedelta(hours=1)
@@ -93,7 +95,7 @@ def test_blocking_sleep_rejects_what_time_sleep_rejects():
 def test_forgotten_await_takes_no_time_and_warns():
     async def main():
         start = time.time()
-        asyncio.sleep(2)  # noqa: RUF006 - the mistake under test
+        asyncio.sleep(2)
         return time.time() - start
 
     with pytest.warns(RuntimeWarning, match="never awaited"):

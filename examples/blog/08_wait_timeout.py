@@ -1,4 +1,4 @@
-"""wait(timeout=3) returns what finished by then; A, due at the same instant, finishes just after."""
+"""wait(timeout=3) returns what is done by then; A, due at that instant, finishes just after."""
 
 import asyncio
 import time
