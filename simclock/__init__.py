@@ -11,6 +11,7 @@ from simclock.errors import ClockConflict, Deadlock, SimclockError, TimeLimitExc
 from simclock.loop import VirtualEventLoop, new_event_loop
 from simclock.runner import run
 from simclock.threads import external_work
+from simclock.timeline import Event, EventKind, Timeline, TimelineAssertionError, mark
 from simclock.wallclock import current_clock
 
 __all__ = [
@@ -18,11 +19,16 @@ __all__ = [
     "Clock",
     "ClockConflict",
     "Deadlock",
+    "Event",
+    "EventKind",
     "SimclockError",
     "TimeLimitExceeded",
+    "Timeline",
+    "TimelineAssertionError",
     "VirtualEventLoop",
     "current_clock",
     "external_work",
+    "mark",
     "new_event_loop",
     "run",
 ]

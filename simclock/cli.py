@@ -1,16 +1,25 @@
-"""The `simclock` command: a thin shell over `simclock.replay`."""
+"""The `simclock` command: a thin shell over `simclock.replay` and `simclock.render`."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import os
+import re
+import subprocess
 import sys
-import time
 from collections.abc import Sequence
+from pathlib import Path
 
+from simclock import render
 from simclock.clock import DEFAULT_START, Clock
 from simclock.replay import ScriptError, compile_script, run_script
+from simclock.timeline import Timeline
+from simclock.wallclock import real_perf_counter
 
 __all__ = ["main"]
+
+_CHART_SUFFIXES = {".svg": render.to_svg, ".html": render.to_html, ".htm": render.to_html}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,54 +32,170 @@ def _parser() -> argparse.ArgumentParser:
         "run",
         help="run a script as `python SCRIPT ARGS` would, on the virtual clock",
         description="Run a script as `python SCRIPT ARGS` would, with the whole process "
-        "on a virtual clock from its first line.",
+        "on a virtual clock from its first line. Its stdout and stderr are untouched; "
+        "what simclock adds goes to stderr after the run.",
     )
     run.add_argument(
         "--start",
         default=None,
-        help="wall-clock start: ISO 8601, epoch seconds or 'now' (default: 2025-01-01T00:00:00Z)",
+        help="wall-clock start: ISO 8601, epoch seconds or 'now' (default 2025-01-01T00:00:00Z)",
     )
     run.add_argument(
-        "--summary",
-        action="store_true",
-        help="after the run, print virtual and real time to stderr",
+        "--limit", type=float, default=None, help="stop with an error past this many virtual s"
     )
-    run.add_argument("script", metavar="SCRIPT", help="the Python script to run")
     run.add_argument(
-        "args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for the script"
+        "--timeline",
+        nargs="?",
+        const="-",
+        default=None,
+        metavar="FILE",
+        help="after the run, draw which task ran when: on stderr, or --timeline=FILE.svg/.html",
     )
+    run.add_argument("--json", metavar="FILE", help="write the recorded events as JSON to FILE")
+    run.add_argument(
+        "--summary", action="store_true", help="after the run, print virtual and real time"
+    )
+    _add_script(run)
+    compare = commands.add_parser(
+        "compare",
+        help="run a script for real and on the virtual clock; show whether the outputs match",
+        description="Run SCRIPT once with python, in real time, and once under `simclock run`, "
+        "then compare stdout and stderr (memory addresses aside) and report the speed-up.",
+    )
+    compare.add_argument(
+        "--real-timeout", type=float, default=600.0, help="give up on the real run after this"
+    )
+    _add_script(compare)
     return parser
 
 
-def _parse_start(text: str | None) -> Clock:
-    if text is None:
+def _add_script(command: argparse.ArgumentParser) -> None:
+    command.add_argument("script", metavar="SCRIPT", help="the Python script to run")
+    command.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="its arguments")
+
+
+def _clock(start: str | None) -> Clock:
+    if start is None:
         return Clock(DEFAULT_START)
     try:
-        return Clock(float(text))
+        return Clock(float(start))
     except ValueError:
-        return Clock(text)
+        return Clock(start)
+
+
+def _split_bare_timeline(argv: list[str]) -> list[str]:
+    """`--timeline` right before SCRIPT must not swallow SCRIPT as its file."""
+    out = []
+    for index, token in enumerate(argv):
+        if token == "--timeline":
+            out.append("--timeline=-")
+        else:
+            out.append(token)
+        if not token.startswith("-") and index > 0:
+            return out + argv[index + 1 :]
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    options = _parser().parse_args(argv)
-    try:
-        clock = _parse_start(options.start)
-    except (ValueError, TypeError) as error:
-        print(f"simclock: --start: {error}", file=sys.stderr)
-        return 2
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    options = _parser().parse_args(_split_bare_timeline(arguments))
     try:
         script = compile_script(options.script)
     except ScriptError as error:
         print(f"simclock: {error}", file=sys.stderr)
         return error.status
-    real_start = time.perf_counter()
-    status = run_script(script, options.args, clock)
-    real = time.perf_counter() - real_start
-    if options.summary:
+    if options.command == "compare":
+        return _compare(options.script, options.args, options.real_timeout)
+    try:
+        clock = _clock(options.start)
+    except (ValueError, TypeError) as error:
+        print(f"simclock: --start: {error}", file=sys.stderr)
+        return 2
+    wants_timeline = options.timeline is not None or options.json or options.summary
+    timeline = Timeline() if wants_timeline else None
+    status = run_script(script, options.args, clock, limit=options.limit, timeline=timeline)
+    if timeline is not None:
         sys.stdout.flush()
-        speedup = f"{clock.now / real:,.0f}x" if real > 0 else "n/a"
+        _report(timeline, options.timeline, options.json, options.summary, options.script)
+    return status
+
+
+def _report(
+    timeline: Timeline, chart: str | None, json_file: str | None, summary: bool, script: str
+) -> None:
+    if chart == "-":
+        print(render.to_text(timeline), file=sys.stderr, end="")
+    elif chart is not None:
+        draw = _CHART_SUFFIXES.get(Path(chart).suffix.lower())
+        if draw is None:
+            print(f"simclock: --timeline={chart}: use a .svg or .html file", file=sys.stderr)
+        else:
+            Path(chart).write_text(draw(timeline, f"simclock run {script}"), encoding="utf-8")
+            print(f"simclock: timeline written to {chart}", file=sys.stderr)
+    if json_file:
+        Path(json_file).write_text(render.to_json(timeline), encoding="utf-8")
+    if summary:
+        virtual, real = timeline.end, timeline.real_seconds
+        ratio = f" ({virtual / real:,.0f}x)" if real > 0 and virtual > 0 else ""
         print(
-            f"simclock: {clock.now:.3f} s virtual in {real * 1000:.1f} ms real ({speedup})",
+            f"simclock: {virtual:.3f} s virtual in {real * 1000:.1f} ms real{ratio}",
             file=sys.stderr,
         )
-    return status
+
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+
+
+def _compare(script: str, args: list[str], real_timeout: float) -> int:
+    environment = {**os.environ, "PYTHONIOENCODING": os.environ.get("PYTHONIOENCODING", "utf-8")}
+
+    def timed(
+        command: list[str], timeout: float | None
+    ) -> tuple[float, subprocess.CompletedProcess[str]]:
+        started = real_perf_counter()
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            env=environment,
+            timeout=timeout,
+            check=False,
+        )
+        return real_perf_counter() - started, result
+
+    try:
+        real_seconds, real = timed([sys.executable, script, *args], real_timeout)
+    except subprocess.TimeoutExpired:
+        print(f"simclock: the real run took longer than {real_timeout:g} s", file=sys.stderr)
+        return 2
+    virtual_seconds, virtual = timed([sys.executable, "-m", "simclock", "run", script, *args], None)
+    mismatches = []
+    for stream, ours, theirs in (
+        ("stdout", virtual.stdout, real.stdout),
+        ("stderr", virtual.stderr, real.stderr),
+    ):
+        ours_lines = _ADDRESS.sub("0x…", ours).splitlines(keepends=True)
+        theirs_lines = _ADDRESS.sub("0x…", theirs).splitlines(keepends=True)
+        if ours_lines != theirs_lines:
+            mismatches.append(
+                "".join(
+                    difflib.unified_diff(
+                        theirs_lines, ours_lines, f"{stream} (python)", f"{stream} (simclock)"
+                    )
+                )
+            )
+    if real.returncode != virtual.returncode:
+        mismatches.append(f"exit status: python {real.returncode}, simclock {virtual.returncode}\n")
+    speedup = real_seconds / virtual_seconds if virtual_seconds > 0 else float("inf")
+    timing = (
+        f"python {real_seconds:.3f} s, simclock {virtual_seconds:.3f} s "
+        f"(both as processes, interpreter start-up included): {speedup:,.1f}x faster"
+    )
+    if mismatches:
+        print("".join(mismatches), end="")
+        print(f"MISMATCH: {script}: {timing}")
+        return 1
+    print(f"match: {script}: stdout, stderr and exit status identical; {timing}")
+    return 0

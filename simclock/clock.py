@@ -23,7 +23,10 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol, TypeAlias
+from typing import TYPE_CHECKING, Protocol, TypeAlias
+
+if TYPE_CHECKING:
+    from simclock.timeline import Timeline
 
 __all__ = ["DEFAULT_START", "Clock", "StartLike"]
 
@@ -59,6 +62,8 @@ class Clock:
         self._on_move: Callable[[], None] | None = None
         # Loops running on this clock right now, by the thread that runs them.
         self._running: dict[int, _Settles] = {}
+        #: Where loops on this clock record what happened, if anywhere.
+        self.timeline: Timeline | None = None
 
     def __repr__(self) -> str:
         return f"<simclock.Clock now={self._now:.6f}s wall={self.datetime().isoformat()}>"

@@ -20,19 +20,23 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import dataclasses
+import functools
 import heapq
 import itertools
 import math
 import selectors
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from contextvars import Context
 from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, cast
 
 from simclock import wallclock
 from simclock.clock import Clock, StartLike
-from simclock.errors import ClockConflict, Deadlock, TimeLimitExceeded
+from simclock.errors import ClockConflict, Deadlock, TimeLimitExceeded, _shorten
 from simclock.threads import TrackedCall, WorkInFlight
+from simclock.timeline import EventKind, Timeline, recording_prints
 
 __all__ = ["VirtualEventLoop", "new_event_loop"]
 
@@ -122,6 +126,9 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         def _check_thread(self) -> None: ...
         def _check_callback(self, callback: object, method: str) -> None: ...
         def _write_to_self(self) -> None: ...
+        def _call_soon(
+            self, callback: Callable[..., object], args: Any, context: Context | None
+        ) -> asyncio.Handle: ...
 
     """An asyncio event loop whose time is virtual.
 
@@ -174,6 +181,8 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         super().__init__(selector)
         selector.loop = self
         self._clock_resolution = 1e-9
+        if self._clock.timeline is not None:
+            self._observe(self._clock.timeline)
 
     @property
     def clock(self) -> Clock:
@@ -211,6 +220,10 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             del timer._source_traceback[-1]
         heapq.heappush(self._scheduled, timer)
         timer._scheduled = True
+        if self._timeline is not None:
+            task = asyncio.current_task(self)
+            if task is not None:
+                self._timer_of_task[task] = when
         return timer
 
     def run_forever(self) -> None:
@@ -219,8 +232,14 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             if me in self._clock._running:
                 raise RuntimeError("another loop is already running on this clock in this thread")
             self._clock._running[me] = self
+            timeline = self._clock.timeline
             try:
-                super().run_forever()
+                if timeline is None:
+                    super().run_forever()
+                else:
+                    self._observe(timeline)
+                    with recording_prints(timeline, self.time):
+                        super().run_forever()
             finally:
                 del self._clock._running[me]
 
@@ -251,6 +270,84 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             super()._do_shutdown(future)  # type: ignore[misc]
         finally:
             self._work.end()
+
+    # Recording for a timeline: costs nothing unless the clock has one.
+
+    _timeline: Timeline | None = None
+
+    def _observe(self, timeline: Timeline) -> None:
+        """Record task lifecycles on `timeline` from now until the loop closes."""
+        if self._timeline is timeline:
+            return
+        self._timeline = timeline
+        # Where each task's "created" event sits, to name it once the name is final:
+        # asyncio.create_task(name=...) names a task only after the loop made it.
+        self._created_event: weakref.WeakKeyDictionary[asyncio.Task[Any], int] = getattr(
+            self, "_created_event", weakref.WeakKeyDictionary()
+        )
+        self._timer_of_task: weakref.WeakKeyDictionary[asyncio.Task[Any], float] = (
+            weakref.WeakKeyDictionary()
+        )
+        # An instance attribute shadows the method, so only a recording loop pays.
+        self._call_soon = self._call_soon_observed  # type: ignore[method-assign]
+
+    def _call_soon_observed(
+        self, callback: Callable[..., object], args: Any, context: Context | None
+    ) -> asyncio.Handle:
+        task = getattr(callback, "__self__", None)
+        if (
+            isinstance(task, asyncio.Task)
+            and self._timeline is not None
+            and not _is_loop_housekeeping(task)
+        ):
+            if task not in self._created_event:
+                self._created_event[task] = len(self._timeline.events)
+                self._timeline.record(self.time(), task.get_name(), EventKind.CREATED)
+                task.add_done_callback(self._record_task_end)
+            callback = functools.partial(self._run_task_step, task, callback)
+        handle: asyncio.Handle = super()._call_soon(callback, args, context)  # type: ignore[misc]
+        return handle
+
+    def _task_name(self, timeline: Timeline, task: asyncio.Task[Any]) -> str:
+        name = task.get_name()
+        index = self._created_event.get(task)
+        if index is not None and index < len(timeline.events):
+            created = timeline.events[index]
+            if created.task != name:
+                timeline.events[index] = dataclasses.replace(created, task=name)
+        timeline.coroutines[name] = getattr(task.get_coro(), "__name__", "?")
+        return name
+
+    def _run_task_step(
+        self, task: asyncio.Task[Any], step: Callable[..., object], *args: Any
+    ) -> None:
+        timeline = self._timeline
+        if timeline is None:
+            step(*args)
+            return
+        name = self._task_name(timeline, task)
+        timeline.record(self.time(), name, EventKind.RAN)
+        step(*args)
+        if not task.done():
+            until = self._timer_of_task.pop(task, None)
+            waiter = getattr(task, "_fut_waiter", None)
+            if until is not None and waiter is not None:
+                text = f"until t={until:.3f}s"
+            else:
+                text = _shorten(repr(waiter), 80) if waiter is not None else ""
+            timeline.record(self.time(), name, EventKind.WAITED, text)
+
+    def _record_task_end(self, task: asyncio.Task[Any]) -> None:
+        timeline = self._timeline
+        if timeline is None:
+            return
+        name = self._task_name(timeline, task)
+        if task.cancelled():
+            timeline.record(self.time(), name, EventKind.CANCELLED)
+        elif task.exception() is not None:
+            timeline.record(self.time(), name, EventKind.FAILED, repr(task.exception()))
+        else:
+            timeline.record(self.time(), name, EventKind.FINISHED)
 
     def close(self) -> None:
         self._work.release_sleepers()
@@ -299,6 +396,12 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
 
     def _pending_tasks(self) -> list[asyncio.Task[Any]]:
         return [task for task in asyncio.all_tasks(self) if not task.done()]
+
+
+def _is_loop_housekeeping(task: asyncio.Task[Any]) -> bool:
+    """Tasks asyncio.run makes for its own teardown, which a timeline leaves out."""
+    qualname = getattr(task.get_coro(), "__qualname__", "")
+    return qualname.startswith(("BaseEventLoop.", "VirtualEventLoop."))
 
 
 def _check_limit(limit: object) -> None:

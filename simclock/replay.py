@@ -20,7 +20,7 @@ import sys
 import traceback
 import types
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from importlib.machinery import SourceFileLoader
 from typing import Any
@@ -28,6 +28,7 @@ from typing import Any
 from simclock import wallclock
 from simclock.clock import Clock
 from simclock.loop import VirtualEventLoop
+from simclock.timeline import Timeline, recording_prints
 
 __all__ = ["ScriptError", "compile_script", "run_script"]
 
@@ -74,20 +75,21 @@ def compile_script(path: str) -> _Script:
 class _VirtualLoopPolicy(asyncio.DefaultEventLoopPolicy):
     """The policy a replay installs: every new loop is virtual, on the replay's clock."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, limit: float | None) -> None:
         super().__init__()
         self._clock = clock
+        self._limit = limit
 
     def new_event_loop(self) -> asyncio.AbstractEventLoop:
-        return VirtualEventLoop(self._clock)
+        return VirtualEventLoop(self._clock, limit=self._limit)
 
 
 @contextmanager
-def virtual_process(clock: Clock) -> Iterator[Clock]:
+def virtual_process(clock: Clock, limit: float | None = None) -> Iterator[Clock]:
     """Put the process clocks and every new asyncio loop on `clock` for the block."""
     previous_policy = asyncio.get_event_loop_policy()
     with wallclock.bound(clock):
-        asyncio.set_event_loop_policy(_VirtualLoopPolicy(clock))
+        asyncio.set_event_loop_policy(_VirtualLoopPolicy(clock, limit))
         try:
             yield clock
         finally:
@@ -125,21 +127,38 @@ def _as_main(script: _Script, args: Sequence[str]) -> Iterator[dict[str, Any]]:
             sys.modules["__main__"] = saved_main
 
 
-def run_script(script: _Script, args: Sequence[str], clock: Clock) -> int:
+def run_script(
+    script: _Script,
+    args: Sequence[str],
+    clock: Clock,
+    *,
+    limit: float | None = None,
+    timeline: Timeline | None = None,
+) -> int:
     """Run a compiled script on `clock` and return the exit status `python` would give.
 
     An uncaught exception prints the same traceback `python` prints (only the
     script's own frames) and gives status 1; `SystemExit` gives its code.
+    With a `timeline`, everything the script's tasks do and print is recorded
+    on it, and its `real_seconds` is set to how long the run took.
     """
-    with _as_main(script, args) as namespace, virtual_process(clock):
-        try:
-            exec(script.code, namespace)
-        except SystemExit as exit_:
-            return _exit_status(exit_.code)
-        except BaseException as error:  # noqa: BLE001 - reported as python would
-            _print_script_traceback(error, script.code)
-            return 130 if isinstance(error, KeyboardInterrupt) else 1
-    return 0
+    if timeline is not None:
+        clock.timeline = timeline
+    recording = recording_prints(timeline, lambda: clock.now) if timeline else nullcontext()
+    real_start = wallclock.real_perf_counter()
+    try:
+        with _as_main(script, args) as namespace, virtual_process(clock, limit), recording:
+            try:
+                exec(script.code, namespace)
+            except SystemExit as exit_:
+                return _exit_status(exit_.code)
+            except BaseException as error:  # noqa: BLE001 - reported as python would
+                _print_script_traceback(error, script.code)
+                return 130 if isinstance(error, KeyboardInterrupt) else 1
+        return 0
+    finally:
+        if timeline is not None:
+            timeline.real_seconds = wallclock.real_perf_counter() - real_start
 
 
 def _exit_status(code: object) -> int:

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from simclock import wallclock
 from simclock.clock import Clock, StartLike
 from simclock.loop import VirtualEventLoop, _choose_clock
+from simclock.timeline import Timeline
 
 __all__ = ["run"]
 
@@ -22,6 +23,7 @@ def run(
     limit: float | None = None,
     debug: bool | None = None,
     clock: Clock | None = None,
+    timeline: Timeline | None = None,
 ) -> _T:
     """Run `main` on a fresh `VirtualEventLoop` and return its result, like `asyncio.run`.
 
@@ -32,18 +34,28 @@ def run(
     `Deadlock` or `TimeLimitExceeded`.
 
     `start`, `limit` and `clock` are as for `VirtualEventLoop`; `debug` is as for
-    `asyncio.run`. Anything that is not a coroutine is refused with the same
-    error `asyncio.run` gives. Called while another clock drives the process
-    (inside `simclock run` or a simclock test) and given no `clock`, the run
-    continues that clock's timeline.
+    `asyncio.run`. With a `timeline`, every task's lifecycle, every printed line
+    and every `simclock.mark()` of the run is recorded on it. Anything that is
+    not a coroutine is refused with the same error `asyncio.run` gives. Called
+    while another clock drives the process (inside `simclock run` or a simclock
+    test) and given no `clock`, the run continues that clock's timeline.
     """
     if asyncio._get_running_loop() is not None:
         # Checked first, as asyncio.run does, so the coroutine is not consumed.
         raise RuntimeError("simclock.run() cannot be called from a running event loop")
     chosen = _choose_clock(clock, start)
-    with wallclock.bound(chosen):
-        runner = asyncio.Runner(
-            debug=debug, loop_factory=lambda: VirtualEventLoop(chosen, limit=limit)
-        )
-        with runner:
-            return runner.run(main)
+    previous_timeline = chosen.timeline
+    if timeline is not None:
+        chosen.timeline = timeline
+    real_start = wallclock.real_perf_counter()
+    try:
+        with wallclock.bound(chosen):
+            runner = asyncio.Runner(
+                debug=debug, loop_factory=lambda: VirtualEventLoop(chosen, limit=limit)
+            )
+            with runner:
+                return runner.run(main)
+    finally:
+        if timeline is not None:
+            timeline.real_seconds = wallclock.real_perf_counter() - real_start
+            chosen.timeline = previous_timeline

@@ -37,6 +37,8 @@ from simclock.errors import ClockConflict
 __all__ = ["bound", "current_clock"]
 
 _real_sleep = time.sleep
+#: The real `time.perf_counter`, for measuring real time whatever is patched.
+real_perf_counter = time.perf_counter
 _real = {
     "monotonic": time.monotonic,
     "monotonic_ns": time.monotonic_ns,

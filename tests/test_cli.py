@@ -1,0 +1,202 @@
+"""`simclock run` and `simclock compare` behave as `python SCRIPT` would, on good and bad input."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def simclock(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "simclock", *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=cwd,
+        check=False,
+    )
+
+
+def python(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=cwd,
+        check=False,
+    )
+
+
+def script(tmp_path: Path, source: str, name: str = "script.py") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    return path
+
+
+def test_script_gets_argv_and_stdout_as_under_python(tmp_path):
+    path = script(tmp_path, "import sys\nprint(sys.argv[1:], __name__)\n")
+    ours = simclock("run", str(path), "--flag", "value")
+    assert ours.stdout == "['--flag', 'value'] __main__\n"
+    assert ours.returncode == 0
+
+
+def test_uncaught_exception_gives_pythons_traceback_and_status(tmp_path):
+    script(
+        tmp_path,
+        """\
+        import asyncio
+
+        async def main():
+            await asyncio.sleep(5)
+            raise KeyError("missing")
+
+        asyncio.run(main())
+        """,
+    )
+    ours, theirs = simclock("run", "script.py", cwd=tmp_path), python("script.py", cwd=tmp_path)
+    assert ours.returncode == theirs.returncode == 1
+    assert ours.stderr == theirs.stderr
+    assert "simclock" not in ours.stderr
+
+
+def test_system_exit_code_passes_through(tmp_path):
+    path = script(tmp_path, "import sys\nprint('bye')\nsys.exit(3)\n")
+    result = simclock("run", str(path))
+    assert (result.returncode, result.stdout) == (3, "bye\n")
+
+
+def test_warnings_match_a_real_run():
+    example = "examples/blog/03_forgotten_await.py"
+    ours, theirs = simclock("run", example, cwd=ROOT), python(example, cwd=ROOT)
+    assert ours.stderr == theirs.stderr
+    assert "coroutine 'sleep' was never awaited" in ours.stderr
+
+
+def test_missing_script_is_a_short_error():
+    result = simclock("run", "no/such/script.py")
+    assert result.returncode == 2
+    assert "can't open file" in result.stderr and "script.py" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_directory_is_a_short_error(tmp_path):
+    result = simclock("run", str(tmp_path))
+    assert result.returncode == 2
+    assert "is a directory" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_syntax_error_is_reported_like_python_without_a_simclock_traceback(tmp_path):
+    path = script(tmp_path, "async def main(:\n    pass\n")
+    result = simclock("run", str(path))
+    assert result.returncode == 1
+    assert "is not valid Python" in result.stderr
+    assert "line 1" in result.stderr and "SyntaxError" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_start_is_a_short_error(tmp_path):
+    path = script(tmp_path, "print(1)\n")
+    result = simclock("run", "--start", "soonish", str(path))
+    assert (
+        result.returncode == 2 and "--start" in result.stderr and "Traceback" not in result.stderr
+    )
+
+
+def test_deadlocked_script_fails_at_once_naming_the_task(tmp_path):
+    path = script(
+        tmp_path,
+        """\
+        import asyncio
+
+        async def main():
+            await asyncio.Event().wait()
+
+        asyncio.run(main())
+        """,
+    )
+    result = simclock("run", str(path))
+    assert result.returncode == 1
+    assert "Deadlock: no task can make progress" in result.stderr
+    assert "main()" in result.stderr and "await asyncio.Event().wait()" in result.stderr
+
+
+def test_limit_stops_an_endless_script(tmp_path):
+    path = script(
+        tmp_path,
+        """\
+        import asyncio
+
+        async def main():
+            while True:
+                await asyncio.sleep(1)
+
+        asyncio.run(main())
+        """,
+    )
+    result = simclock("run", "--limit", "30", str(path))
+    assert result.returncode == 1
+    assert "virtual time limit of 30s exceeded" in result.stderr
+
+
+def test_timeline_goes_to_stderr_and_leaves_stdout_alone():
+    example = "examples/blog/05_create_task.py"
+    plain, charted = (
+        simclock("run", example, cwd=ROOT),
+        simclock("run", "--timeline", example, cwd=ROOT),
+    )
+    assert charted.stdout == plain.stdout
+    assert "simclock timeline: 4.000 s virtual" in charted.stderr
+    assert "washing_task" in charted.stderr and "vacuum_task" in charted.stderr
+
+
+def test_timeline_file_and_json_are_written(tmp_path):
+    example = ROOT / "examples/blog/06_gather.py"
+    svg, page, data = tmp_path / "t.svg", tmp_path / "t.html", tmp_path / "t.json"
+    assert simclock("run", f"--timeline={svg}", "--json", str(data), str(example)).returncode == 0
+    assert simclock("run", f"--timeline={page}", str(example)).returncode == 0
+    assert svg.read_text(encoding="utf-8").startswith("<svg")
+    assert "<table>" in page.read_text(encoding="utf-8")
+    events = json.loads(data.read_text(encoding="utf-8"))["events"]
+    assert [e["text"] for e in events if e["kind"] == "printed"][-1] == "results :: ['a', 'b', 'c']"
+
+
+def test_compare_reports_a_match_and_the_speed_up(tmp_path):
+    path = script(
+        tmp_path,
+        """\
+        import asyncio, time
+        start = time.monotonic()
+
+        async def main():
+            await asyncio.gather(asyncio.sleep(0.3), asyncio.sleep(0.2))
+            print(f"{time.monotonic() - start:.1f}")
+
+        asyncio.run(main())
+        """,
+    )
+    result = simclock("compare", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("match: ")
+    assert "x faster" in result.stdout
+
+
+def test_compare_shows_a_diff_when_outputs_differ(tmp_path):
+    path = script(tmp_path, "import time\nprint(int(time.time()) // 10_000_000)\n")
+    result = simclock("compare", str(path))
+    assert result.returncode == 1
+    assert "MISMATCH" in result.stdout
+    assert "--- stdout (python)" in result.stdout and "+++ stdout (simclock)" in result.stdout
+
+
+@pytest.mark.parametrize("command", [["run"], ["compare"], []])
+def test_usage_errors_exit_2(command):
+    result = simclock(*command)
+    assert result.returncode == 2
+    assert "usage:" in result.stderr

@@ -1,0 +1,190 @@
+"""The Timeline records what happened when, and its assertions pin orderings exactly."""
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+import simclock
+from simclock import render
+from simclock.replay import compile_script, run_script
+
+BLOG = Path(__file__).resolve().parent.parent / "examples" / "blog"
+
+
+def replay_blog(stem: str) -> simclock.Timeline:
+    timeline = simclock.Timeline()
+    run_script(compile_script(str(BLOG / f"{stem}.py")), [], simclock.Clock(), timeline=timeline)
+    return timeline
+
+
+def test_create_task_example_as_a_lesson(capsys):
+    timeline = replay_blog("05_create_task")
+    capsys.readouterr()
+    timeline.assert_at(4.0, "세탁기 종료", "공부 종료")
+    timeline.assert_before("샤워 종료", "세탁기 종료")
+    timeline.assert_before("로봇청소기 종료", "세탁기 종료")
+    timeline.assert_took("washing_task", 4.0)
+    timeline.assert_took("vacuum_task", 3.0)
+    timeline.assert_overlapped("washing_task", "vacuum_task")
+    assert timeline.end == 4.0
+    main = timeline.tasks()[0]
+    main_steps = [e.at for e in timeline if e.task == main and e.kind is simclock.EventKind.RAN]
+    assert main_steps == [0.0, 2.0, 4.0]
+
+
+def test_await_in_sequence_example_never_overlaps(capsys):
+    timeline = replay_blog("04_await_in_sequence")
+    capsys.readouterr()
+    timeline.assert_sequence(
+        [
+            (0.0, " 0.0초 :: 세탁기 시작"),
+            (4.0, " 4.0초 :: 세탁기 종료"),
+            (4.0, " 4.0초 :: 로봇청소기 시작"),
+            (7.0, " 7.0초 :: 로봇청소기 종료"),
+            (7.0, " 7.0초 :: 샤워 시작"),
+            (9.0, " 9.0초 :: 샤워 종료"),
+            (9.0, " 9.0초 :: 공부 시작"),
+            (11.0, "11.0초 :: 공부 종료"),
+            (11.0, ""),
+            (11.0, "[최종 종료 시각] 11.0초"),
+        ]
+    )
+    assert len(timeline.tasks()) == 1
+
+
+def test_gather_example_finishes_in_reverse_and_returns_in_order(capsys):
+    timeline = replay_blog("06_gather")
+    capsys.readouterr()
+    timeline.assert_before(":: C", ":: B")
+    timeline.assert_before(":: B", ":: A")
+    timeline.assert_at(3.0, ":: A", "results :: ['a', 'b', 'c']")
+
+
+def test_wait_timeout_example_reports_before_a_finishes(capsys):
+    timeline = replay_blog("08_wait_timeout")
+    capsys.readouterr()
+    timeline.assert_before("안 끝난 작업", ":: A")
+    timeline.assert_at(3.0, "완료된 작업 :  ['c', 'b']", ":: A")
+
+
+def test_marks_and_prints_carry_their_task_and_time(capsys):
+    async def worker():
+        await asyncio.sleep(1.5)
+        simclock.mark("worker checkpoint")
+        print("worker done")
+
+    async def main():
+        task = asyncio.create_task(worker(), name="worker")
+        print("main waiting")
+        await task
+
+    timeline = simclock.Timeline()
+    simclock.run(main(), timeline=timeline)
+    assert capsys.readouterr().out == "main waiting\nworker done\n"
+    notes = [(e.at, e.task, e.kind.value, e.text) for e in timeline.notes()]
+    main = timeline.tasks()[0]
+    assert notes == [
+        (0.0, main, "printed", "main waiting"),
+        (1.5, "worker", "mark", "worker checkpoint"),
+        (1.5, "worker", "printed", "worker done"),
+    ]
+    assert timeline.real_seconds > 0
+
+
+def test_mark_without_a_timeline_does_nothing():
+    async def main():
+        simclock.mark("nobody listens")
+        return 1
+
+    assert simclock.run(main()) == 1
+    simclock.mark("outside any run")
+
+
+def test_task_endings_are_recorded():
+    async def fails():
+        await asyncio.sleep(1)
+        raise ValueError("boom")
+
+    async def sleeper():
+        await asyncio.sleep(10)
+
+    async def main():
+        failing = asyncio.create_task(fails(), name="fails")
+        cancelled = asyncio.create_task(sleeper(), name="sleeper")
+        await asyncio.sleep(2)
+        cancelled.cancel()
+        await asyncio.gather(failing, cancelled, return_exceptions=True)
+
+    timeline = simclock.Timeline()
+    simclock.run(main(), timeline=timeline)
+    endings = {
+        (e.task, e.kind.value, e.at) for e in timeline if e.kind.value in ("failed", "cancelled")
+    }
+    assert endings == {("fails", "failed", 1.0), ("sleeper", "cancelled", 2.0)}
+
+
+def test_failed_assertions_show_expected_against_recorded_with_times(capsys):
+    timeline = replay_blog("05_create_task")
+    capsys.readouterr()
+    with pytest.raises(simclock.TimelineAssertionError, match=r"expected \['세탁기 종료'\]") as at:
+        timeline.assert_at(3.0, "세탁기 종료")
+    assert "t=   4.000s" in str(at.value)
+    with pytest.raises(AssertionError, match="expected '세탁기 종료' before '샤워 종료'"):
+        timeline.assert_before("세탁기 종료", "샤워 종료")
+    with pytest.raises(AssertionError, match=r"took 4s .* expected 3s"):
+        timeline.assert_took("washing_task", 3.0)
+    with pytest.raises(AssertionError, match="no task named 'dryer'"):
+        timeline.assert_took("dryer", 1.0)
+    with pytest.raises(AssertionError, match=r"! +1 expected 'wrong'"):
+        timeline.assert_printed([timeline.printed()[0], "wrong"])
+
+
+def test_tasks_one_after_another_did_not_overlap():
+    async def main():
+        await asyncio.create_task(asyncio.sleep(1), name="first")
+        await asyncio.create_task(asyncio.sleep(1), name="second")
+
+    timeline = simclock.Timeline()
+    simclock.run(main(), timeline=timeline)
+    with pytest.raises(AssertionError, match=r"'first' ran t=0.000..1.000s .* did not overlap"):
+        timeline.assert_overlapped("first", "second")
+    timeline.assert_took("second", 1.0)
+
+
+def test_text_chart_fits_80_columns_and_shows_each_lane(capsys):
+    timeline = replay_blog("05_create_task")
+    capsys.readouterr()
+    chart = render.to_text(timeline)
+    lines = chart.splitlines()
+    assert all(len(line) <= 80 for line in lines[:8]), chart
+    lanes = {
+        line.split()[0]: line for line in lines if line.startswith(("main()", "washing", "vacuum"))
+    }
+    assert set(lanes) == {"main()", "washing_task", "vacuum_task"}
+    assert lanes["washing_task"].rstrip().endswith("■")
+    assert lanes["main()"].count("●") == 2  # ran at 0 and 2; its end at 4 is drawn as ■
+    assert "4.000 s virtual" in lines[0]
+
+
+def test_svg_and_html_escape_what_the_script_prints():
+    async def main():
+        print("<script>alert('x')</script> & done")
+
+    timeline = simclock.Timeline()
+    simclock.run(main(), timeline=timeline)
+    for page in (render.to_svg(timeline, "<b>title</b>"), render.to_html(timeline)):
+        assert "<script>" not in page
+        assert "&lt;script&gt;" in page
+        assert "<b>title</b>" not in page
+
+
+def test_json_export_round_trips_the_events(capsys):
+    timeline = replay_blog("06_gather")
+    capsys.readouterr()
+    document = json.loads(render.to_json(timeline))
+    assert document["virtual_seconds"] == 3.0
+    assert [
+        (e["t"], e["kind"], e["text"]) for e in document["events"] if e["kind"] == "printed"
+    ] == [(e.at, "printed", e.text) for e in timeline.notes()]
