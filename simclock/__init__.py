@@ -8,8 +8,9 @@ prints what a real run prints, in the same order, and `time.time()`,
 
 from simclock.clock import DEFAULT_START, Clock
 from simclock.errors import ClockConflict, Deadlock, SimclockError, TimeLimitExceeded
-from simclock.loop import VirtualEventLoop, new_event_loop
+from simclock.loop import VirtualEventLoop, background, new_event_loop
 from simclock.runner import run
+from simclock.testcase import VirtualClockTestCase
 from simclock.threads import external_work
 from simclock.timeline import Event, EventKind, Timeline, TimelineAssertionError, mark
 from simclock.wallclock import current_clock
@@ -25,7 +26,9 @@ __all__ = [
     "TimeLimitExceeded",
     "Timeline",
     "TimelineAssertionError",
+    "VirtualClockTestCase",
     "VirtualEventLoop",
+    "background",
     "current_clock",
     "external_work",
     "mark",

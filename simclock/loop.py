@@ -38,7 +38,7 @@ from simclock.errors import ClockConflict, Deadlock, TimeLimitExceeded, _shorten
 from simclock.threads import TrackedCall, WorkInFlight
 from simclock.timeline import EventKind, Timeline, recording_prints
 
-__all__ = ["VirtualEventLoop", "new_event_loop"]
+__all__ = ["VirtualEventLoop", "background", "background_tasks", "new_event_loop"]
 
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
@@ -177,6 +177,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         self._timer_seq = itertools.count()
         self._work = WorkInFlight(self)
         self._idle_waiters: list[asyncio.Future[None]] = []
+        self._background: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         selector = _JumpingSelector(selectors.DefaultSelector())
         super().__init__(selector)
         selector.loop = self
@@ -232,6 +233,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             if me in self._clock._running:
                 raise RuntimeError("another loop is already running on this clock in this thread")
             self._clock._running[me] = self
+            VirtualEventLoop.last_run = weakref.ref(self)
             timeline = self._clock.timeline
             try:
                 if timeline is None:
@@ -274,6 +276,8 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     # Recording for a timeline: costs nothing unless the clock has one.
 
     _timeline: Timeline | None = None
+    #: The virtual loop that most recently started running, for reports after the fact.
+    last_run: weakref.ref[VirtualEventLoop] | None = None
 
     def _observe(self, timeline: Timeline) -> None:
         """Record task lifecycles on `timeline` from now until the loop closes."""
@@ -425,6 +429,21 @@ def _choose_clock(clock: Clock | None, start: StartLike | None) -> Clock:
             "clocks, and this loop attaches to it"
         )
     return driving
+
+
+def background(task: asyncio.Task[_T]) -> asyncio.Task[_T]:
+    """Mark `task` as background work: a simulated test that ends with it still
+    pending cancels it quietly instead of reporting it as left over. Returns the task.
+    """
+    loop = task.get_loop()
+    if isinstance(loop, VirtualEventLoop):
+        loop._background.add(task)
+    return task
+
+
+def background_tasks(loop: asyncio.AbstractEventLoop) -> set[asyncio.Task[Any]]:
+    """The tasks marked with `background()` on `loop` that still exist."""
+    return set(loop._background) if isinstance(loop, VirtualEventLoop) else set()
 
 
 def new_event_loop(

@@ -14,3 +14,6 @@ def _real_clocks_are_back_after_each_test():
     for name, function in REAL_CLOCKS.items():
         assert getattr(time, name) is function, f"time.{name} leaked out of the test"
     assert asyncio.get_event_loop_policy() is policy, "the event loop policy leaked"
+
+
+pytest_plugins = ["pytester"]

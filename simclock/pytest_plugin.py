@@ -1,0 +1,392 @@
+"""The pytest plugin: `@pytest.mark.simclock`, the `simclock` fixture, and `--simclock`.
+
+A thin shell over the public API. Which loop a marked async test runs on:
+
+- pytest-asyncio 1.4 or later owns the test (it carries `asyncio` or runs in
+  auto mode): simclock answers the `pytest_asyncio_loop_factories` hook with a
+  virtual loop factory for simclock tests and leaves every other test alone.
+- pytest-asyncio 0.23 to 1.3 owns the test: while its loop fixture is being
+  set up for a simclock node, the active policy makes virtual loops.
+- Nobody else owns it (pytest-asyncio absent, disabled with `-p no:asyncio`,
+  or strict mode without the `asyncio` marker): simclock runs the test itself
+  on a fresh loop, function-scoped async fixtures included.
+
+A loop shared by a module or session scope is virtual when its scope node is
+a simclock node, and its tests then share one timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import math
+import re
+import warnings
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Coroutine, Generator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from simclock import wallclock
+from simclock.clock import Clock, StartLike
+from simclock.errors import describe_tasks
+from simclock.loop import VirtualEventLoop, background_tasks
+from simclock.timeline import Timeline
+
+__all__ = ["ClockFixture", "SimclockLeftoverTasksWarning"]
+
+_DEFAULT_LIMIT = 86400.0
+_OPTIONS = {"start", "limit"}
+_LOOP_FIXTURE = re.compile(
+    r"^(event_loop|_session_event_loop|.*::<event_loop>"
+    r"|_(function|class|module|package|session)_scoped_runner)$"
+)
+_OWN_LOOP = pytest.StashKey["VirtualEventLoop"]()
+# Loops made by this plugin, newest last: the failure report reads the newest one.
+_recent_loops: deque[VirtualEventLoop] = deque(maxlen=4)
+
+
+class SimclockLeftoverTasksWarning(UserWarning):
+    """A simulated test ended with tasks it started still pending."""
+
+
+@dataclass(frozen=True)
+class _Options:
+    start: StartLike | None
+    limit: float | None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("simclock", "virtual time for asyncio tests")
+    group.addoption(
+        "--simclock",
+        action="store_true",
+        default=False,
+        help="run every async test on simclock's virtual clock",
+    )
+    parser.addini("simclock_all", "run every async test on the virtual clock", "bool", False)
+    parser.addini(
+        "simclock_limit",
+        "default virtual time limit of a simclock test in seconds ('none' for no limit)",
+        default=str(_DEFAULT_LIMIT),
+    )
+    parser.addini(
+        "simclock_strict_tasks",
+        "fail a simclock test that leaves tasks pending, instead of warning",
+        "bool",
+        False,
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "simclock(enabled=True, *, start=None, limit=None): run this async test on "
+        "simclock's virtual clock; simclock(False) opts out of --simclock",
+    )
+
+
+def _default_limit(config: pytest.Config) -> float | None:
+    text = str(config.getini("simclock_limit")).strip().lower()
+    if text in ("", "none", "inf"):
+        return None
+    return float(text)
+
+
+def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
+    """The simclock options that apply to `node`, or None if it is not on the virtual clock."""
+    config = node.config
+    marker = node.get_closest_marker("simclock")
+    if marker is None:
+        if config.getoption("simclock") or config.getini("simclock_all"):
+            return _Options(None, _default_limit(config))
+        return None
+    if marker.args and not marker.args[0]:
+        return None
+    unknown = set(marker.kwargs) - _OPTIONS
+    if unknown:
+        raise pytest.UsageError(
+            f"{node.nodeid}: @pytest.mark.simclock got unknown option(s) {sorted(unknown)}; "
+            f"it takes {sorted(_OPTIONS)}"
+        )
+    limit = marker.kwargs.get("limit", _default_limit(config))
+    return _Options(marker.kwargs.get("start"), None if limit == math.inf else limit)
+
+
+def _make_loop(options: _Options) -> VirtualEventLoop:
+    clock = Clock() if options.start is None else Clock(options.start)
+    clock.timeline = Timeline()
+    loop = VirtualEventLoop(clock, limit=options.limit)
+    _recent_loops.append(loop)
+    return loop
+
+
+@functools.cache
+def _loop_factory(options: _Options) -> Callable[[], VirtualEventLoop]:
+    # One factory object per set of options: pytest-asyncio keys a shared
+    # (module or session) loop by its factory, and a new object per test would
+    # give every test a loop, and a timeline, of its own.
+    return functools.partial(_make_loop, options)
+
+
+def _is_async_test(item: pytest.Item) -> bool:
+    function = getattr(item, "obj", None)
+    return inspect.iscoroutinefunction(function)
+
+
+def _asyncio_owns(item: pytest.Item) -> bool:
+    config = item.config
+    if not config.pluginmanager.has_plugin("asyncio"):
+        return False
+    if item.get_closest_marker("asyncio") is not None:
+        return True
+    return str(config.getini("asyncio_mode")) == "auto"
+
+
+def _pytest_asyncio_has_factory_hook() -> bool:
+    try:
+        import pytest_asyncio
+    except ImportError:
+        return False
+    major, minor = (int(part) for part in pytest_asyncio.__version__.split(".")[:2])
+    return (major, minor) >= (1, 4)
+
+
+# pytest-asyncio 1.4 and later.
+
+
+@pytest.hookimpl(wrapper=True, optionalhook=True)
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Generator[None, Any, Any]:
+    result = yield
+    options = _options(item)
+    if options is not None:
+        return {"simclock": _loop_factory(options)}
+    # Returning None is a UsageError once any implementation exists.
+    return result if result is not None else {"default": asyncio.new_event_loop}
+
+
+# pytest-asyncio 0.23 to 1.3, and the loops simclock runs itself.
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Generator[None, Any, None]:
+    item = getattr(request, "_pyfuncitem", None)
+    own_loop = item.stash.get(_OWN_LOOP, None) if item is not None else None
+    function = fixturedef.func
+    if own_loop is not None and _is_async_function(function):
+        if fixturedef.scope != "function":
+            raise pytest.UsageError(
+                f"async fixture {fixturedef.argname!r} has scope {fixturedef.scope!r}: "
+                "without pytest-asyncio, simclock runs async fixtures on each test's own "
+                "loop, so they must be function-scoped (or install pytest-asyncio and "
+                "give the fixture a loop_scope)"
+            )
+        fixturedef.func = _on_loop(own_loop, function)  # type: ignore[misc]
+        try:
+            yield
+        finally:
+            fixturedef.func = function  # type: ignore[misc]
+        return
+    if _LOOP_FIXTURE.match(fixturedef.argname) is None or _pytest_asyncio_has_factory_hook():
+        yield
+        return
+    options = _options(request.node)
+    if options is None:
+        yield
+        return
+    policy = asyncio.get_event_loop_policy()
+    policy.new_event_loop = _loop_factory(options)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del policy.new_event_loop
+
+
+def _is_async_function(function: Any) -> bool:
+    return inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
+
+
+def _on_loop(loop: VirtualEventLoop, function: Callable[..., Any]) -> Callable[..., Any]:
+    """A sync stand-in for an async fixture function that runs it on `loop`."""
+    if inspect.isasyncgenfunction(function):
+
+        @functools.wraps(function)
+        def generator(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            agen: AsyncGenerator[Any, None] = function(*args, **kwargs)
+            yield loop.run_until_complete(agen.__anext__())
+            try:
+                loop.run_until_complete(agen.__anext__())
+            except StopAsyncIteration:
+                return
+            raise RuntimeError(f"async fixture {function.__name__} yielded more than once")
+
+        return generator
+
+    @functools.wraps(function)
+    def coroutine(*args: Any, **kwargs: Any) -> Any:
+        awaitable: Coroutine[Any, Any, Any] = function(*args, **kwargs)
+        return loop.run_until_complete(awaitable)
+
+    return coroutine
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if not _is_async_test(item) or _asyncio_owns(item):
+        return
+    options = _options(item)
+    if options is not None:
+        item.stash[_OWN_LOOP] = _make_loop(options)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    loop = pyfuncitem.stash.get(_OWN_LOOP, None)
+    if loop is None:
+        return None
+    arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    before = asyncio.all_tasks(loop)
+    try:
+        loop.run_until_complete(pyfuncitem.obj(**arguments))
+    finally:
+        leftovers = [task for task in asyncio.all_tasks(loop) - before if not task.done()]
+        _settle_leftovers(pyfuncitem, loop, leftovers)
+    return True
+
+
+def _settle_leftovers(
+    item: pytest.Item, loop: VirtualEventLoop, tasks: list[asyncio.Task[Any]]
+) -> None:
+    """Report tasks the test left pending (all but background ones), then cancel them all."""
+    quiet = background_tasks(loop)
+    reported = [task for task in tasks if task not in quiet]
+    message = ""
+    if reported:
+        message = "\n".join(
+            [f"{item.nodeid} ended with tasks still pending:", *describe_tasks(reported)[1:]]
+        )
+    for task in tasks:
+        task.cancel()
+    if tasks and not loop.is_closed():
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    if message:
+        if item.config.getini("simclock_strict_tasks"):
+            pytest.fail(message, pytrace=False)
+        warnings.warn(SimclockLeftoverTasksWarning(message), stacklevel=1)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    yield
+    loop = item.stash.get(_OWN_LOOP, None)
+    if loop is None or loop.is_closed():
+        return
+    try:
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        loop.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed and _options(item) is not None:
+        loop = item.stash.get(_OWN_LOOP, None) or _loop_that_ran()
+        if loop is not None:
+            report.sections.append(("simclock", _failure_report(loop)))
+    return report
+
+
+def _loop_that_ran() -> VirtualEventLoop | None:
+    last = VirtualEventLoop.last_run() if VirtualEventLoop.last_run is not None else None
+    if last is not None and last in _recent_loops:
+        return last
+    return _recent_loops[-1] if _recent_loops else None
+
+
+def _failure_report(loop: VirtualEventLoop, last: int = 15) -> str:
+    clock = loop.clock
+    wall = f"{clock.datetime():%Y-%m-%d %H:%M:%S.%f}"
+    lines = [f"virtual time at failure: t={clock.now:.6f}s (wall clock {wall} UTC)"]
+    if clock.timeline is not None and clock.timeline.events:
+        events = clock.timeline.events[-last:]
+        lines.append(f"last {len(events)} of {len(clock.timeline.events)} timeline events:")
+        lines += [f"  {event}" for event in events]
+    return "\n".join(lines)
+
+
+class ClockFixture:
+    """What the `simclock` fixture gives a test: the clock of the loop it runs on.
+
+    Inside an async simclock test it is the running loop's clock; in a sync test
+    it is a clock bound for the duration of the test, so `time.time()` and
+    friends are virtual and `simclock.run(coro)` continues its timeline.
+    """
+
+    def __init__(self, fallback: Clock | None) -> None:
+        self._fallback = fallback
+
+    @property
+    def clock(self) -> Clock:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if isinstance(loop, VirtualEventLoop):
+            return loop.clock
+        if self._fallback is not None:
+            return self._fallback
+        raise RuntimeError(
+            "the simclock fixture has no clock here: this test does not run on a virtual loop"
+        )
+
+    @property
+    def now(self) -> float:
+        """Virtual seconds on the test's clock."""
+        return self.clock.now
+
+    @property
+    def timeline(self) -> Timeline | None:
+        """What the test's loop recorded: tasks, prints and marks, with virtual times."""
+        return self.clock.timeline
+
+    def advance(self, seconds: float) -> None:
+        """Move virtual time forward at once; see `Clock.advance`."""
+        self.clock.advance(seconds)
+
+    async def run_until_idle(self) -> None:
+        """Let every other task run until all of them wait; see `Clock.run_until_idle`."""
+        await self.clock.run_until_idle()
+
+
+@pytest.fixture(name="simclock")
+def simclock_fixture(request: pytest.FixtureRequest) -> Iterator[ClockFixture]:
+    """The virtual clock of this test: `now`, `advance()`, `run_until_idle()`, `timeline`."""
+    item = request.node
+    own = item.stash.get(_OWN_LOOP, None)
+    if own is not None:
+        yield ClockFixture(own.clock)
+        return
+    if _is_async_test(item):
+        yield ClockFixture(None)
+        return
+    options = _options(item) or _Options(None, None)
+    clock = Clock() if options.start is None else Clock(options.start)
+    clock.timeline = Timeline()
+    with wallclock.bound(clock):
+        yield ClockFixture(clock)

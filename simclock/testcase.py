@@ -1,0 +1,42 @@
+"""`VirtualClockTestCase`: `unittest.IsolatedAsyncioTestCase` on a virtual clock."""
+
+from __future__ import annotations
+
+import asyncio
+import unittest
+
+from simclock.clock import DEFAULT_START, Clock, StartLike
+from simclock.loop import VirtualEventLoop
+from simclock.timeline import Timeline
+
+__all__ = ["VirtualClockTestCase"]
+
+
+class VirtualClockTestCase(unittest.IsolatedAsyncioTestCase):
+    """Each test, with its `asyncSetUp` and `asyncTearDown`, runs on a fresh virtual clock.
+
+    Set `simclock_start` or `simclock_limit` on the class to change the wall-clock
+    start or the virtual time limit; `self.clock` is the running test's clock,
+    with its `timeline` recording tasks, prints and marks.
+
+        class TestCache(simclock.VirtualClockTestCase):
+            async def test_entry_expires_after_its_ttl(self):
+                cache = Cache(ttl=60)
+                cache["k"] = 1
+                await asyncio.sleep(61)
+                self.assertNotIn("k", cache)
+    """
+
+    simclock_start: StartLike = DEFAULT_START
+    simclock_limit: float | None = 86400.0
+    clock: Clock
+
+    def _setupAsyncioRunner(self) -> None:
+        # The stdlib's own hook for making each test's runner, on 3.11 to 3.13.
+        self.clock = Clock(self.simclock_start)
+        self.clock.timeline = Timeline()
+        runner = asyncio.Runner(debug=True, loop_factory=self._make_loop)
+        self._asyncioRunner = runner
+
+    def _make_loop(self) -> VirtualEventLoop:
+        return VirtualEventLoop(self.clock, limit=self.simclock_limit)

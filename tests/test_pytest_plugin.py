@@ -1,0 +1,391 @@
+"""The pytest plugin, run on inner test sessions with and without pytest-asyncio."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+HOUR_TEST = textwrap.dedent("""
+    import asyncio, datetime, time
+    import pytest
+
+    {marks}
+    async def test_an_hour_passes_in_no_time():
+        wall, now, mono = time.time(), datetime.datetime.now(), time.monotonic()
+        async with asyncio.timeout(3601):
+            await asyncio.sleep(3600)
+        assert time.time() - wall == 3600
+        assert datetime.datetime.now() - now == datetime.timedelta(hours=1)
+        assert time.monotonic() - mono == 3600
+        assert type(asyncio.get_running_loop()).__name__ == "VirtualEventLoop"
+""")
+
+REAL_TEST = textwrap.dedent("""
+    import asyncio, time
+    import pytest
+
+    {marks}
+    async def test_unmarked_runs_on_a_real_loop():
+        assert type(asyncio.get_running_loop()).__name__ != "VirtualEventLoop"
+        start = time.monotonic()
+        await asyncio.sleep(0.01)
+        assert time.monotonic() - start >= 0.01
+""")
+
+WITH_ASYNCIO = [
+    "-p",
+    "asyncio",
+    "-o",
+    "asyncio_mode=strict",
+    "-o",
+    "asyncio_default_fixture_loop_scope=function",
+]
+NO_ASYNCIO = ["-p", "no:asyncio"]
+
+
+def write(pytester: pytest.Pytester, source: str, name: str = "test_inner") -> None:
+    pytester.makepyfile(**{name: textwrap.dedent(source)})
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess(
+        "-W", "error::pytest.PytestUnraisableExceptionWarning", *args
+    )
+
+
+@pytest.mark.parametrize(
+    ("marks", "args"),
+    [
+        ("@pytest.mark.asyncio\n@pytest.mark.simclock", WITH_ASYNCIO),
+        ("@pytest.mark.simclock", ["-o", "asyncio_mode=auto"]),
+        ("@pytest.mark.simclock", WITH_ASYNCIO),
+        ("@pytest.mark.simclock", NO_ASYNCIO),
+    ],
+    ids=["asyncio-marker", "asyncio-auto", "asyncio-strict-unmarked", "no-asyncio"],
+)
+def test_marked_test_sleeps_an_hour_on_every_clock(pytester, marks, args):
+    write(pytester, HOUR_TEST.format(marks=marks))
+    result = run(pytester, *args)
+    result.assert_outcomes(passed=1)
+
+
+def test_plugin_survives_pytest_asyncio_being_uninstalled(pytester):
+    pytester.makeconftest("import sys\nsys.modules['pytest_asyncio'] = None\n")
+    write(pytester, HOUR_TEST.format(marks="@pytest.mark.simclock"))
+    run(pytester, *NO_ASYNCIO).assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("args", [WITH_ASYNCIO, ["-o", "asyncio_mode=auto"]])
+def test_unmarked_tests_keep_the_real_loop(pytester, args):
+    marks = "@pytest.mark.asyncio" if args is WITH_ASYNCIO else ""
+    write(pytester, REAL_TEST.format(marks=marks))
+    run(pytester, *args).assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("how", ["--simclock", "ini"])
+def test_every_async_test_can_be_put_on_the_clock_and_one_opted_out(pytester, how):
+    write(pytester, HOUR_TEST.format(marks=""), "test_hour")
+    write(pytester, REAL_TEST.format(marks="@pytest.mark.simclock(False)"), "test_real")
+    args = ["--simclock"] if how == "--simclock" else ["-o", "simclock_all=true"]
+    run(pytester, "-o", "asyncio_mode=auto", *args).assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize("args", [NO_ASYNCIO, WITH_ASYNCIO])
+def test_marker_on_a_class_and_a_module(pytester, args):
+    asyncio_mark = "pytest.mark.asyncio, " if args is WITH_ASYNCIO else ""
+    write(
+        pytester,
+        f"""
+        import asyncio
+        import pytest
+
+        pytestmark = [{asyncio_mark}pytest.mark.simclock]
+
+        async def test_module_level():
+            await asyncio.sleep(100)
+            assert asyncio.get_running_loop().time() == 100
+
+        @pytest.mark.simclock(start=1e9)
+        class TestGroup:
+            async def test_in_class(self):
+                import time
+                assert time.time() == 1e9
+        """,
+    )
+    run(pytester, *args).assert_outcomes(passed=2)
+
+
+def test_fixture_steps_time_and_sees_the_timeline(pytester):
+    write(
+        pytester,
+        """
+        import asyncio, time
+        import pytest
+        import simclock as sc
+
+        @pytest.mark.simclock
+        async def test_cache_entry_expires(simclock):
+            expired = []
+            asyncio.get_running_loop().call_later(60, expired.append, True)
+            await asyncio.sleep(59)
+            assert not expired and simclock.now == 59
+            simclock.advance(2)
+            await simclock.run_until_idle()
+            assert expired == [True] and simclock.now == 61
+            sc.mark("expired")
+            simclock.timeline.assert_at(61.0, "expired")
+
+        def test_sync_test_gets_a_bound_clock(simclock):
+            start = time.time()
+            time.sleep(30)
+            simclock.advance(5)
+            assert time.time() - start == 35
+            async def nap():
+                await asyncio.sleep(10)
+                return time.time() - start
+            assert sc.run(nap()) == 45
+        """,
+    )
+    run(pytester, *NO_ASYNCIO).assert_outcomes(passed=2)
+
+
+def test_async_fixtures_run_on_the_virtual_loop_without_pytest_asyncio(pytester):
+    write(
+        pytester,
+        """
+        import asyncio
+        import pytest
+
+        events = []
+
+        @pytest.fixture
+        async def server():
+            await asyncio.sleep(5)
+            events.append(("up", asyncio.get_running_loop().time()))
+            yield "server"
+            await asyncio.sleep(1)
+            events.append(("down", asyncio.get_running_loop().time()))
+
+        @pytest.fixture
+        async def token(server):
+            await asyncio.sleep(2)
+            return server + "-token"
+
+        @pytest.mark.simclock
+        async def test_uses_both(token):
+            assert token == "server-token"
+            assert asyncio.get_running_loop().time() == 7
+            await asyncio.sleep(3)
+
+        def test_teardown_ran_on_the_same_timeline():
+            assert events == [("up", 5.0), ("down", 11.0)]
+        """,
+    )
+    run(pytester, *NO_ASYNCIO).assert_outcomes(passed=2)
+
+
+def test_module_scoped_loop_shares_time_between_tests(pytester):
+    write(
+        pytester,
+        """
+        import asyncio
+        import pytest
+
+        import pytest_asyncio
+
+        # pytest-asyncio before 0.24 called the loop's scope `scope`.
+        old = tuple(map(int, pytest_asyncio.__version__.split(".")[:2])) < (0, 24)
+        scope = {"scope" if old else "loop_scope": "module"}
+        pytestmark = [pytest.mark.simclock, pytest.mark.asyncio(**scope)]
+
+        async def test_first():
+            await asyncio.sleep(10)
+
+        async def test_second_continues_the_same_timeline():
+            assert asyncio.get_running_loop().time() == 10
+        """,
+    )
+    run(pytester, *WITH_ASYNCIO).assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize("args", [NO_ASYNCIO, WITH_ASYNCIO])
+def test_deadlock_fails_at_once_with_the_task_dump_and_a_report(pytester, args):
+    marks = "@pytest.mark.asyncio" if args is WITH_ASYNCIO else ""
+    write(
+        pytester,
+        f"""
+        import asyncio
+        import pytest
+
+        {marks}
+        @pytest.mark.simclock
+        async def test_waits_for_nobody():
+            await asyncio.sleep(2)
+            await asyncio.Event().wait()
+        """,
+    )
+    result = run(pytester, *args)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*Deadlock: no task can make progress at virtual t=2.000s*",
+            "*test_waits_for_nobody() waiting in test_waits_for_nobody()*",
+            "*simclock*",
+            "virtual time at failure: t=2.000000s*",
+        ]
+    )
+
+
+def test_limit_fails_with_its_number(pytester):
+    write(
+        pytester,
+        """
+        import asyncio
+        import pytest
+
+        @pytest.mark.simclock(limit=120)
+        async def test_heartbeat_forever():
+            while True:
+                await asyncio.sleep(1)
+        """,
+    )
+    result = run(pytester, *NO_ASYNCIO)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*virtual time limit of 120s exceeded: reached t=120.000s*"])
+
+
+@pytest.mark.parametrize("args", [NO_ASYNCIO, WITH_ASYNCIO])
+def test_real_time_is_back_right_after_a_failing_simulated_test(pytester, args):
+    marks = "@pytest.mark.asyncio" if args is WITH_ASYNCIO else ""
+    write(
+        pytester,
+        f"""
+        import asyncio, datetime, time
+        import pytest
+
+        REAL = (time.time, time.monotonic, time.perf_counter, time.sleep)
+
+        {marks}
+        @pytest.mark.simclock(start="2001-01-01T00:00:00+00:00")
+        async def test_fails_in_virtual_time():
+            await asyncio.sleep(500)
+            assert False, "on purpose"
+
+        def test_then_real_time():
+            assert (time.time, time.monotonic, time.perf_counter, time.sleep) == REAL
+            assert datetime.datetime.now().year >= 2025
+            assert abs(time.time() - datetime.datetime.now().timestamp()) < 5
+            before = time.monotonic()
+            time.sleep(0.01)
+            assert time.monotonic() - before >= 0.01
+            assert type(asyncio.get_event_loop_policy()).__name__ != "_VirtualLoopPolicy"
+        """,
+    )
+    run(pytester, *args).assert_outcomes(passed=1, failed=1)
+
+
+def test_leftover_tasks_warn_by_name_and_line_and_background_ones_do_not(pytester):
+    write(
+        pytester,
+        """
+        import asyncio
+        import pytest
+        import simclock
+
+        async def poller():
+            while True:
+                await asyncio.sleep(1)
+
+        @pytest.mark.simclock
+        async def test_leaves_a_task():
+            asyncio.create_task(poller(), name="forgotten-poller")
+            simclock.background(asyncio.create_task(poller(), name="heartbeat"))
+            await asyncio.sleep(3)
+        """,
+    )
+    result = run(pytester, *NO_ASYNCIO)
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        ["*SimclockLeftoverTasksWarning*", "*'forgotten-poller' poller() waiting in poller()*"]
+    )
+    assert "heartbeat" not in result.stdout.str()
+    strict = run(pytester, *NO_ASYNCIO, "-o", "simclock_strict_tasks=true")
+    strict.assert_outcomes(failed=1)
+    strict.stdout.fnmatch_lines(["*ended with tasks still pending*"])
+
+
+def test_unknown_marker_option_is_a_usage_error(pytester):
+    write(
+        pytester,
+        """
+        import pytest
+
+        @pytest.mark.simclock(speed=10)
+        async def test_x():
+            pass
+        """,
+    )
+    result = run(pytester, *NO_ASYNCIO)
+    assert result.ret != 0
+    output = result.stdout.str() + result.stderr.str()
+    assert "@pytest.mark.simclock got unknown option(s) ['speed']" in output
+
+
+def test_unittest_base_class(pytester):
+    write(
+        pytester,
+        """
+        import asyncio, time, unittest
+        import simclock
+
+        class TestTtl(simclock.VirtualClockTestCase):
+            simclock_start = 1e9
+
+            async def asyncSetUp(self):
+                await asyncio.sleep(1)
+
+            async def test_an_hour(self):
+                await asyncio.sleep(3600)
+                self.assertEqual(time.time(), 1e9 + 3601)
+                self.assertEqual(self.clock.now, 3601)
+
+        if __name__ == "__main__":
+            unittest.main()
+        """,
+    )
+    run(pytester, *NO_ASYNCIO).assert_outcomes(passed=1)
+    plain = subprocess.run(
+        [sys.executable, "test_inner.py"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert "OK" in plain.stderr
+
+
+def test_anyio_plugin_runs_on_the_virtual_loop(pytester):
+    pytest.importorskip("anyio")
+    write(
+        pytester,
+        """
+        import time
+        import anyio
+        import pytest
+        import simclock
+
+        @pytest.fixture
+        def anyio_backend():
+            return "asyncio", {"loop_factory": simclock.new_event_loop}
+
+        @pytest.mark.anyio
+        async def test_anyio_sleep_is_virtual():
+            start = time.time()
+            with anyio.fail_after(3601):
+                await anyio.sleep(3600)
+            assert time.time() - start == 3600
+        """,
+    )
+    run(pytester, *NO_ASYNCIO).assert_outcomes(passed=1)
