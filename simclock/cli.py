@@ -51,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="after the run, draw which task ran when: on stderr, or --timeline=FILE.svg/.html",
     )
+    run.add_argument(
+        "--io-grace",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="real time to wait for an outside peer (child process, server) before a jump",
+    )
     run.add_argument("--json", metavar="FILE", help="write the recorded events as JSON to FILE")
     run.add_argument(
         "--summary", action="store_true", help="after the run, print virtual and real time"
@@ -113,7 +120,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     wants_timeline = options.timeline is not None or options.json or options.summary
     timeline = Timeline() if wants_timeline else None
-    status = run_script(script, options.args, clock, limit=options.limit, timeline=timeline)
+    status = run_script(
+        script,
+        options.args,
+        clock,
+        limit=options.limit,
+        io_grace=options.io_grace,
+        timeline=timeline,
+    )
     if timeline is not None:
         sys.stdout.flush()
         _report(timeline, options.timeline, options.json, options.summary, options.script)

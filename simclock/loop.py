@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, cast
 from simclock import wallclock
 from simclock.clock import Clock, StartLike
 from simclock.errors import ClockConflict, Deadlock, TimeLimitExceeded, _shorten
+from simclock.outside import DEFAULT_IO_GRACE, OutsideWorld
 from simclock.threads import TrackedCall, WorkInFlight
 from simclock.timeline import EventKind, Timeline, recording_prints
 
@@ -87,7 +88,10 @@ class _JumpingSelector(selectors.BaseSelector):
         return self._real.register(fileobj, events, data)
 
     def unregister(self, fileobj: Any) -> selectors.SelectorKey:
-        return self._real.unregister(fileobj)
+        key = self._real.unregister(fileobj)
+        if self.loop is not None:
+            self.loop._outside.forget(key.fd)
+        return key
 
     def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         return self._real.modify(fileobj, events, data)
@@ -103,6 +107,8 @@ class _JumpingSelector(selectors.BaseSelector):
         assert loop is not None
         real = self._real
         events = real.select(0)
+        if events and loop._outside.expecting:
+            loop._outside.saw(events)
         if events or timeout == 0:
             return events
         # Nothing is ready and no timer is due: this is where a real loop would sleep.
@@ -157,6 +163,9 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             epoch number, an ISO 8601 string or "now". Default: 2025-01-01 UTC.
         limit: raise `TimeLimitExceeded` instead of letting virtual time pass
             `limit` seconds after the loop was made. Default: no limit.
+        io_grace: real seconds an idle loop waits for an expected peer outside
+            the process (a child process, a remote server) before it jumps; see
+            `simclock.outside`. Default: 1.0.
 
     A timer whose deadline is NaN raises ValueError when it is scheduled, so
     `asyncio.sleep(math.nan)` fails in the awaiting task instead of corrupting
@@ -169,13 +178,19 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         *,
         start: StartLike | None = None,
         limit: float | None = None,
+        io_grace: float = DEFAULT_IO_GRACE,
     ) -> None:
         _check_limit(limit)
+        if not (isinstance(io_grace, int | float) and 0 <= io_grace < math.inf):
+            raise ValueError(
+                f"io_grace must be a finite number of real seconds >= 0, got {io_grace!r}"
+            )
         self._clock = _choose_clock(clock, start)
         self._limit = limit
         self._limit_at = math.inf if limit is None else self._clock.now + limit
         self._timer_seq = itertools.count()
         self._work = WorkInFlight(self)
+        self._outside = OutsideWorld(float(io_grace))
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._background: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         selector = _JumpingSelector(selectors.DefaultSelector())
@@ -353,6 +368,41 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         else:
             timeline.record(self.time(), name, EventKind.FINISHED)
 
+    # What the loop tells its OutsideWorld about peers outside the process.
+
+    def _make_socket_transport(self, sock: Any, *args: Any, **kwargs: Any) -> Any:
+        transport = super()._make_socket_transport(sock, *args, **kwargs)  # type: ignore[misc]
+        self._outside.watch_socket_transport(transport, sock)
+        return transport
+
+    def _start_serving(self, protocol_factory: Any, sock: Any, *args: Any, **kwargs: Any) -> None:
+        self._outside.served(sock)
+        super()._start_serving(protocol_factory, sock, *args, **kwargs)  # type: ignore[misc]
+
+    async def sock_connect(self, sock: Any, address: Any) -> None:
+        await super().sock_connect(sock, address)
+        self._outside.connected(sock)
+
+    async def sock_sendall(self, sock: Any, data: Any) -> None:
+        self._outside.wrote(sock)
+        await super().sock_sendall(sock, data)
+
+    def _make_read_pipe_transport(self, pipe: Any, *args: Any, **kwargs: Any) -> Any:
+        transport = super()._make_read_pipe_transport(pipe, *args, **kwargs)  # type: ignore[misc]
+        self._outside.watch_pipe_transport(transport, pipe.fileno())
+        return transport
+
+    def _make_write_pipe_transport(self, pipe: Any, *args: Any, **kwargs: Any) -> Any:
+        transport = super()._make_write_pipe_transport(pipe, *args, **kwargs)  # type: ignore[misc]
+        self._outside.watch_pipe_transport(transport, pipe.fileno())
+        return transport
+
+    async def _make_subprocess_transport(self, *args: Any, **kwargs: Any) -> Any:
+        self._outside.expect()
+        transport = await super()._make_subprocess_transport(*args, **kwargs)  # type: ignore[misc]
+        self._outside.watch_child(transport)
+        return transport
+
     def close(self) -> None:
         self._work.release_sleepers()
         super().close()
@@ -384,9 +434,20 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             return []
         scheduled = self._scheduled
         if scheduled and scheduled[0]._when != math.inf:
+            budget = self._outside.wait_budget()
+            if budget is not None:
+                # An outside peer may still answer: give it real time before jumping.
+                events = real.select(budget)
+                if events:
+                    self._outside.saw(events)
+                return events
             self._jump_to(scheduled[0]._when)
             return []
-        if len(real.get_map()) > self._internal_fds or self._signal_handlers:
+        if (
+            len(real.get_map()) > self._internal_fds
+            or self._signal_handlers
+            or self._outside.could_wake()
+        ):
             return real.select(timeout=None)
         raise Deadlock(self._clock.now, self._pending_tasks())
 
@@ -451,6 +512,7 @@ def new_event_loop(
     *,
     start: StartLike | None = None,
     limit: float | None = None,
+    io_grace: float = DEFAULT_IO_GRACE,
 ) -> VirtualEventLoop:
     """Make a `VirtualEventLoop`; usable as `asyncio.Runner(loop_factory=...)`.
 
@@ -458,4 +520,4 @@ def new_event_loop(
     With no arguments, the loop attaches to the clock that drives the process,
     if any, and otherwise gets a clock of its own.
     """
-    return VirtualEventLoop(clock, start=start, limit=limit)
+    return VirtualEventLoop(clock, start=start, limit=limit, io_grace=io_grace)

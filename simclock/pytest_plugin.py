@@ -34,12 +34,13 @@ from simclock import wallclock
 from simclock.clock import Clock, StartLike
 from simclock.errors import describe_tasks
 from simclock.loop import VirtualEventLoop, background_tasks
+from simclock.outside import DEFAULT_IO_GRACE
 from simclock.timeline import Timeline
 
 __all__ = ["ClockFixture", "SimclockLeftoverTasksWarning"]
 
 _DEFAULT_LIMIT = 86400.0
-_OPTIONS = {"start", "limit"}
+_OPTIONS = {"start", "limit", "io_grace"}
 _LOOP_FIXTURE = re.compile(
     r"^(event_loop|_session_event_loop|.*::<event_loop>"
     r"|_(function|class|module|package|session)_scoped_runner)$"
@@ -57,6 +58,7 @@ class SimclockLeftoverTasksWarning(UserWarning):
 class _Options:
     start: StartLike | None
     limit: float | None
+    io_grace: float = DEFAULT_IO_GRACE
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -84,7 +86,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "simclock(enabled=True, *, start=None, limit=None): run this async test on "
+        "simclock(enabled=True, *, start=None, limit=None, io_grace=1.0): run this async test on "
         "simclock's virtual clock; simclock(False) opts out of --simclock",
     )
 
@@ -113,13 +115,17 @@ def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
             f"it takes {sorted(_OPTIONS)}"
         )
     limit = marker.kwargs.get("limit", _default_limit(config))
-    return _Options(marker.kwargs.get("start"), None if limit == math.inf else limit)
+    return _Options(
+        marker.kwargs.get("start"),
+        None if limit == math.inf else limit,
+        marker.kwargs.get("io_grace", DEFAULT_IO_GRACE),
+    )
 
 
 def _make_loop(options: _Options) -> VirtualEventLoop:
     clock = Clock() if options.start is None else Clock(options.start)
     clock.timeline = Timeline()
-    loop = VirtualEventLoop(clock, limit=options.limit)
+    loop = VirtualEventLoop(clock, limit=options.limit, io_grace=options.io_grace)
     _recent_loops.append(loop)
     return loop
 

@@ -28,6 +28,7 @@ from typing import Any
 from simclock import wallclock
 from simclock.clock import Clock
 from simclock.loop import VirtualEventLoop
+from simclock.outside import DEFAULT_IO_GRACE
 from simclock.timeline import Timeline, recording_prints
 
 __all__ = ["ScriptError", "compile_script", "run_script"]
@@ -75,21 +76,25 @@ def compile_script(path: str) -> _Script:
 class _VirtualLoopPolicy(asyncio.DefaultEventLoopPolicy):
     """The policy a replay installs: every new loop is virtual, on the replay's clock."""
 
-    def __init__(self, clock: Clock, limit: float | None) -> None:
+    def __init__(self, clock: Clock, limit: float | None, io_grace: float) -> None:
         super().__init__()
         self._clock = clock
         self._limit = limit
+        self._io_grace = io_grace
 
     def new_event_loop(self) -> asyncio.AbstractEventLoop:
-        return VirtualEventLoop(self._clock, limit=self._limit)
+        return VirtualEventLoop(self._clock, limit=self._limit, io_grace=self._io_grace)
 
 
 @contextmanager
-def virtual_process(clock: Clock, limit: float | None = None) -> Iterator[Clock]:
+def virtual_process(
+    clock: Clock, limit: float | None = None, io_grace: float | None = None
+) -> Iterator[Clock]:
     """Put the process clocks and every new asyncio loop on `clock` for the block."""
     previous_policy = asyncio.get_event_loop_policy()
+    grace = DEFAULT_IO_GRACE if io_grace is None else io_grace
     with wallclock.bound(clock):
-        asyncio.set_event_loop_policy(_VirtualLoopPolicy(clock, limit))
+        asyncio.set_event_loop_policy(_VirtualLoopPolicy(clock, limit, grace))
         try:
             yield clock
         finally:
@@ -133,6 +138,7 @@ def run_script(
     clock: Clock,
     *,
     limit: float | None = None,
+    io_grace: float | None = None,
     timeline: Timeline | None = None,
 ) -> int:
     """Run a compiled script on `clock` and return the exit status `python` would give.
@@ -147,7 +153,11 @@ def run_script(
     recording = recording_prints(timeline, lambda: clock.now) if timeline else nullcontext()
     real_start = wallclock.real_perf_counter()
     try:
-        with _as_main(script, args) as namespace, virtual_process(clock, limit), recording:
+        with (
+            _as_main(script, args) as namespace,
+            virtual_process(clock, limit, io_grace),
+            recording,
+        ):
             try:
                 exec(script.code, namespace)
             except SystemExit as exit_:

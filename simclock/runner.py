@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from simclock import wallclock
 from simclock.clock import Clock, StartLike
 from simclock.loop import VirtualEventLoop, _choose_clock
+from simclock.outside import DEFAULT_IO_GRACE
 from simclock.timeline import Timeline
 
 __all__ = ["run"]
@@ -24,6 +25,7 @@ def run(
     debug: bool | None = None,
     clock: Clock | None = None,
     timeline: Timeline | None = None,
+    io_grace: float = DEFAULT_IO_GRACE,
 ) -> _T:
     """Run `main` on a fresh `VirtualEventLoop` and return its result, like `asyncio.run`.
 
@@ -33,7 +35,7 @@ def run(
     restored however the run ends: a result, an exception, KeyboardInterrupt,
     `Deadlock` or `TimeLimitExceeded`.
 
-    `start`, `limit` and `clock` are as for `VirtualEventLoop`; `debug` is as for
+    `start`, `limit`, `io_grace` and `clock` are as for `VirtualEventLoop`; `debug` is as for
     `asyncio.run`. With a `timeline`, every task's lifecycle, every printed line
     and every `simclock.mark()` of the run is recorded on it. Anything that is
     not a coroutine is refused with the same error `asyncio.run` gives. Called
@@ -51,7 +53,8 @@ def run(
     try:
         with wallclock.bound(chosen):
             runner = asyncio.Runner(
-                debug=debug, loop_factory=lambda: VirtualEventLoop(chosen, limit=limit)
+                debug=debug,
+                loop_factory=lambda: VirtualEventLoop(chosen, limit=limit, io_grace=io_grace),
             )
             with runner:
                 return runner.run(main)

@@ -39,6 +39,7 @@ VIRTUAL_SECONDS = {
     "producer_consumer": 4.9,
     "rate_limiter": 2.5,
     "retry_backoff": 8.0,
+    "echo_server": 0.7,
 }
 EXAMPLES = sorted([*ROOT.glob("examples/blog/*.py"), *ROOT.glob("examples/*.py")])
 

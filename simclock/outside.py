@@ -1,0 +1,174 @@
+"""When to wait for the world outside the process before jumping virtual time.
+
+Sockets whose peer lives in this process (a `start_server` and an
+`open_connection` on the same loop) deliver synchronously: a `select(0)` poll
+before each jump sees everything they sent, so they cost nothing. A peer
+outside the process (another program, a real server, a child process) answers
+in real time, and a 50 ms reply must not lose to a virtual 5 s timeout.
+
+The rule: after the loop writes to an outside peer, starts a child process, or
+opens a pipe to one, it *expects* the outside world. While it expects and a
+timer is pending, an idle loop waits in real time, up to `io_grace` seconds,
+for outside I/O before it jumps; virtual time stands still meanwhile.
+
+- Data arriving on an outside socket is the reply: the expectation ends and
+  the next idle moment jumps at once.
+- Data on a pipe, or a live child process, keeps it: the grace restarts, as a
+  child is done only when it exits.
+- A grace that runs out with no outside I/O ends the expectation, so an idle
+  connection costs one grace per quiet stretch, not one per jump.
+- Listening sockets never count: a server waiting for clients does not slow
+  any jump.
+
+The trade-off of `io_grace`: larger is safer for slow peers (a child that
+computes for 0.8 s needs a grace above 0.8 s) and costs that much real time
+each time the loop gives up on a quiet peer; 0 never waits, so every
+outside peer must answer within one poll.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["DEFAULT_IO_GRACE", "OutsideWorld"]
+
+#: Real seconds an idle loop waits for an expected outside peer before jumping.
+DEFAULT_IO_GRACE = 1.0
+
+_LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost", "0.0.0.0", "::"}
+_real_monotonic = time.monotonic
+
+
+class OutsideWorld:
+    """What the loop knows about peers outside the process, and whether it expects them."""
+
+    def __init__(self, grace: float) -> None:
+        self.grace = grace
+        # Addresses served or bound by sockets of this loop: a peer at one of
+        # them is in this process.
+        self._local: set[Any] = set()
+        self._listening_ports: set[int] = set()
+        # Outside fds: "socket" (a reply ends the wait) or "pipe" (the wait goes on).
+        self._fds: dict[int, str] = {}
+        self._children: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._expect_until: float | None = None
+
+    # What the loop tells it.
+
+    def served(self, sock: socket.socket) -> None:
+        """A listening socket: clients connecting to its address are in this process."""
+        address = _address(sock.getsockname)
+        self._local.add(address)
+        if isinstance(address, tuple) and len(address) >= 2:
+            self._listening_ports.add(address[1])
+
+    def connected(self, sock: socket.socket) -> None:
+        """A socket of ours now has a local address: a peer seeing it is in this process."""
+        self._local.add(_address(sock.getsockname))
+
+    def watch_socket_transport(self, transport: Any, sock: socket.socket) -> None:
+        self.connected(sock)
+        verdict: list[bool] = []
+
+        def is_outside() -> bool:
+            # Decided at the first write, when the peer's own socket is known.
+            if not verdict:
+                verdict.append(self._socket_is_outside(sock))
+            return verdict[0]
+
+        self._wrap_writes(transport, is_outside)
+
+    def watch_pipe_transport(self, transport: Any, fd: int) -> None:
+        self._fds[fd] = "pipe"
+        self.expect()
+        self._wrap_writes(transport, lambda: True)
+
+    def watch_child(self, transport: Any) -> None:
+        self._children.add(transport)
+        self.expect()
+
+    def wrote(self, sock: socket.socket) -> None:
+        """Raw socket data went out (`loop.sock_sendall` and friends)."""
+        if self._socket_is_outside(sock):
+            self.expect()
+
+    def expect(self) -> None:
+        self._expect_until = _real_monotonic() + self.grace
+
+    @property
+    def expecting(self) -> bool:
+        return self._expect_until is not None
+
+    # What the loop asks it.
+
+    def wait_budget(self) -> float | None:
+        """Real seconds to wait for outside I/O before jumping, or None to jump now."""
+        if self._expect_until is None:
+            return None
+        if not self._fds and not self._live_children():
+            self._expect_until = None
+            return None
+        remaining = self._expect_until - _real_monotonic()
+        if remaining <= 0:
+            self._expect_until = None
+            return None
+        return remaining
+
+    def could_wake(self) -> bool:
+        """A live child process could still wake the loop."""
+        return bool(self._live_children())
+
+    def saw(self, events: list[tuple[selectors.SelectorKey, int]]) -> None:
+        """Events came in while waiting: a reply ends the wait, pipe data extends it."""
+        kinds = {self._fds.get(key.fd) for key, _ in events}
+        if "pipe" in kinds or self._live_children():
+            self.expect()
+        elif "socket" in kinds:
+            self._expect_until = None
+
+    def forget(self, fd: int) -> None:
+        self._fds.pop(fd, None)
+
+    # Machinery.
+
+    def _live_children(self) -> list[Any]:
+        return [child for child in self._children if child.get_returncode() is None]
+
+    def _socket_is_outside(self, sock: socket.socket) -> bool:
+        peer = _address(sock.getpeername)
+        if peer is None or peer == "" or peer in self._local:
+            return False
+        if (
+            isinstance(peer, tuple)
+            and peer[0] in _LOOPBACK_HOSTS
+            and peer[1] in self._listening_ports
+        ):
+            return False
+        self._fds[sock.fileno()] = "socket"
+        return True
+
+    def _wrap_writes(self, transport: Any, is_outside: Callable[[], bool]) -> None:
+        for name in ("write", "writelines"):
+            original = getattr(transport, name, None)
+            if original is None:
+                continue
+
+            def wrapped(data: Any, _original: Any = original) -> None:
+                if is_outside():
+                    self.expect()
+                _original(data)
+
+            setattr(transport, name, wrapped)
+
+
+def _address(read: Callable[[], Any]) -> Any:
+    try:
+        address = read()
+    except OSError:
+        return None
+    return address if not isinstance(address, list) else tuple(address)

@@ -1,0 +1,250 @@
+"""Threads, executors, sockets and child processes on the virtual clock."""
+
+import asyncio
+import concurrent.futures
+import io
+import socket
+import sys
+import threading
+import time
+import warnings
+from contextlib import redirect_stdout
+
+import pytest
+
+import simclock
+
+CHILD = [sys.executable, "-S", "-c"]
+
+
+def test_thread_doing_real_work_does_not_lose_to_a_virtual_timeout():
+    async def main():
+        loop = asyncio.get_running_loop()
+        never_set = threading.Event()
+        waited = await asyncio.wait_for(asyncio.to_thread(never_set.wait, 0.2), timeout=10)
+        return waited, loop.time()
+
+    assert simclock.run(main()) == (False, 0.0)
+
+
+def test_time_sleep_in_a_worker_thread_is_a_virtual_wait():
+    async def main():
+        start = time.monotonic()
+        elapsed = lambda: time.monotonic() - start  # noqa: E731
+        thread = asyncio.create_task(asyncio.to_thread(time.sleep, 2))
+        await asyncio.sleep(1)
+        print(f"{elapsed():.1f} async done")
+        await thread
+        print(f"{elapsed():.1f} thread done")
+
+    out = io.StringIO()
+    real_start = time.perf_counter()
+    with redirect_stdout(out):
+        simclock.run(main())
+    assert out.getvalue() == "1.0 async done\n2.0 thread done\n"
+    assert time.perf_counter() - real_start < 1.0
+
+
+def test_several_sleeping_workers_wake_in_deadline_order():
+    async def main():
+        order = []
+
+        def nap(seconds):
+            time.sleep(seconds)
+            order.append(seconds)
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            loop = asyncio.get_running_loop()
+            await asyncio.gather(*(loop.run_in_executor(pool, nap, s) for s in (3, 1, 2)))
+        return order, loop.time()
+
+    assert simclock.run(main()) == ([1, 2, 3], 3.0)
+
+
+def test_a_loop_whose_only_work_is_a_running_thread_is_not_deadlocked():
+    async def main():
+        return await asyncio.to_thread(threading.Event().wait, 0.05)
+
+    assert simclock.run(main()) is False
+
+
+def test_getaddrinfo_runs_in_a_tracked_thread():
+    async def main():
+        infos = await asyncio.get_running_loop().getaddrinfo("127.0.0.1", 80)
+        return infos[0][4][0]
+
+    assert simclock.run(main()) == "127.0.0.1"
+
+
+def test_default_executor_teardown_neither_deadlocks_nor_jumps():
+    async def main():
+        await asyncio.to_thread(lambda: None)
+        await asyncio.sleep(5)
+
+    clock = simclock.Clock()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        simclock.run(main(), clock=clock)
+    assert clock.now == 5.0
+
+
+def test_untracked_pool_work_needs_external_work_to_hold_time_still():
+    def slow():
+        threading.Event().wait(0.1)
+        return "done"
+
+    async def unguarded(pool):
+        async with asyncio.timeout(5):
+            return await asyncio.wrap_future(pool.submit(slow))
+
+    async def guarded(pool):
+        async with simclock.external_work(), asyncio.timeout(5):
+            return await asyncio.wrap_future(pool.submit(slow))
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        with pytest.raises(TimeoutError):
+            simclock.run(unguarded(pool))
+        assert simclock.run(guarded(pool)) == "done"
+
+
+def test_external_work_covers_a_thread_that_calls_back_with_call_soon_threadsafe():
+    async def main():
+        loop = asyncio.get_running_loop()
+        answer = loop.create_future()
+
+        def worker():
+            threading.Event().wait(0.05)
+            loop.call_soon_threadsafe(answer.set_result, 42)
+
+        threading.Thread(target=worker).start()
+        async with simclock.external_work():
+            async with asyncio.timeout(1):
+                return await answer
+
+    assert simclock.run(main()) == 42
+
+
+def test_external_work_is_harmless_on_a_real_loop():
+    async def main():
+        async with simclock.external_work():
+            return 1
+
+    assert asyncio.run(main()) == 1
+
+
+def test_idle_listening_socket_does_not_slow_jumps():
+    async def main():
+        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        for _ in range(1000):
+            await asyncio.sleep(1)
+        server.close()
+        await server.wait_closed()
+        return asyncio.get_running_loop().time()
+
+    real_start = time.perf_counter()
+    assert simclock.run(main()) == 1000.0
+    assert time.perf_counter() - real_start < 1.0
+
+
+def test_loopback_peers_in_this_process_never_wait_for_real_time():
+    async def main():
+        async def echo(reader, writer):
+            while line := await reader.readline():
+                await asyncio.sleep(0.5)
+                writer.write(line)
+            writer.close()
+
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(20):
+            writer.write(b"ping\n")
+            assert await asyncio.wait_for(reader.readline(), 1) == b"ping\n"
+            await asyncio.sleep(10)
+        writer.close()
+        server.close()
+        return asyncio.get_running_loop().time()
+
+    real_start = time.perf_counter()
+    assert simclock.run(main()) == pytest.approx(210.0)
+    assert time.perf_counter() - real_start < 1.0
+
+
+def test_child_process_answering_in_real_time_beats_a_virtual_timeout():
+    async def main():
+        child = await asyncio.create_subprocess_exec(
+            *CHILD,
+            "import time; time.sleep(0.05); print('pong', flush=True)",
+            stdout=asyncio.subprocess.PIPE,
+        )
+        async with asyncio.timeout(5):
+            line = await child.stdout.readline()
+        await child.wait()
+        return line, asyncio.get_running_loop().time()
+
+    line, now = simclock.run(main())
+    assert line == b"pong\n"
+    assert now == 0.0
+
+
+def test_awaiting_a_child_that_takes_real_time_does_not_trip_a_virtual_timeout():
+    async def main():
+        child = await asyncio.create_subprocess_exec(*CHILD, "import time; time.sleep(0.2)")
+        async with asyncio.timeout(5):
+            return await child.wait()
+
+    assert simclock.run(main()) == 0
+
+
+def test_socket_peer_in_another_process_gets_its_grace():
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def serve():
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(100)
+            threading.Event().wait(0.05)  # a slow peer, in real time
+            connection.sendall(b"pong\n")
+
+    # A thread with a blocking socket stands in for another process: the loop
+    # cannot see it and it answers in real time.
+    thread = threading.Thread(target=serve)
+    thread.start()
+
+    async def main():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"ping\n")
+        async with asyncio.timeout(5):
+            reply = await reader.readline()
+        writer.close()
+        return reply
+
+    try:
+        assert simclock.run(main()) == b"pong\n"
+    finally:
+        thread.join()
+        server.close()
+
+
+def test_zero_grace_does_not_wait_for_outside_peers():
+    async def main():
+        child = await asyncio.create_subprocess_exec(*CHILD, "import time; time.sleep(0.3)")
+        try:
+            async with asyncio.timeout(5):
+                await child.wait()
+        finally:
+            await child.wait()
+
+    loop = simclock.new_event_loop(io_grace=0)
+    try:
+        with pytest.raises(TimeoutError):
+            loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("bad", [-1, float("nan"), float("inf")])
+def test_io_grace_is_checked(bad):
+    with pytest.raises(ValueError, match="io_grace"):
+        simclock.new_event_loop(io_grace=bad)
