@@ -106,6 +106,13 @@ class _JumpingSelector(selectors.BaseSelector):
         loop = self.loop
         assert loop is not None
         real = self._real
+        if len(real.get_map()) <= loop._internal_fds and not loop._signal_handlers:
+            # Only the self-pipe is registered. What call_soon_threadsafe sends
+            # is already in the ready queue; the pipe only wakes a sleeping
+            # loop, so polling it here would be a system call for nothing.
+            if timeout == 0:
+                return []
+            return loop._when_idle(real, timeout)
         events = real.select(0)
         if events and loop._outside.expecting:
             loop._outside.saw(events)
