@@ -158,6 +158,20 @@ def _report(
 
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+_NUMBER = re.compile(r"\d+(\.\d+)?")
+
+
+def _only_numbers_differ(
+    real: subprocess.CompletedProcess[str], virtual: subprocess.CompletedProcess[str]
+) -> bool:
+    def shape(text: str) -> str:
+        return _NUMBER.sub("#", _ADDRESS.sub("0x…", text))
+
+    return (shape(real.stdout), shape(real.stderr), real.returncode) == (
+        shape(virtual.stdout),
+        shape(virtual.stderr),
+        virtual.returncode,
+    )
 
 
 def _compare(script: str, args: list[str], real_timeout: float) -> int:
@@ -209,6 +223,11 @@ def _compare(script: str, args: list[str], real_timeout: float) -> int:
     )
     if mismatches:
         print("".join(mismatches), end="")
+        if _only_numbers_differ(real, virtual):
+            print(
+                "note: only numbers differ. If they are timings, the real run drifted "
+                "(a loaded machine delays every wake-up); run the comparison again."
+            )
         print(f"MISMATCH: {script}: {timing}")
         return 1
     print(f"match: {script}: stdout, stderr and exit status identical; {timing}")

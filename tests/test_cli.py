@@ -193,6 +193,16 @@ def test_compare_shows_a_diff_when_outputs_differ(tmp_path):
     assert result.returncode == 1
     assert "MISMATCH" in result.stdout
     assert "--- stdout (python)" in result.stdout and "+++ stdout (simclock)" in result.stdout
+    assert "only numbers differ" in result.stdout
+
+
+def test_compare_does_not_blame_timing_when_text_differs(tmp_path):
+    path = script(
+        tmp_path, "import time\nprint('late' if time.time() > 1.7e9 + 5e7 else 'early')\n"
+    )
+    result = simclock("compare", str(path))
+    assert result.returncode == 1
+    assert "only numbers differ" not in result.stdout
 
 
 @pytest.mark.parametrize("command", [["run"], ["compare"], []])
