@@ -340,3 +340,38 @@ def test_a_loop_made_inside_a_run_continues_its_timeline():
         return inner.clock is simclock.current_clock(), inner.time()
 
     assert simclock.run(main()) == (True, 5.0)
+
+
+class _Interrupt(KeyboardInterrupt):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("ending", "error"),
+    [
+        ("raise", ZeroDivisionError),
+        ("interrupt", KeyboardInterrupt),
+        ("deadlock", simclock.Deadlock),
+        ("limit", simclock.TimeLimitExceeded),
+    ],
+)
+def test_real_clocks_are_back_however_the_run_ends(ending, error):
+    real = (time.time, time.monotonic, time.perf_counter, time.sleep)
+
+    async def main():
+        await asyncio.sleep(3600)
+        if ending == "raise":
+            raise ZeroDivisionError("on purpose")
+        if ending == "interrupt":
+            raise _Interrupt
+        if ending == "deadlock":
+            await asyncio.Event().wait()
+        while True:
+            await asyncio.sleep(60)
+
+    with pytest.raises(error):
+        simclock.run(main(), start=0, limit=7200)
+    assert (time.time, time.monotonic, time.perf_counter, time.sleep) == real
+    assert simclock.current_clock() is None
+    assert dt.datetime.now().year >= 2025
+    assert abs(time.time() - dt.datetime.now().timestamp()) < 60

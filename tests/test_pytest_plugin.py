@@ -61,8 +61,15 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
         ("@pytest.mark.simclock", ["-o", "asyncio_mode=auto"]),
         ("@pytest.mark.simclock", WITH_ASYNCIO),
         ("@pytest.mark.simclock", NO_ASYNCIO),
+        ("@pytest.mark.asyncio\n@pytest.mark.simclock", NO_ASYNCIO),
     ],
-    ids=["asyncio-marker", "asyncio-auto", "asyncio-strict-unmarked", "no-asyncio"],
+    ids=[
+        "asyncio-marker",
+        "asyncio-auto",
+        "asyncio-strict-unmarked",
+        "no-asyncio",
+        "asyncio-marker-but-no-asyncio",
+    ],
 )
 def test_marked_test_sleeps_an_hour_on_every_clock(pytester, marks, args):
     write(pytester, HOUR_TEST.format(marks=marks))
@@ -389,3 +396,30 @@ def test_anyio_plugin_runs_on_the_virtual_loop(pytester):
         """,
     )
     run(pytester, *NO_ASYNCIO).assert_outcomes(passed=1)
+
+
+def test_fixture_teardown_runs_on_the_virtual_loop_after_a_deadlock(pytester):
+    write(
+        pytester,
+        """
+        import asyncio
+        import pytest
+
+        finished = []
+
+        @pytest.fixture
+        async def resource():
+            yield
+            await asyncio.sleep(1)
+            finished.append(asyncio.get_running_loop().time())
+
+        @pytest.mark.simclock
+        async def test_deadlocks(resource):
+            await asyncio.sleep(4)
+            await asyncio.Event().wait()
+
+        def test_teardown_ran_after_it():
+            assert finished == [5.0]
+        """,
+    )
+    run(pytester, *NO_ASYNCIO).assert_outcomes(passed=1, failed=1)
