@@ -50,30 +50,17 @@ _COARSE_FLOATS = float(2**22)
 
 
 class _FifoTimerHandle(asyncio.TimerHandle):
-    """A timer that breaks deadline ties by scheduling order."""
+    """A timer that breaks deadline ties by scheduling order (`_seq`, set by `call_at`)."""
 
     __slots__ = ("_seq",)
     if TYPE_CHECKING:
         _when: float
+        _seq: int
         _scheduled: bool
         _source_traceback: list[Any] | None
 
-    def __init__(
-        self,
-        when: float,
-        callback: Callable[..., object],
-        args: tuple[Any, ...],
-        loop: asyncio.AbstractEventLoop,
-        context: Context | None,
-        seq: int,
-    ) -> None:
-        super().__init__(when, callback, args, loop, context)
-        self._seq = seq
-
-    # heapq only ever compares with `<`.
-    def __lt__(self, other: object) -> bool:
-        if not isinstance(other, _FifoTimerHandle):
-            return NotImplemented
+    # heapq only ever compares with `<`, and a loop's heap holds only these.
+    def __lt__(self, other: _FifoTimerHandle) -> bool:  # type: ignore[override]
         return self._when < other._when or (self._when == other._when and self._seq < other._seq)
 
 
@@ -83,12 +70,18 @@ class _JumpingSelector(selectors.BaseSelector):
     def __init__(self, real: selectors.BaseSelector) -> None:
         self._real = real
         self.loop: VirtualEventLoop | None = None
+        # Kept by hand: the real mapping's len() is pure Python, and select()
+        # asks on every iteration.
+        self.registered = 0
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
-        return self._real.register(fileobj, events, data)
+        key = self._real.register(fileobj, events, data)
+        self.registered += 1
+        return key
 
     def unregister(self, fileobj: Any) -> selectors.SelectorKey:
         key = self._real.unregister(fileobj)
+        self.registered -= 1
         if self.loop is not None:
             self.loop._outside.forget(key.fd)
         return key
@@ -106,7 +99,7 @@ class _JumpingSelector(selectors.BaseSelector):
         loop = self.loop
         assert loop is not None
         real = self._real
-        if len(real.get_map()) <= loop._internal_fds and not loop._signal_handlers:
+        if self.registered <= loop._internal_fds and not loop._signal_handlers:
             # Only the self-pipe is registered. What call_soon_threadsafe sends
             # is already in the ready queue; the pipe only wakes a sleeping
             # loop, so polling it here would be a system call for nothing.
@@ -238,7 +231,8 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
-        timer = _FifoTimerHandle(when, callback, args, self, context, next(self._timer_seq))
+        timer = _FifoTimerHandle(when, callback, args, self, context)
+        timer._seq = next(self._timer_seq)
         if timer._source_traceback:
             del timer._source_traceback[-1]
         heapq.heappush(self._scheduled, timer)
@@ -462,7 +456,11 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         if when > self._limit_at:
             assert self._limit is not None
             raise TimeLimitExceeded(self._limit, self._clock.now, when, self._pending_tasks())
-        self._clock._move_to(when)
+        clock = self._clock
+        if when > clock._now:
+            clock._now = when
+            if clock._on_move is not None:
+                clock._on_move()
         if when >= _COARSE_FLOATS:
             self._clock_resolution = max(1e-9, math.ulp(when))
 

@@ -3,9 +3,9 @@
 What is patched, and how:
 
 - `time.time`, `time.time_ns`, `datetime.now`, `date.today` and friends: by
-  time-machine, travelling without ticking to the clock's wall reading, kept
-  in step on every move of the clock from its absolute value, so rounding
-  never accumulates.
+  time-machine, travelling without ticking; every read asks the clock for its
+  exact wall reading, so a jump costs nothing here and rounding never
+  accumulates.
 - `time.monotonic`, `time.perf_counter` and their `_ns` forms: by simclock,
   since time-machine leaves them alone. Code that bound them by name before
   the run (`from time import monotonic`) keeps the real ones.
@@ -88,8 +88,7 @@ def _bind(clock: Clock) -> None:
         travel = time_machine.travel(clock.wall_ns() / 1e9, tick=False)
         traveller = travel.start()
         try:
-            clock._on_move = _follower(clock, traveller)
-            clock._on_move()
+            _follow(clock, traveller)
             time.monotonic = lambda: clock._now
             time.perf_counter = time.monotonic
             time.monotonic_ns = lambda: round(clock._now * 1_000_000_000)
@@ -122,21 +121,21 @@ def _restore_time_module() -> None:
         setattr(time, name, function)
 
 
-def _follower(clock: Clock, traveller: Any) -> Callable[[], None]:
-    """A callback that sets time-machine's frozen instant to the clock's wall reading."""
-    if isinstance(getattr(traveller, "_destination_timestamp_ns", None), int):
-        # Writing the absolute instant costs ~30 ns against ~700 ns for move_to();
-        # it runs on every jump. The fallback keeps us correct if time-machine
-        # ever renames the attribute.
-        def follow() -> None:
-            traveller._destination_timestamp_ns = clock.wall_ns()
+def _follow(clock: Clock, traveller: Any) -> None:
+    """Make time-machine's frozen instant the clock's wall reading, now and after every move."""
+    # time-machine asks its traveller for the time on every read. Answering
+    # from the clock costs nothing per jump and is exact; checked here, since
+    # it leans on how time-machine looks the method up.
+    traveller.time_ns = clock.wall_ns
+    if time.time_ns() == clock.wall_ns():
+        return
+    del traveller.time_ns
 
-        return follow
-
-    def follow_public() -> None:
+    def follow() -> None:
         traveller.move_to(clock.wall_ns() / 1e9)
 
-    return follow_public
+    clock._on_move = follow
+    follow()
 
 
 def _sleeper(clock: Clock) -> Callable[[float], None]:
