@@ -16,12 +16,14 @@ from blog_replay import Replay
 from contenders import Contender
 from measurements import Cell, MemoryCell
 from memory_probe import MEMORY_METHOD
+from pytest_overhead import PytestOverhead
 from workloads import WORKLOADS, Sizes, Workload
 
 __all__ = ["Measurements", "render_report"]
 
 BLOG_BUDGET_SECONDS = 0.005
 MEMORY_TOLERANCE = 0.10
+PYTEST_OVERHEAD_TARGET = 1.2
 PEER_SPEEDUP_TARGET = 1.5
 # asyncio purges cancelled timers once more than half of a heap above 100 entries is
 # cancelled (`_MIN_SCHEDULED_TIMER_HANDLES`), so a bounded heap never holds much more than 200.
@@ -40,6 +42,7 @@ class Measurements:
     times: dict[tuple[str, str], Cell]
     memory: dict[tuple[str, str], MemoryCell]
     reference: Contender
+    pytest_overhead: PytestOverhead | None = None
     # Filled while the table is built: each cell marked with WRONG adds the reason here.
     notes: list[str] = field(default_factory=list)
 
@@ -133,8 +136,31 @@ def _table(measured: Measurements) -> list[list[str]]:
             rows.append([f"{workload.key}: memory", *_memory_cells(measured, workload)])
         if workload.key == "d":
             rows.append(_reference_row(measured, workload))
-    # f is wired by the pytest plugin's author; until then the row only holds its place.
-    rows.append(["f: pending the pytest plugin", *("-" for _ in measured.contenders)])
+    rows += _pytest_rows(measured)
+    return rows
+
+
+def _pytest_rows(measured: Measurements) -> list[list[str]]:
+    overhead = measured.pytest_overhead
+    if overhead is None:
+        return [["f: pytest plugin (not measured)", *("-" for _ in measured.contenders)]]
+    label = f"f: {overhead.tests} pytest tests, sleep(60) each: per test"
+    rows = []
+    for variant, title in (
+        ("simclock", label),
+        ("simclock, no pytest-asyncio", f"{label}, -p no:asyncio"),
+    ):
+        cells = []
+        for contender in measured.contenders:
+            if contender.key == "plain":
+                plain = overhead.per_test_ms["plain"]
+                cells.append(f"{plain:.2f} ms, pytest-asyncio, sleep(0)")
+            elif contender.key == "simclock":
+                ms = overhead.per_test_ms[variant]
+                cells.append(f"{ms:.2f} ms ({overhead.ratio(variant):.2f}x plain)")
+            else:
+                cells.append("-")
+        rows.append([title, *cells])
     return rows
 
 
@@ -279,7 +305,20 @@ def _targets(measured: Measurements) -> list[str]:
     lines.append(_blog_target(measured))
     lines.append(_memory_target(measured))
     lines.append(_bounded_target(measured))
+    lines.append(_pytest_target(measured))
     return lines
+
+
+def _pytest_target(measured: Measurements) -> str:
+    overhead = measured.pytest_overhead
+    if overhead is None:
+        return "- f: pytest per-test overhead: not measured"
+    ratio = overhead.ratio("simclock")
+    return (
+        f"- f: per-test overhead <= {PYTEST_OVERHEAD_TARGET}x plain pytest-asyncio: "
+        f"{_verdict(ratio <= PYTEST_OVERHEAD_TARGET)} ({overhead.per_test_ms['simclock']:.2f} ms "
+        f"vs {overhead.per_test_ms['plain']:.2f} ms per test: {ratio:.2f}x)"
+    )
 
 
 def _verdict(met: bool) -> str:

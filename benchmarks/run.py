@@ -25,6 +25,11 @@ DEFAULT_REPEATS = 7
 DEFAULT_BUDGET_SECONDS = 8.0
 
 
+# Workload f: how many generated tests a pytest run holds.
+PYTEST_TESTS = 500
+PYTEST_TESTS_QUICK = 20
+
+
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="simclock vs plain asyncio, looptime, aiotools, async-solipsism and trio."
@@ -66,6 +71,7 @@ def _benchmark(args: argparse.Namespace, argv: list[str], with_peers: bool) -> N
     import blog_replay
     import contenders
     import measurements
+    import pytest_overhead
     import report
     import workloads
 
@@ -78,6 +84,9 @@ def _benchmark(args: argparse.Namespace, argv: list[str], with_peers: bool) -> N
     blog = measurements.measure_blog(blog_replay.blog_examples(), repeats)
     times = measurements.measure_times(racers, sizes, repeats, args.budget)
     memory = measurements.measure_memory(racers, reference, args.quick)
+    overhead = pytest_overhead.measure_pytest_overhead(
+        PYTEST_TESTS_QUICK if args.quick else PYTEST_TESTS, min(repeats, 3)
+    )
 
     text = report.render_report(
         report.Measurements(
@@ -90,6 +99,7 @@ def _benchmark(args: argparse.Namespace, argv: list[str], with_peers: bool) -> N
             times=times,
             memory=memory,
             reference=reference,
+            pytest_overhead=overhead,
         )
     )
     print(text)

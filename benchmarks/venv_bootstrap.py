@@ -86,9 +86,10 @@ def _install(python: Path, target: Path, with_peers: bool) -> None:
     stamp = target / "installed.json"
     done = json.loads(stamp.read_text()) if stamp.exists() else {}
     # A changed pyproject.toml may bring new dependencies: install the checkout again.
-    simclock_wanted = _digest(REPO_ROOT / "pyproject.toml") + str(REPO_ROOT)
+    simclock_wanted = _digest(REPO_ROOT / "pyproject.toml") + str(REPO_ROOT) + "[test]"
     if done.get("simclock") != simclock_wanted:
-        _pip(python, ["-e", str(REPO_ROOT)], required=True)
+        # The test extra brings pytest and pytest-asyncio, for workload f.
+        _pip(python, ["-e", f"{REPO_ROOT}[test]"], required=True)
         done = {"simclock": simclock_wanted}
     peers_wanted = _digest(REQUIREMENTS)
     if with_peers and done.get("peers") != peers_wanted:
