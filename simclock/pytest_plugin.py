@@ -152,6 +152,7 @@ def _asyncio_owns(item: pytest.Item) -> bool:
     return str(config.getini("asyncio_mode")) == "auto"
 
 
+@functools.cache
 def _pytest_asyncio_has_factory_hook() -> bool:
     try:
         import pytest_asyncio
