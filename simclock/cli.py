@@ -6,6 +6,7 @@ import argparse
 import difflib
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from simclock import render
 from simclock.clock import DEFAULT_START, Clock
-from simclock.replay import ScriptError, compile_script, run_script
+from simclock.replay import INTERRUPTED, ScriptError, compile_script, run_script
 from simclock.timeline import Timeline
 from simclock.wallclock import real_perf_counter
 
@@ -90,16 +91,24 @@ def _clock(start: str | None) -> Clock:
         return Clock(start)
 
 
+# Options that take their value as the next token.
+_VALUED = {"--start", "--limit", "--json", "--io-grace", "--real-timeout"}
+
+
 def _split_bare_timeline(argv: list[str]) -> list[str]:
     """`--timeline` right before SCRIPT must not swallow SCRIPT as its file."""
-    out = []
-    for index, token in enumerate(argv):
-        if token == "--timeline":
-            out.append("--timeline=-")
-        else:
-            out.append(token)
-        if not token.startswith("-") and index > 0:
-            return out + argv[index + 1 :]
+    out = argv[:1]
+    index = 1
+    while index < len(argv):
+        token = argv[index]
+        if token in _VALUED:
+            out += argv[index : index + 2]
+            index += 2
+            continue
+        out.append("--timeline=-" if token == "--timeline" else token)
+        if not token.startswith("-"):
+            return out + argv[index + 1 :]  # SCRIPT: what follows is the script's
+        index += 1
     return out
 
 
@@ -131,7 +140,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if timeline is not None:
         sys.stdout.flush()
         _report(timeline, options.timeline, options.json, options.summary, options.script)
+    if status == INTERRUPTED:
+        _die_by_sigint()
     return status
+
+
+def _die_by_sigint() -> None:
+    """End the process as python does after an uncaught KeyboardInterrupt: killed by SIGINT."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 def _report(
@@ -149,12 +168,7 @@ def _report(
     if json_file:
         Path(json_file).write_text(render.to_json(timeline), encoding="utf-8")
     if summary:
-        virtual, real = timeline.end, timeline.real_seconds
-        ratio = f" ({virtual / real:,.0f}x)" if real > 0 and virtual > 0 else ""
-        print(
-            f"simclock: {virtual:.3f} s virtual in {real * 1000:.1f} ms real{ratio}",
-            file=sys.stderr,
-        )
+        print(f"simclock: {render.summary(timeline)}", file=sys.stderr)
 
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
@@ -198,7 +212,13 @@ def _compare(script: str, args: list[str], real_timeout: float) -> int:
     except subprocess.TimeoutExpired:
         print(f"simclock: the real run took longer than {real_timeout:g} s", file=sys.stderr)
         return 2
-    virtual_seconds, virtual = timed([sys.executable, "-m", "simclock", "run", script, *args], None)
+    try:
+        virtual_seconds, virtual = timed(
+            [sys.executable, "-m", "simclock", "run", script, *args], real_timeout
+        )
+    except subprocess.TimeoutExpired:
+        print(f"simclock: the virtual run took longer than {real_timeout:g} s", file=sys.stderr)
+        return 2
     mismatches = []
     for stream, ours, theirs in (
         ("stdout", virtual.stdout, real.stdout),
@@ -217,9 +237,10 @@ def _compare(script: str, args: list[str], real_timeout: float) -> int:
     if real.returncode != virtual.returncode:
         mismatches.append(f"exit status: python {real.returncode}, simclock {virtual.returncode}\n")
     speedup = real_seconds / virtual_seconds if virtual_seconds > 0 else float("inf")
+    verdict = f"{speedup:,.1f}x faster" if speedup >= 1 else f"{1 / speedup:,.1f}x slower"
     timing = (
         f"python {real_seconds:.3f} s, simclock {virtual_seconds:.3f} s "
-        f"(both as processes, interpreter start-up included): {speedup:,.1f}x faster"
+        f"(both as processes, interpreter start-up included): {verdict}"
     )
     if mismatches:
         print("".join(mismatches), end="")

@@ -44,8 +44,9 @@ __all__ = ["VirtualEventLoop", "background", "background_tasks", "new_event_loop
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
 
-# Above 2**22 s the spacing between floats exceeds the 1 ns clock resolution:
-# `now + resolution == now`, and a timer due exactly now would never be popped.
+# From here on the spacing between floats nears the 1 ns clock resolution, and
+# past it `now + resolution == now`: a timer due exactly now would never be
+# popped. Checking from a little early costs nothing.
 _COARSE_FLOATS = float(2**22)
 
 
@@ -62,6 +63,10 @@ class _FifoTimerHandle(asyncio.TimerHandle):
     # heapq only ever compares with `<`, and a loop's heap holds only these.
     def __lt__(self, other: _FifoTimerHandle) -> bool:  # type: ignore[override]
         return self._when < other._when or (self._when == other._when and self._seq < other._seq)
+
+
+# Handles name their class in reprs and in asyncio's error logs: say what a real run says.
+_FifoTimerHandle.__name__ = _FifoTimerHandle.__qualname__ = "TimerHandle"
 
 
 class _JumpingSelector(selectors.BaseSelector):
@@ -116,26 +121,6 @@ class _JumpingSelector(selectors.BaseSelector):
 
 
 class VirtualEventLoop(asyncio.SelectorEventLoop):
-    # An __init__ that raises before the base class ran must not break __del__.
-    _closed = True
-
-    if TYPE_CHECKING:
-        # CPython's private loop state, which typeshed does not describe.
-        _ready: collections.deque[asyncio.Handle]
-        _scheduled: list[_FifoTimerHandle]
-        _debug: bool
-        _internal_fds: int
-        _signal_handlers: dict[int, asyncio.Handle]
-        _default_executor: concurrent.futures.ThreadPoolExecutor | None
-
-        def _check_closed(self) -> None: ...
-        def _check_thread(self) -> None: ...
-        def _check_callback(self, callback: object, method: str) -> None: ...
-        def _write_to_self(self) -> None: ...
-        def _call_soon(
-            self, callback: Callable[..., object], args: Any, context: Context | None
-        ) -> asyncio.Handle: ...
-
     """An asyncio event loop whose time is virtual.
 
     `loop.time()` reads the attached `Clock`. While the loop runs, the clock
@@ -171,6 +156,27 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     `asyncio.sleep(math.nan)` fails in the awaiting task instead of corrupting
     the timer heap.
     """
+
+    # An __init__ that raises before the base class ran must not break __del__.
+    _closed = True
+
+    if TYPE_CHECKING:
+        # CPython's private loop state, which typeshed does not describe.
+        _ready: collections.deque[asyncio.Handle]
+        _scheduled: list[_FifoTimerHandle]
+        _debug: bool
+        _internal_fds: int
+        _signal_handlers: dict[int, asyncio.Handle]
+        _default_executor: concurrent.futures.ThreadPoolExecutor | None
+
+        def _check_closed(self) -> None: ...
+        def _check_thread(self) -> None: ...
+        def _check_callback(self, callback: object, method: str) -> None: ...
+        def _write_to_self(self) -> None: ...
+        def _check_default_executor(self) -> None: ...
+        def _call_soon(
+            self, callback: Callable[..., object], args: Any, context: Context | None
+        ) -> asyncio.Handle: ...
 
     def __init__(
         self,
@@ -267,7 +273,26 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         func: Callable[[*_Ts], _T],
         *args: *_Ts,
     ) -> asyncio.Future[_T]:
-        call = TrackedCall(self._work, func)
+        if executor is None:
+            self._check_default_executor()
+            if self._default_executor is None:
+                self._default_executor = concurrent.futures.ThreadPoolExecutor(
+                    thread_name_prefix="asyncio"
+                )
+            executor = self._default_executor
+        if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
+            # A process pool pickles the function, and its workers sleep for real:
+            # count the work by its future instead.
+            self._work.begin()
+            try:
+                future = super().run_in_executor(executor, func, *args)
+            except BaseException:
+                self._work.end()
+                raise
+            future.add_done_callback(lambda _: self._work.end())
+            return future
+        pool = self._work.pool(executor, getattr(executor, "_max_workers", None))
+        call = TrackedCall(self._work, pool, func)
         try:
             future = super().run_in_executor(executor, cast(Callable[[*_Ts], _T], call), *args)
         except BaseException:
@@ -280,14 +305,17 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         if self._default_executor is not None:
             # The shutdown runs in a thread of its own: untracked, it looks like
             # a deadlock (3.11, 3.12) or lets its 300 s timeout jump by (3.13).
-            self._work.begin()
+            with self._work._lock:
+                self._work.shutting_down += 1
         await super().shutdown_default_executor(*args, **kwargs)
 
     def _do_shutdown(self, future: asyncio.Future[None]) -> None:
         try:
             super()._do_shutdown(future)  # type: ignore[misc]
         finally:
-            self._work.end()
+            with self._work._lock:
+                self._work.shutting_down -= 1
+            self._work._wake_loop()
 
     # Recording for a timeline: costs nothing unless the clock has one.
 
@@ -405,8 +433,10 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         return transport
 
     def close(self) -> None:
-        self._work.release_sleepers()
         super().close()
+        # After closing, so that a worker starting a virtual sleep now either
+        # sees the loop closed or is in the set released here.
+        self._work.release_sleepers()
 
     async def _settle(self) -> None:
         """Return once nothing but the caller is ready and no tracked thread works."""
@@ -415,7 +445,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             scheduled = self._scheduled
             if self._ready or (scheduled and scheduled[0]._when <= self.time()):
                 continue
-            if not self._work.busy:
+            if not self._work.holds_time():
                 return
             waiter = self.create_future()
             self._idle_waiters.append(waiter)
@@ -425,16 +455,26 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         self, real: selectors.BaseSelector, timeout: float | None
     ) -> list[tuple[selectors.SelectorKey, int]]:
         """Called by the selector when nothing is ready and no timer is due."""
-        if self._work.busy:
-            return real.select(timeout=None)
+        scheduled = self._scheduled
+        timer_pending = bool(scheduled) and scheduled[0]._when != math.inf
+        if self._work.holds_time():
+            if not timer_pending:
+                return real.select(timeout=None)
+            events = real.select(self._outside.grace)
+            if events or not self._work.holds_time():
+                return events
+            # A thread busy for a whole grace while a timer is pending may be
+            # waiting on this very loop (a queue a coroutine feeds between
+            # sleeps): let virtual time move on rather than hang.
+            self._jump_to(scheduled[0]._when)
+            return []
         if self._idle_waiters:
             waiters, self._idle_waiters = self._idle_waiters, []
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
             return []
-        scheduled = self._scheduled
-        if scheduled and scheduled[0]._when != math.inf:
+        if timer_pending:
             budget = self._outside.wait_budget()
             if budget is not None:
                 # An outside peer may still answer: give it real time before jumping.

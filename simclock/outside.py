@@ -1,5 +1,8 @@
 """When to wait for the world outside the process before jumping virtual time.
 
+(The same `io_grace` also bounds how long a busy thread can hold virtual time
+still while a timer is pending: see `simclock.threads`.)
+
 Sockets whose peer lives in this process (a `start_server` and an
 `open_connection` on the same loop) deliver synchronously: a `select(0)` poll
 before each jump sees everything they sent, so they cost nothing. A peer

@@ -46,6 +46,10 @@ _LOOP_FIXTURE = re.compile(
     r"|_(function|class|module|package|session)_scoped_runner)$"
 )
 _OWN_LOOP = pytest.StashKey["VirtualEventLoop"]()
+_FIXTURE_CLOCK = pytest.StashKey[Clock]()
+# The newest plugin-made loop when the item's setup began: a newer one at call
+# time is the item's own, function-scoped loop.
+_NEWEST_AT_SETUP = pytest.StashKey["VirtualEventLoop | None"]()
 # Loops made by this plugin, newest last: the failure report reads the newest one.
 _recent_loops: deque[VirtualEventLoop] = deque(maxlen=4)
 
@@ -246,6 +250,8 @@ def _on_loop(loop: VirtualEventLoop, function: Callable[..., Any]) -> Callable[.
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    VirtualEventLoop.last_run = None
+    item.stash[_NEWEST_AT_SETUP] = _recent_loops[-1] if _recent_loops else None
     if not _is_async_test(item) or _asyncio_owns(item):
         return
     options = _options(item)
@@ -268,22 +274,50 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return True
 
 
+def _leftover_message(
+    item: pytest.Item, loop: VirtualEventLoop, tasks: list[asyncio.Task[Any]]
+) -> str:
+    quiet = background_tasks(loop)
+    reported = [task for task in tasks if task not in quiet]
+    if not reported:
+        return ""
+    return "\n".join(
+        [f"{item.nodeid} ended with tasks still pending:", *describe_tasks(reported)[1:]]
+    )
+
+
 def _settle_leftovers(
     item: pytest.Item, loop: VirtualEventLoop, tasks: list[asyncio.Task[Any]]
 ) -> None:
     """Report tasks the test left pending (all but background ones), then cancel them all."""
-    quiet = background_tasks(loop)
-    reported = [task for task in tasks if task not in quiet]
-    message = ""
-    if reported:
-        message = "\n".join(
-            [f"{item.nodeid} ended with tasks still pending:", *describe_tasks(reported)[1:]]
-        )
+    message = _leftover_message(item, loop, tasks)
     for task in tasks:
         task.cancel()
     if tasks and not loop.is_closed():
         loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
     if message:
+        if item.config.getini("simclock_strict_tasks"):
+            pytest.fail(message, pytrace=False)
+        warnings.warn(SimclockLeftoverTasksWarning(message), stacklevel=1)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, None]:
+    """Leftover tasks of a test pytest-asyncio runs on a function-scoped virtual loop."""
+    loop = _recent_loops[-1] if _recent_loops else None
+    mine = (
+        loop is not None
+        and loop is not item.stash.get(_NEWEST_AT_SETUP, None)
+        and _OWN_LOOP not in item.stash
+        and not loop.is_closed()
+    )
+    before = asyncio.all_tasks(loop) if mine and loop is not None else set()
+    outcome = yield
+    if not mine or loop is None or loop.is_closed():
+        return
+    leftovers = [task for task in asyncio.all_tasks(loop) - before if not task.done()]
+    message = _leftover_message(item, loop, leftovers)
+    if message and outcome.excinfo is None:
         if item.config.getini("simclock_strict_tasks"):
             pytest.fail(message, pytrace=False)
         warnings.warn(SimclockLeftoverTasksWarning(message), stacklevel=1)
@@ -314,20 +348,18 @@ def pytest_runtest_makereport(
     report = yield
     if report.failed and _options(item) is not None:
         loop = item.stash.get(_OWN_LOOP, None) or _loop_that_ran()
-        if loop is not None:
-            report.sections.append(("simclock", _failure_report(loop)))
+        clock = loop.clock if loop is not None else item.stash.get(_FIXTURE_CLOCK, None)
+        if clock is not None:
+            report.sections.append(("simclock", _failure_report(clock)))
     return report
 
 
 def _loop_that_ran() -> VirtualEventLoop | None:
-    last = VirtualEventLoop.last_run() if VirtualEventLoop.last_run is not None else None
-    if last is not None and last in _recent_loops:
-        return last
-    return _recent_loops[-1] if _recent_loops else None
+    """The virtual loop that ran during this test (reset at each test's setup), if any."""
+    return VirtualEventLoop.last_run() if VirtualEventLoop.last_run is not None else None
 
 
-def _failure_report(loop: VirtualEventLoop, last: int = 15) -> str:
-    clock = loop.clock
+def _failure_report(clock: Clock, last: int = 15) -> str:
     wall = f"{clock.datetime():%Y-%m-%d %H:%M:%S.%f}"
     lines = [f"virtual time at failure: t={clock.now:.6f}s (wall clock {wall} UTC)"]
     if clock.timeline is not None and clock.timeline.events:
@@ -395,5 +427,6 @@ def simclock_fixture(request: pytest.FixtureRequest) -> Iterator[ClockFixture]:
     options = _options(item) or _Options(None, None)
     clock = Clock() if options.start is None else Clock(options.start)
     clock.timeline = Timeline()
+    item.stash[_FIXTURE_CLOCK] = clock
     with wallclock.bound(clock):
         yield ClockFixture(clock)

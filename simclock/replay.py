@@ -15,6 +15,7 @@ an uncaught exception. The differences are the point of the exercise:
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 import sys
 import traceback
@@ -32,6 +33,11 @@ from simclock.outside import DEFAULT_IO_GRACE
 from simclock.timeline import Timeline, recording_prints
 
 __all__ = ["ScriptError", "compile_script", "run_script"]
+
+
+#: What `run_script` returns for an uncaught KeyboardInterrupt: the caller should
+#: die by SIGINT, as python does, once its own output is flushed.
+INTERRUPTED = 130
 
 
 class ScriptError(Exception):
@@ -80,10 +86,15 @@ class _VirtualLoopPolicy(asyncio.DefaultEventLoopPolicy):
         super().__init__()
         self._clock = clock
         self._limit = limit
+        # The limit caps the whole replay, not each loop: it counts from now.
+        self._limit_at = None if limit is None else clock.now + limit
         self._io_grace = io_grace
 
     def new_event_loop(self) -> asyncio.AbstractEventLoop:
-        return VirtualEventLoop(self._clock, limit=self._limit, io_grace=self._io_grace)
+        loop = VirtualEventLoop(self._clock, io_grace=self._io_grace)
+        if self._limit_at is not None:
+            loop._limit, loop._limit_at = self._limit, self._limit_at
+        return loop
 
 
 @contextmanager
@@ -110,11 +121,11 @@ def _as_main(script: _Script, args: Sequence[str]) -> Iterator[dict[str, Any]]:
         __cached__=None,
         __loader__=SourceFileLoader("__main__", script.path),
         __spec__=None,
-        __builtins__=__builtins__,
+        __builtins__=builtins,
     )
     saved_main = sys.modules.get("__main__")
     saved_argv = sys.argv
-    saved_path0 = sys.path[0] if sys.path else None
+    saved_path = list(sys.path)
     sys.modules["__main__"] = module
     sys.argv = [script.argv0, *args]
     script_dir = os.path.dirname(os.path.realpath(script.path))
@@ -126,8 +137,7 @@ def _as_main(script: _Script, args: Sequence[str]) -> Iterator[dict[str, Any]]:
         yield module.__dict__
     finally:
         sys.argv = saved_argv
-        if saved_path0 is not None:
-            sys.path[0] = saved_path0
+        sys.path[:] = saved_path
         if saved_main is not None:
             sys.modules["__main__"] = saved_main
 
@@ -150,7 +160,10 @@ def run_script(
     """
     if timeline is not None:
         clock.timeline = timeline
-    recording = recording_prints(timeline, lambda: clock.now) if timeline else nullcontext()
+    recording = (
+        recording_prints(timeline, lambda: clock.now) if timeline is not None else nullcontext()
+    )
+    virtual_start = clock.now
     real_start = wallclock.real_perf_counter()
     try:
         with (
@@ -164,11 +177,12 @@ def run_script(
                 return _exit_status(exit_.code)
             except BaseException as error:  # noqa: BLE001 - reported as python would
                 _print_script_traceback(error, script.code)
-                return 130 if isinstance(error, KeyboardInterrupt) else 1
+                return INTERRUPTED if isinstance(error, KeyboardInterrupt) else 1
         return 0
     finally:
         if timeline is not None:
             timeline.real_seconds = wallclock.real_perf_counter() - real_start
+            timeline.virtual_seconds = clock.now - virtual_start
 
 
 def _exit_status(code: object) -> int:

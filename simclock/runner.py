@@ -50,6 +50,7 @@ def run(
     if timeline is not None:
         chosen.timeline = timeline
     real_start = wallclock.real_perf_counter()
+    virtual_start = chosen.now
     try:
         with wallclock.bound(chosen):
             runner = asyncio.Runner(
@@ -61,4 +62,5 @@ def run(
     finally:
         if timeline is not None:
             timeline.real_seconds = wallclock.real_perf_counter() - real_start
+            timeline.virtual_seconds = chosen.now - virtual_start
             chosen.timeline = previous_timeline

@@ -29,15 +29,53 @@ __all__ = ["external_work"]
 _T = TypeVar("_T")
 
 
+class _Pool:
+    """Calls handed to one thread pool: waiting for a thread, and holding one."""
+
+    __slots__ = ("active", "capacity", "queued")
+
+    def __init__(self, capacity: int | None) -> None:
+        self.capacity = capacity
+        self.queued = 0
+        self.active = 0
+
+    def starves_queue(self) -> bool:
+        """Every thread is taken (some perhaps in a virtual sleep): queued calls can't start."""
+        return self.capacity is not None and self.active >= self.capacity
+
+
 class WorkInFlight:
-    """How many pieces of real work the loop must wait for before it may jump."""
+    """The real work the loop must wait for before it may jump, and its sleeping workers."""
 
     def __init__(self, loop: VirtualEventLoop) -> None:
         self._loop = loop
         self._lock = threading.Lock()
+        # Running calls (not in a virtual sleep), declared external work.
         self.busy = 0
+        # Default-executor shutdowns under way: they only wait for workers.
+        self.shutting_down = 0
+        self._pools: dict[int, _Pool] = {}
         # Threads blocked in a virtual time.sleep, so close() can release them.
         self.sleepers: set[threading.Event] = set()
+
+    def holds_time(self) -> bool:
+        """Whether some thread's real work forbids a jump now.
+
+        A queued call holds time only while its pool has a free thread to start
+        it; behind workers in virtual sleeps it waits for a jump like they do.
+        A shutdown holds time only while no worker sleeps virtually: it is
+        waiting for them, and they for the clock.
+        """
+        with self._lock:
+            if self.busy:
+                return True
+            if any(pool.queued and not pool.starves_queue() for pool in self._pools.values()):
+                return True
+            return bool(self.shutting_down and not self.sleepers)
+
+    def pool(self, executor: object, capacity: int | None) -> _Pool:
+        with self._lock:
+            return self._pools.setdefault(id(executor), _Pool(capacity))
 
     def begin(self) -> None:
         with self._lock:
@@ -46,27 +84,46 @@ class WorkInFlight:
     def end(self) -> None:
         with self._lock:
             self.busy -= 1
+        self._wake_loop()
+
+    def _wake_loop(self) -> None:
         # The loop may be blocked in a real select() waiting for this moment.
         self._loop._write_to_self()
 
     def virtual_sleep(self, seconds: float) -> None:
-        """Block the calling worker thread until virtual time has moved by `seconds`."""
+        """Block the calling worker thread until virtual time has moved by `seconds`.
+
+        Once the loop is closed there is no virtual time left to wait for, and
+        the thread sleeps for real.
+        """
         loop = self._loop
         deadline = loop.time() + seconds
         woken = threading.Event()
+        fired: list[bool] = []
 
         def wake() -> None:
             self.sleepers.discard(woken)
             self.begin()  # busy again before the thread runs, so the loop can't jump past it
+            fired.append(True)
             woken.set()
 
         self.sleepers.add(woken)
-        loop.call_soon_threadsafe(loop.call_at, deadline, wake)
+        try:
+            if loop.is_closed():
+                raise RuntimeError("loop closed")
+            loop.call_soon_threadsafe(loop.call_at, deadline, wake)
+        except RuntimeError:
+            self.sleepers.discard(woken)
+            wallclock.real_sleep(seconds)
+            return
         self.end()
         woken.wait()
+        if not fired:  # released by close(): the loop is gone
+            self.begin()  # the call's count ends when it returns
+            wallclock.real_sleep(seconds)
 
     def release_sleepers(self) -> None:
-        """Wake every thread blocked in a virtual sleep; the loop is closing."""
+        """Wake every thread blocked in a virtual sleep; the loop is closed."""
         for event in list(self.sleepers):
             event.set()
         self.sleepers.clear()
@@ -79,37 +136,44 @@ class _CallState(enum.Enum):
 
 
 class TrackedCall(Generic[_T]):
-    """A function handed to an executor, counted as busy until its result reaches the loop.
+    """A function handed to a thread pool, counted from submission to delivered result.
 
-    The count ends on the loop's thread when the loop's future is done, not when
-    the function returns: between the two, the result is still on its way
-    through `call_soon_threadsafe`, and a loop that saw no work in flight then
-    would report a false deadlock. Only a call whose future was cancelled while
-    it ran ends its own count, when it returns.
+    Queued, it counts in its pool's queue; running, it is busy; in a
+    `time.sleep`, it waits virtually. The busy count ends on the loop's thread
+    when the loop's future is done, not when the function returns: between the
+    two, the result is still on its way through `call_soon_threadsafe`, and a
+    loop that saw no work in flight then would report a false deadlock. Only a
+    call whose future was cancelled while it ran ends its own count.
     """
 
-    def __init__(self, work: WorkInFlight, func: Callable[..., _T]) -> None:
+    def __init__(self, work: WorkInFlight, pool: _Pool, func: Callable[..., _T]) -> None:
         self._work = work
+        self._pool = pool
         self._func = func
         self._lock = threading.Lock()
         self._state = _CallState.QUEUED
         self._future_done = False
         self._ends_itself = False
-        work.begin()
+        with work._lock:
+            pool.queued += 1
 
     def __repr__(self) -> str:
         return repr(self._func)
 
     def __call__(self, *args: Any) -> _T:
+        work, pool = self._work, self._pool
         with self._lock:
-            if self._future_done:
-                # Cancelled just as this thread picked the call up: it runs all
-                # the same, so it counts again until it returns.
-                self._work.begin()
-                self._ends_itself = True
+            with work._lock:
+                if not self._future_done:
+                    pool.queued -= 1
+                pool.active += 1
+                work.busy += 1
+            # Cancelled just as this thread picked the call up: it runs all the
+            # same, and its count ends when it returns.
+            self._ends_itself = self._future_done
             self._state = _CallState.RUNNING
         previous = getattr(wallclock.worker_state, "virtual_wait", None)
-        wallclock.worker_state.virtual_wait = self._work.virtual_sleep
+        wallclock.worker_state.virtual_wait = work.virtual_sleep
         try:
             return self._func(*args)
         finally:
@@ -117,17 +181,26 @@ class TrackedCall(Generic[_T]):
             with self._lock:
                 self._state = _CallState.FINISHED
                 ends_itself = self._ends_itself
+                with work._lock:
+                    pool.active -= 1
             if ends_itself:
-                self._work.end()
+                work.end()
+            else:
+                work._wake_loop()
 
     def future_done(self, future: object = None) -> None:
         """The loop's future is done: stop counting, unless the call is still running."""
+        work = self._work
         with self._lock:
             self._future_done = True
             if self._state is _CallState.RUNNING:
                 self._ends_itself = True
                 return
-        self._work.end()
+            if self._state is _CallState.QUEUED:
+                with work._lock:
+                    self._pool.queued -= 1
+                return
+        work.end()
 
 
 @asynccontextmanager

@@ -28,6 +28,10 @@ from simclock import wallclock
 __all__ = ["Event", "EventKind", "Timeline", "TimelineAssertionError", "mark"]
 
 
+# Instants closer than this are one instant: the loop's clock resolution.
+_RESOLUTION = 1e-9
+
+
 class EventKind(enum.StrEnum):
     CREATED = "created"
     RAN = "ran"
@@ -76,7 +80,9 @@ class Timeline:
         self.events: list[Event] = []
         # The coroutine each task ran, for labelling lanes of default-named tasks.
         self.coroutines: dict[str, str] = {}
+        #: How long the recorded run took, set when it ends: real and virtual seconds.
         self.real_seconds = 0.0
+        self.virtual_seconds = 0.0
 
     def __repr__(self) -> str:
         return f"<simclock.Timeline {len(self.events)} events, last at t={self.end:.3f}s>"
@@ -108,8 +114,12 @@ class Timeline:
         return [e for e in self.events if e.kind in (EventKind.PRINTED, EventKind.MARK)]
 
     def at(self, when: float) -> list[Event]:
-        """The printed lines and marks recorded at virtual time `when` exactly."""
-        return [event for event in self.notes() if event.at == when]
+        """The printed lines and marks recorded at virtual time `when`.
+
+        "At" allows for float sums: 0.1 + 0.2 is the instant 0.3, to within the
+        clock's 1 ns resolution.
+        """
+        return [event for event in self.notes() if _same_instant(event.at, when)]
 
     def tasks(self) -> list[str]:
         """Task names in the order the tasks were created."""
@@ -149,7 +159,11 @@ class Timeline:
     def assert_sequence(self, expected: Sequence[tuple[float, str]]) -> None:
         """The printed lines and marks are exactly `expected`, as (virtual time, text) pairs."""
         actual = [(event.at, event.text) for event in self.notes()]
-        if [(float(t), text) for t, text in expected] != actual:
+        same = len(expected) == len(actual) and all(
+            _same_instant(t, at) and text == got
+            for (t, text), (at, got) in zip(expected, actual, strict=True)
+        )
+        if not same:
             shown = [f"t={t:.3f}s {text}" for t, text in expected]
             recorded = [f"t={t:.3f}s {text}" for t, text in actual]
             raise TimelineAssertionError(_diff("printed lines and marks", shown, recorded))
@@ -191,7 +205,7 @@ class Timeline:
         start, end = self.span(task)
         if end is None:
             raise TimelineAssertionError(f"{task!r} started at t={start:.3f}s and never ended")
-        if end - start != seconds:
+        if not _same_instant(end - start, seconds):
             raise TimelineAssertionError(
                 f"{task!r} took {end - start:.6g}s (t={start:.3f}..{end:.3f}s), "
                 f"expected {seconds:g}s"
@@ -201,6 +215,10 @@ class Timeline:
         shown = self.events[-last:]
         head = f"recorded events (last {len(shown)} of {len(self.events)}):"
         return "\n".join([head, *(f"  {event}" for event in shown)])
+
+
+def _same_instant(a: float, b: float) -> bool:
+    return abs(a - b) <= _RESOLUTION
 
 
 def _diff(what: str, expected: list[str], actual: list[str]) -> str:
@@ -268,6 +286,11 @@ class _PrintRecorder(io.TextIOBase):
 
     def fileno(self) -> int:
         return self._target.fileno()
+
+    def __getattr__(self, name: str) -> Any:
+        # Everything else a script may ask of stdout (reconfigure, name, mode,
+        # line_buffering, ...) is the real stream's.
+        return getattr(self._target, name)
 
     def isatty(self) -> bool:
         return self._target.isatty()

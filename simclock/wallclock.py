@@ -7,8 +7,10 @@ What is patched, and how:
   exact wall reading, so a jump costs nothing here and rounding never
   accumulates.
 - `time.monotonic`, `time.perf_counter` and their `_ns` forms: by simclock,
-  since time-machine leaves them alone. Code that bound them by name before
-  the run (`from time import monotonic`) keeps the real ones.
+  since time-machine leaves them alone, and only for threads on the clock's
+  timeline (see `_on_virtual_thread`); other threads keep real time. Code
+  that bound them by name before the run (`from time import monotonic`)
+  keeps the real ones.
 - `time.sleep`: on the thread running a virtual loop, or on the thread that
   bound the clock while no loop runs, it advances virtual time and returns at
   once. In a worker thread of a virtual loop it is a virtual wait. In any other
@@ -21,6 +23,7 @@ binding is released, however the run ended.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import numbers
 import threading
@@ -37,8 +40,13 @@ from simclock.errors import ClockConflict
 __all__ = ["bound", "current_clock"]
 
 _real_sleep = time.sleep
+#: The real `time.sleep`, for threads that must wait in real time.
+real_sleep = time.sleep
 #: The real `time.perf_counter`, for measuring real time whatever is patched.
 real_perf_counter = time.perf_counter
+_REAL_MONOTONIC = time.monotonic
+_REAL_MONOTONIC_NS = time.monotonic_ns
+_REAL_PERF_COUNTER_NS = time.perf_counter_ns
 _real = {
     "monotonic": time.monotonic,
     "monotonic_ns": time.monotonic_ns,
@@ -89,10 +97,7 @@ def _bind(clock: Clock) -> None:
         traveller = travel.start()
         try:
             _follow(clock, traveller)
-            time.monotonic = lambda: clock._now
-            time.perf_counter = time.monotonic
-            time.monotonic_ns = lambda: round(clock._now * 1_000_000_000)
-            time.perf_counter_ns = time.monotonic_ns
+            _patch_monotonic(clock)
             time.sleep = _sleeper(clock)  # type: ignore[assignment]
         except BaseException:
             _restore_time_module()
@@ -136,6 +141,50 @@ def _follow(clock: Clock, traveller: Any) -> None:
 
     clock._on_move = follow
     follow()
+
+
+def _on_virtual_thread(clock: Clock) -> bool:
+    """Whether the calling thread lives on the clock's timeline.
+
+    Those are: a thread running a virtual loop of this clock, a worker thread
+    doing tracked work for one, and the thread that bound the clock while no
+    loop runs. Any other thread, and a thread running a real asyncio loop of
+    its own, keeps real time: their deadlines (`multiprocessing` polls, a
+    `concurrent.futures` wait, a real loop's timers) must pass.
+    """
+    ident = threading.get_ident()
+    if ident in clock._running:
+        return True
+    running = asyncio._get_running_loop()
+    if running is not None:
+        return False
+    if getattr(worker_state, "virtual_wait", None) is not None:
+        return True
+    return not clock._running and ident == _owner_thread
+
+
+def _patch_monotonic(clock: Clock) -> None:
+
+    def monotonic() -> float:
+        return clock._now if _on_virtual_thread(clock) else _REAL_MONOTONIC()
+
+    def monotonic_ns() -> int:
+        return (
+            round(clock._now * 1_000_000_000) if _on_virtual_thread(clock) else _REAL_MONOTONIC_NS()
+        )
+
+    def perf_counter() -> float:
+        return clock._now if _on_virtual_thread(clock) else real_perf_counter()
+
+    def perf_counter_ns() -> int:
+        return (
+            round(clock._now * 1_000_000_000)
+            if _on_virtual_thread(clock)
+            else _REAL_PERF_COUNTER_NS()
+        )
+
+    time.monotonic, time.monotonic_ns = monotonic, monotonic_ns
+    time.perf_counter, time.perf_counter_ns = perf_counter, perf_counter_ns
 
 
 def _sleeper(clock: Clock) -> Callable[[float], None]:

@@ -210,3 +210,40 @@ def test_usage_errors_exit_2(command):
     result = simclock(*command)
     assert result.returncode == 2
     assert "usage:" in result.stderr
+
+
+def test_timeline_after_an_option_with_a_value_leaves_the_script_alone():
+    result = simclock("run", "--limit", "100", "--timeline", "examples/blog/06_gather.py", cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "simclock timeline: 3.000 s virtual" in result.stderr
+
+
+def test_summary_counts_time_no_event_marks(tmp_path):
+    path = script(tmp_path, "import time\ntime.sleep(180)\n")
+    result = simclock("run", "--summary", str(path))
+    assert "180.000 s virtual" in result.stderr
+
+
+def test_uncaught_keyboard_interrupt_dies_by_sigint_like_python(tmp_path):
+    path = script(tmp_path, "raise KeyboardInterrupt\n")
+    ours, theirs = simclock("run", str(path)), python(str(path))
+    assert ours.returncode == theirs.returncode
+    assert ours.stderr.splitlines()[-1] == "KeyboardInterrupt"
+
+
+def test_script_sees_builtins_as_the_module_and_leaves_sys_path_alone(tmp_path):
+    path = script(
+        tmp_path,
+        "import builtins, sys\nprint(__builtins__ is builtins)\nsys.path.insert(0, '/x')\n",
+    )
+    assert simclock("run", str(path)).stdout == "True\n"
+
+
+def test_limit_caps_the_whole_script_not_each_loop(tmp_path):
+    path = script(
+        tmp_path,
+        "import asyncio\nasyncio.run(asyncio.sleep(40))\nasyncio.run(asyncio.sleep(40))\n",
+    )
+    result = simclock("run", "--limit", "60", str(path))
+    assert result.returncode == 1
+    assert "virtual time limit of 60s exceeded: reached t=40.000s" in result.stderr

@@ -292,10 +292,12 @@ def test_real_time_is_back_right_after_a_failing_simulated_test(pytester, args):
     run(pytester, *args).assert_outcomes(passed=1, failed=1)
 
 
-def test_leftover_tasks_warn_by_name_and_line_and_background_ones_do_not(pytester):
+@pytest.mark.parametrize("args", [NO_ASYNCIO, WITH_ASYNCIO])
+def test_leftover_tasks_warn_by_name_and_line_and_background_ones_do_not(pytester, args):
+    marks = "@pytest.mark.asyncio" if args is WITH_ASYNCIO else ""
     write(
         pytester,
-        """
+        f"""
         import asyncio
         import pytest
         import simclock
@@ -304,6 +306,7 @@ def test_leftover_tasks_warn_by_name_and_line_and_background_ones_do_not(pyteste
             while True:
                 await asyncio.sleep(1)
 
+        {marks}
         @pytest.mark.simclock
         async def test_leaves_a_task():
             asyncio.create_task(poller(), name="forgotten-poller")
@@ -311,13 +314,13 @@ def test_leftover_tasks_warn_by_name_and_line_and_background_ones_do_not(pyteste
             await asyncio.sleep(3)
         """,
     )
-    result = run(pytester, *NO_ASYNCIO)
+    result = run(pytester, *args)
     result.assert_outcomes(passed=1, warnings=1)
     result.stdout.fnmatch_lines(
         ["*SimclockLeftoverTasksWarning*", "*'forgotten-poller' poller() waiting in poller()*"]
     )
     assert "heartbeat" not in result.stdout.str()
-    strict = run(pytester, *NO_ASYNCIO, "-o", "simclock_strict_tasks=true")
+    strict = run(pytester, *args, "-o", "simclock_strict_tasks=true")
     strict.assert_outcomes(failed=1)
     strict.stdout.fnmatch_lines(["*ended with tasks still pending*"])
 
@@ -423,3 +426,25 @@ def test_fixture_teardown_runs_on_the_virtual_loop_after_a_deadlock(pytester):
         """,
     )
     run(pytester, *NO_ASYNCIO).assert_outcomes(passed=1, failed=1)
+
+
+def test_failure_report_shows_the_failing_tests_own_clock(pytester):
+    write(
+        pytester,
+        """
+        import asyncio, time
+        import pytest
+
+        @pytest.mark.simclock
+        async def test_first_passes():
+            await asyncio.sleep(100)
+
+        @pytest.mark.simclock
+        def test_sync_fails(simclock):
+            time.sleep(5)
+            assert False
+        """,
+    )
+    result = run(pytester, *NO_ASYNCIO)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*simclock*", "virtual time at failure: t=5.000000s*"])

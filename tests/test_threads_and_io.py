@@ -248,3 +248,95 @@ def test_zero_grace_does_not_wait_for_outside_peers():
 def test_io_grace_is_checked(bad):
     with pytest.raises(ValueError, match="io_grace"):
         simclock.new_event_loop(io_grace=bad)
+
+
+def test_calls_queued_behind_sleeping_workers_let_time_jump():
+    async def main():
+        loop = asyncio.get_running_loop()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            await asyncio.gather(*(loop.run_in_executor(pool, time.sleep, 0.1) for _ in range(5)))
+        return loop.time()
+
+    assert simclock.run(main()) == pytest.approx(0.3)
+
+
+def test_teardown_waits_virtually_for_a_worker_still_asleep():
+    async def main():
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(asyncio.to_thread(time.sleep, 0.5), 0.1)
+
+    clock = simclock.Clock()
+    simclock.run(main(), clock=clock)
+    assert clock.now == pytest.approx(0.5)
+
+
+def test_a_worker_outliving_its_loop_sleeps_for_real():
+    ticks = []
+
+    def job():
+        for tick in range(3):
+            time.sleep(0.02)
+            ticks.append(tick)
+
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+
+    async def main():
+        asyncio.get_running_loop().run_in_executor(pool, job)
+        await asyncio.sleep(0.01)
+
+    simclock.run(main())
+    pool.shutdown(wait=True)
+    assert ticks == [0, 1, 2]
+
+
+def test_a_thread_waiting_on_the_loop_does_not_hang_it():
+    import queue
+
+    async def main():
+        items: queue.Queue[int] = queue.Queue()
+        consumer = asyncio.create_task(asyncio.to_thread(lambda: [items.get() for _ in range(3)]))
+        for item in range(3):
+            await asyncio.sleep(0.05)
+            items.put(item)
+        return await consumer
+
+    assert simclock.run(main(), io_grace=0.05) == [0, 1, 2]
+
+
+def double(x):
+    return 2 * x
+
+
+def test_process_pool_work_is_awaited_in_real_time():
+    async def main():
+        loop = asyncio.get_running_loop()
+        with concurrent.futures.ProcessPoolExecutor(1) as pool:
+            return await asyncio.wait_for(loop.run_in_executor(pool, double, 21), 5)
+
+    assert simclock.run(main()) == 42
+
+
+def test_threads_off_the_timeline_keep_real_monotonic_time():
+    seen = []
+
+    def poller():
+        deadline = time.monotonic() + 0.05
+        while time.monotonic() < deadline:
+            threading.Event().wait(0.01)
+        seen.append("deadline passed")
+
+    async def main():
+        thread = threading.Thread(target=poller)
+        thread.start()
+        async with simclock.external_work():
+            await asyncio.to_thread(thread.join)
+
+    simclock.run(main())
+    assert seen == ["deadline passed"]
+
+
+def test_a_real_loop_inside_a_worker_keeps_real_time():
+    async def main():
+        return await asyncio.to_thread(asyncio.run, asyncio.sleep(0.01, "real"))
+
+    assert simclock.run(main()) == "real"

@@ -188,3 +188,28 @@ def test_json_export_round_trips_the_events(capsys):
     assert [
         (e["t"], e["kind"], e["text"]) for e in document["events"] if e["kind"] == "printed"
     ] == [(e.at, "printed", e.text) for e in timeline.notes()]
+
+
+def test_instants_allow_for_float_sums():
+    async def job():
+        for _ in range(3):
+            await asyncio.sleep(0.1)
+        print("done")
+
+    async def main():
+        await asyncio.create_task(job(), name="job")
+
+    timeline = simclock.Timeline()
+    simclock.run(main(), timeline=timeline)
+    timeline.assert_took("job", 0.3)
+    timeline.assert_at(0.3, "done")
+    assert timeline.virtual_seconds == pytest.approx(0.3)
+
+
+def test_replay_records_module_level_prints(tmp_path):
+    path = tmp_path / "module_level.py"
+    path.write_text("import time\nprint('first')\ntime.sleep(2)\nprint('second')\n")
+    timeline = simclock.Timeline()
+    run_script(compile_script(str(path)), [], simclock.Clock(), timeline=timeline)
+    timeline.assert_sequence([(0.0, "first"), (2.0, "second")])
+    assert timeline.virtual_seconds == 2.0
