@@ -53,12 +53,14 @@ class Clock:
     the clock itself only keeps time and says who is moving it.
     """
 
-    def __init__(self, start: StartLike = DEFAULT_START) -> None:
+    def __init__(self, start: StartLike | None = None) -> None:
+        """`start`: the wall-clock instant at `now == 0`, as for `simclock.run`; default
+        `DEFAULT_START`."""
         # Invariant: at monotonic reading `self._now`, the wall clock reads
         # `self._start_ns / 1e9 + self._now`. The start is kept in integer
         # nanoseconds so that a large epoch never costs precision in `now`.
         self._now = 0.0
-        self._start_ns = _start_to_ns(start)
+        self._start_ns = _start_to_ns(DEFAULT_START if start is None else start)
         self._on_move: Callable[[], None] | None = None
         # Loops running on this clock right now, by the thread that runs them.
         self._running: dict[int, _Settles] = {}

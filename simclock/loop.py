@@ -528,7 +528,7 @@ def _choose_clock(clock: Clock | None, start: StartLike | None) -> Clock:
         return clock
     driving = wallclock.current_clock()
     if driving is None:
-        return Clock() if start is None else Clock(start)
+        return Clock(start)
     if start is not None:
         raise ClockConflict(
             f"start={start!r} cannot apply: {driving!r} already drives the process "

@@ -127,7 +127,7 @@ def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
 
 
 def _make_loop(options: _Options) -> VirtualEventLoop:
-    clock = Clock() if options.start is None else Clock(options.start)
+    clock = Clock(options.start)
     clock.timeline = Timeline()
     loop = VirtualEventLoop(clock, limit=options.limit, io_grace=options.io_grace)
     _recent_loops.append(loop)
@@ -425,7 +425,7 @@ def simclock_fixture(request: pytest.FixtureRequest) -> Iterator[ClockFixture]:
         yield ClockFixture(None)
         return
     options = _options(item) or _Options(None, None)
-    clock = Clock() if options.start is None else Clock(options.start)
+    clock = Clock(options.start)
     clock.timeline = Timeline()
     item.stash[_FIXTURE_CLOCK] = clock
     with wallclock.bound(clock):

@@ -44,6 +44,11 @@ WITH_ASYNCIO = [
 NO_ASYNCIO = ["-p", "no:asyncio"]
 
 
+def _pytest_asyncio_before(version: tuple[int, int]) -> bool:
+    pytest_asyncio = pytest.importorskip("pytest_asyncio")
+    return tuple(map(int, pytest_asyncio.__version__.split(".")[:2])) < version
+
+
 def write(pytester: pytest.Pytester, source: str, name: str = "test_inner") -> None:
     pytester.makepyfile(**{name: textwrap.dedent(source)})
 
@@ -294,6 +299,8 @@ def test_real_time_is_back_right_after_a_failing_simulated_test(pytester, args):
 
 @pytest.mark.parametrize("args", [NO_ASYNCIO, WITH_ASYNCIO])
 def test_leftover_tasks_warn_by_name_and_line_and_background_ones_do_not(pytester, args):
+    if args is WITH_ASYNCIO and _pytest_asyncio_before((0, 24)):
+        pytest.skip("pytest-asyncio 0.23 makes its loop before simclock can tell it is the test's")
     marks = "@pytest.mark.asyncio" if args is WITH_ASYNCIO else ""
     write(
         pytester,
