@@ -39,7 +39,7 @@ from simclock.errors import ClockConflict
 
 __all__ = ["bound", "current_clock"]
 
-_real_sleep = time.sleep
+# The real functions, taken at import, before anything is patched.
 #: The real `time.sleep`, for threads that must wait in real time.
 real_sleep = time.sleep
 #: The real `time.perf_counter`, for measuring real time whatever is patched.
@@ -47,12 +47,12 @@ real_perf_counter = time.perf_counter
 _REAL_MONOTONIC = time.monotonic
 _REAL_MONOTONIC_NS = time.monotonic_ns
 _REAL_PERF_COUNTER_NS = time.perf_counter_ns
-_real = {
-    "monotonic": time.monotonic,
-    "monotonic_ns": time.monotonic_ns,
-    "perf_counter": time.perf_counter,
-    "perf_counter_ns": time.perf_counter_ns,
-    "sleep": time.sleep,
+_PATCHED = {
+    "monotonic": _REAL_MONOTONIC,
+    "monotonic_ns": _REAL_MONOTONIC_NS,
+    "perf_counter": real_perf_counter,
+    "perf_counter_ns": _REAL_PERF_COUNTER_NS,
+    "sleep": real_sleep,
 }
 
 _lock = threading.RLock()
@@ -122,7 +122,7 @@ def _release(clock: Clock) -> None:
 
 
 def _restore_time_module() -> None:
-    for name, function in _real.items():
+    for name, function in _PATCHED.items():
         setattr(time, name, function)
 
 
@@ -195,7 +195,7 @@ def _sleeper(clock: Clock) -> Callable[[float], None]:
             or not isinstance(seconds, numbers.Real)
             or not 0 <= seconds < math.inf
         ):
-            _real_sleep(seconds)  # raises exactly what time.sleep raises
+            real_sleep(seconds)  # raises exactly what time.sleep raises
             return
         if clock._loop_in_this_thread() is not None or (
             not clock._running and threading.get_ident() == _owner_thread
@@ -206,6 +206,6 @@ def _sleeper(clock: Clock) -> Callable[[float], None]:
         if wait is not None:
             wait(float(seconds))
         else:
-            _real_sleep(seconds)
+            real_sleep(seconds)
 
     return sleep
