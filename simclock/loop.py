@@ -202,6 +202,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         selector = _JumpingSelector(selectors.DefaultSelector())
         super().__init__(selector)
         selector.loop = self
+        self._jumping = selector
         self._clock_resolution = 1e-9
         if self._clock.timeline is not None:
             self._observe(self._clock.timeline)
@@ -485,7 +486,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             self._jump_to(scheduled[0]._when)
             return []
         if (
-            len(real.get_map()) > self._internal_fds
+            self._jumping.registered > self._internal_fds
             or self._signal_handlers
             or self._outside.could_wake()
         ):
@@ -496,11 +497,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         if when > self._limit_at:
             assert self._limit is not None
             raise TimeLimitExceeded(self._limit, self._clock.now, when, self._pending_tasks())
-        clock = self._clock
-        if when > clock._now:
-            clock._now = when
-            if clock._on_move is not None:
-                clock._on_move()
+        self._clock._move_to(when)
         if when >= _COARSE_FLOATS:
             self._clock_resolution = max(1e-9, math.ulp(when))
 

@@ -76,7 +76,7 @@ def _seconds(value: float) -> str:
 
 def summary(timeline: Timeline) -> str:
     """`4.000 s virtual in 1.2 ms real (3,300x)`: how long the recorded run took."""
-    virtual = timeline.virtual_seconds or timeline.end
+    virtual = timeline.duration
     real = timeline.real_seconds
     if real > 0:
         ratio = f" ({virtual / real:,.0f}x)" if virtual > 0 else ""
@@ -139,7 +139,7 @@ def to_text(timeline: Timeline, width: int = 80) -> str:
 def to_json(timeline: Timeline) -> str:
     """The recorded events as JSON: `{"virtual_seconds", "real_seconds", "events": [...]}`."""
     document = {
-        "virtual_seconds": timeline.virtual_seconds or timeline.end,
+        "virtual_seconds": timeline.duration,
         "real_seconds": timeline.real_seconds,
         "events": [
             {"t": e.at, "task": e.task, "kind": e.kind.value, "text": e.text}

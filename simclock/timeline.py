@@ -101,6 +101,11 @@ class Timeline:
     # Queries.
 
     @property
+    def duration(self) -> float:
+        """How long the recorded run took in virtual time (the last event's time until set)."""
+        return self.virtual_seconds or self.end
+
+    @property
     def end(self) -> float:
         """The virtual time of the last event (0.0 when empty)."""
         return self.events[-1].at if self.events else 0.0
