@@ -6,17 +6,19 @@ prints what a real run prints, in the same order, and `time.time()`,
 `time.sleep()` all follow the same virtual time.
 """
 
-from simclock.clock import DEFAULT_START, Clock
+from simclock.bindings import current_clock
+from simclock.clock import DEFAULT_START, MONOTONIC_ORIGIN, Clock
 from simclock.errors import ClockConflict, Deadlock, SimclockError, TimeLimitExceeded
 from simclock.loop import VirtualEventLoop, background, new_event_loop
+from simclock.recording import mark
 from simclock.runner import run
 from simclock.testcase import VirtualClockTestCase
-from simclock.threads import external_work
-from simclock.timeline import Event, EventKind, Timeline, TimelineAssertionError, mark
-from simclock.wallclock import current_clock
+from simclock.timeline import Event, EventKind, Timeline, TimelineAssertionError
+from simclock.work import external_work
 
 __all__ = [
     "DEFAULT_START",
+    "MONOTONIC_ORIGIN",
     "Clock",
     "ClockConflict",
     "Deadlock",

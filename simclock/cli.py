@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from simclock import render
+from simclock.bindings import real_perf_counter
 from simclock.clock import DEFAULT_START, Clock
 from simclock.replay import INTERRUPTED, ScriptError, compile_script, run_script
 from simclock.timeline import Timeline
-from simclock.wallclock import real_perf_counter
 
 __all__ = ["main"]
 

@@ -1,15 +1,27 @@
 """Virtual time: one timeline that every attached loop and every process clock reads.
 
-A `Clock` holds two readings of the same instant:
+A `Clock` holds three readings of the same instant:
 
-- `now`, monotonic seconds since the clock was made. `loop.time()`,
-  `time.monotonic()` and `time.perf_counter()` return it while the clock is bound.
-- `wall`, seconds since the Unix epoch: `start + now`. `time.time()`,
+- `now`: seconds since the clock was made, counting from 0.0. Timelines,
+  charts and reports use it.
+- `reading`: what `loop.time()`, `time.monotonic()` and `time.perf_counter()`
+  return while the clock is bound: `MONOTONIC_ORIGIN + now`. Like a real
+  machine's monotonic clock it does not start at zero, so code that treats
+  0.0 as "long ago" (`last_call = 0.0` in a throttle) behaves as it would.
+- `wall`: seconds since the Unix epoch, `start + now`. `time.time()`,
   `datetime.now()` and `date.today()` return it while the clock is bound.
 
 Time only moves forward, and only when something moves it: a loop jumping to
 its next deadline, a blocking `time.sleep()` on the loop's thread, or
-`advance()`. Between those moves, no amount of real time changes either reading.
+`advance()`. Between those moves, no amount of real time changes any reading,
+unless the clock was made with a `tick`: then every read of `time.monotonic()`
+or `time.perf_counter()` moves it on by that many seconds, so that two reads
+differ and `sleep(d)` is seen to last a little more than `d`, the same on every
+run.
+
+A positive move always moves: a delay smaller than one float step at the
+current reading moves time by one step, so `while now < deadline` loops and
+sleeps of 1e-17 s end.
 
 Prior art: trio's `MockClock` (virtual time with an autojump rule) and
 time-machine (the wall clock travelling without ticking).
@@ -28,13 +40,17 @@ from typing import TYPE_CHECKING, Protocol, TypeAlias
 if TYPE_CHECKING:
     from simclock.timeline import Timeline
 
-__all__ = ["DEFAULT_START", "Clock", "StartLike"]
+__all__ = ["DEFAULT_START", "MONOTONIC_ORIGIN", "Clock", "StartLike", "later"]
 
 #: The wall-clock instant a clock starts at unless told otherwise, fixed so that
 #: two runs of the same program print the same dates.
 DEFAULT_START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 StartLike: TypeAlias = dt.datetime | dt.date | float | int | str
+
+#: What `time.monotonic()` and `loop.time()` read when a clock is made: a machine
+#: that has been up for a while, not one that booted this instant.
+MONOTONIC_ORIGIN = 10_000.0
 
 _NS = 1_000_000_000
 
@@ -53,14 +69,18 @@ class Clock:
     the clock itself only keeps time and says who is moving it.
     """
 
-    def __init__(self, start: StartLike | None = None) -> None:
+    def __init__(self, start: StartLike | None = None, *, tick: float = 0.0) -> None:
         """`start`: the wall-clock instant at `now == 0`, as for `simclock.run`; default
-        `DEFAULT_START`."""
-        # Invariant: at monotonic reading `self._now`, the wall clock reads
-        # `self._start_ns / 1e9 + self._now`. The start is kept in integer
-        # nanoseconds so that a large epoch never costs precision in `now`.
-        self._now = 0.0
+        `DEFAULT_START`. `tick`: seconds each read of `time.monotonic()` or
+        `time.perf_counter()` moves the clock on; default 0, exact."""
+        # Invariant: `self._reading` is the monotonic reading, and the wall
+        # clock reads `self._start_ns / 1e9 + (self._reading - MONOTONIC_ORIGIN)`.
+        # Deadlines are set from readings, so the reading is what a jump sets
+        # exactly; `now` is derived from it. The start is kept in integer
+        # nanoseconds so that a large epoch never costs precision.
+        self._reading = MONOTONIC_ORIGIN
         self._start_ns = _start_to_ns(DEFAULT_START if start is None else start)
+        self._tick = _checked_tick(tick)
         self._on_move: Callable[[], None] | None = None
         # Loops running on this clock right now, by the thread that runs them.
         self._running: dict[int, _Settles] = {}
@@ -68,21 +88,31 @@ class Clock:
         self.timeline: Timeline | None = None
 
     def __repr__(self) -> str:
-        return f"<simclock.Clock now={self._now:.6f}s wall={self.datetime().isoformat()}>"
+        return f"<simclock.Clock now={self.now:.6f}s wall={self.datetime().isoformat()}>"
 
     @property
     def now(self) -> float:
-        """Virtual monotonic seconds since this clock was made; what `loop.time()` returns."""
-        return self._now
+        """Virtual seconds since this clock was made, from 0.0."""
+        return self._reading - MONOTONIC_ORIGIN
+
+    @property
+    def reading(self) -> float:
+        """What `loop.time()` and `time.monotonic()` return: `MONOTONIC_ORIGIN + now`."""
+        return self._reading
+
+    @property
+    def tick(self) -> float:
+        """Seconds each read of `time.monotonic()`/`perf_counter()` moves the clock on."""
+        return self._tick
 
     @property
     def wall(self) -> float:
         """Virtual seconds since the Unix epoch; what `time.time()` returns while bound."""
-        return (self._start_ns + round(self._now * _NS)) / _NS
+        return self.wall_ns() / _NS
 
     def wall_ns(self) -> int:
-        """Virtual nanoseconds since the Unix epoch, exact: `time.time_ns()` while bound."""
-        return self._start_ns + round(self._now * _NS)
+        """Virtual nanoseconds since the Unix epoch: `time.time_ns()` while bound."""
+        return self._start_ns + round((self._reading - MONOTONIC_ORIGIN) * _NS)
 
     def datetime(self) -> dt.datetime:
         """The virtual wall-clock instant as an aware UTC datetime."""
@@ -99,7 +129,7 @@ class Clock:
         """
         seconds = _checked_duration(seconds, "advance")
         if seconds:
-            self._move_to(self._now + seconds)
+            self._move_to(later(self._reading, seconds))
 
     async def run_until_idle(self) -> None:
         """Let every other task run until all of them wait on time, I/O, or nothing.
@@ -115,15 +145,36 @@ class Clock:
 
     # Machinery for the loop and the wall-clock bindings.
 
+    def _read(self) -> float:
+        """A user-visible read of the monotonic clock: the reading, then the tick."""
+        reading = self._reading
+        if self._tick:
+            self._move_to(later(reading, self._tick))
+        return reading
+
     def _move_to(self, when: float) -> None:
-        """Set virtual time to exactly `when`; a `when` in the past is ignored."""
-        if when > self._now:
-            self._now = when
+        """Set the reading to exactly `when`; a `when` in the past is ignored."""
+        if when > self._reading:
+            self._reading = when
             if self._on_move is not None:
                 self._on_move()
 
     def _loop_in_this_thread(self) -> _Settles | None:
         return self._running.get(threading.get_ident())
+
+
+def later(reading: float, seconds: float) -> float:
+    """`reading + seconds`, but at least one float step later when `seconds > 0`."""
+    when = reading + seconds
+    if when <= reading and seconds > 0:
+        return math.nextafter(reading, math.inf)
+    return when
+
+
+def _checked_tick(tick: object) -> float:
+    if isinstance(tick, bool) or not isinstance(tick, int | float) or not 0 <= tick < 1:
+        raise ValueError(f"tick must be a number of seconds in [0, 1), got {tick!r}")
+    return float(tick)
 
 
 def _checked_duration(seconds: float, what: str) -> float:

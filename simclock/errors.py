@@ -21,14 +21,20 @@ class Deadlock(SimclockError):
     every pending task with the line where it waits.
     """
 
-    def __init__(self, now: float, tasks: list[asyncio.Task[object]]) -> None:
+    def __init__(
+        self, now: float, tasks: list[asyncio.Task[object]], threads: list[str] | None = None
+    ) -> None:
         self.now = now
         self.tasks = tasks
+        self.threads = threads or []
         lines = [
             f"no task can make progress at virtual t={now:.3f}s: nothing is ready, "
             "no timer is pending, and no I/O, thread or signal can wake the loop.",
         ]
         lines += describe_tasks(tasks) or ["  (no pending tasks)"]
+        if self.threads:
+            lines.append("threads working for the loop, all blocked:")
+            lines += ["  " + line for line in self.threads]
         super().__init__("\n".join(lines))
 
 

@@ -30,14 +30,16 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping
 from contextvars import Context
-from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, cast
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
-from simclock import wallclock
-from simclock.clock import Clock, StartLike
+from simclock import bindings, threadhooks
+from simclock.bindings import ClockView, real_monotonic
+from simclock.clock import Clock, StartLike, later
 from simclock.errors import ClockConflict, Deadlock, TimeLimitExceeded, _shorten
 from simclock.outside import DEFAULT_IO_GRACE, OutsideWorld
-from simclock.threads import TrackedCall, WorkInFlight
-from simclock.timeline import EventKind, Timeline, recording_prints
+from simclock.recording import recording_prints
+from simclock.timeline import EventKind, Timeline
+from simclock.work import WorkInFlight, iter_thread_stacks
 
 __all__ = ["VirtualEventLoop", "background", "background_tasks", "new_event_loop"]
 
@@ -48,6 +50,12 @@ _Ts = TypeVarTuple("_Ts")
 # past it `now + resolution == now`: a timer due exactly now would never be
 # popped. Checking from a little early costs nothing.
 _COARSE_FLOATS = float(2**22)
+
+# Real seconds a worker may sleep outside Python, quiet, with no timer
+# pending, before the loop calls the run deadlocked.
+_PATIENCE = 5.0
+
+assert threadhooks  # imported for its hooks on threading
 
 
 class _FifoTimerHandle(asyncio.TimerHandle):
@@ -104,6 +112,9 @@ class _JumpingSelector(selectors.BaseSelector):
         loop = self.loop
         assert loop is not None
         real = self._real
+        work = loop._work
+        if work.inbox and work.deliver(loop._ready, real_monotonic()):
+            timeout = 0  # what workers handed back is ready to run now
         if self.registered <= loop._internal_fds and not loop._signal_handlers:
             # Only the self-pipe is registered. What call_soon_threadsafe sends
             # is already in the ready queue; the pipe only wakes a sleeping
@@ -193,9 +204,9 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             )
         self._clock = _choose_clock(clock, start)
         self._limit = limit
-        self._limit_at = math.inf if limit is None else self._clock.now + limit
+        self._limit_at = math.inf if limit is None else self._clock.reading + limit
         self._timer_seq = itertools.count()
-        self._work = WorkInFlight(self)
+        self._work = WorkInFlight(self, float(io_grace))
         self._outside = OutsideWorld(float(io_grace))
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._background: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
@@ -213,7 +224,49 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         return self._clock
 
     def time(self) -> float:
-        return self._clock._now
+        return self._clock._reading
+
+    def call_later(
+        self,
+        delay: float,
+        callback: Callable[[*_Ts], object],
+        *args: *_Ts,
+        context: Context | None = None,
+    ) -> asyncio.TimerHandle:
+        """Schedule `callback` `delay` virtual seconds from now.
+
+        A positive delay always lands at least one float step after now, however
+        small it is and however late the clock reads: time moves.
+        """
+        if delay is None:
+            raise TypeError("delay must not be None")
+        timer = self.call_at(later(self._clock._reading, delay), callback, *args, context=context)
+        traceback = getattr(timer, "_source_traceback", None)
+        if traceback:
+            del traceback[-1]
+        return timer
+
+    def call_soon_threadsafe(
+        self, callback: Callable[[*_Ts], object], *args: *_Ts, context: Context | None = None
+    ) -> asyncio.Handle:
+        """As asyncio's, but a worker's callbacks wait in the inbox (see `simclock.work`)."""
+        worker = getattr(bindings.current_view(), "worker", None)
+        if worker is None or worker.work is not self._work:
+            return super().call_soon_threadsafe(callback, *args, context=context)
+        self._check_closed()
+        if self._debug:
+            self._check_callback(callback, "call_soon_threadsafe")
+        handle = asyncio.Handle(callback, args, self, context)
+        traceback = getattr(handle, "_source_traceback", None)
+        if traceback:
+            del traceback[-1]
+        self._work.post(worker, handle, real_monotonic())
+        self._write_to_self()
+        return handle
+
+    def wake(self) -> None:
+        """Wake the loop if it waits in real time (for a worker, say); any thread may call it."""
+        self._write_to_self()
 
     def call_at(
         self,
@@ -251,7 +304,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         return timer
 
     def run_forever(self) -> None:
-        with wallclock.bound(self._clock):
+        with bindings.bound(self._clock, ClockView(self._clock, self._work)):
             me = threading.get_ident()
             if me in self._clock._running:
                 raise RuntimeError("another loop is already running on this clock in this thread")
@@ -263,7 +316,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
                     super().run_forever()
                 else:
                     self._observe(timeline)
-                    with recording_prints(timeline, self.time):
+                    with recording_prints(timeline, lambda: self._clock.now):
                         super().run_forever()
             finally:
                 del self._clock._running[me]
@@ -274,49 +327,19 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         func: Callable[[*_Ts], _T],
         *args: *_Ts,
     ) -> asyncio.Future[_T]:
-        if executor is None:
-            self._check_default_executor()
-            if self._default_executor is None:
-                self._default_executor = concurrent.futures.ThreadPoolExecutor(
-                    thread_name_prefix="asyncio"
-                )
-            executor = self._default_executor
-        if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
-            # A process pool pickles the function, and its workers sleep for real:
-            # count the work by its future instead.
-            self._work.begin()
-            try:
-                future = super().run_in_executor(executor, func, *args)
-            except BaseException:
-                self._work.end()
-                raise
-            future.add_done_callback(lambda _: self._work.end())
-            return future
-        pool = self._work.pool(executor, getattr(executor, "_max_workers", None))
-        call = TrackedCall(self._work, pool, func)
+        if executor is None or isinstance(executor, concurrent.futures.ThreadPoolExecutor):
+            # Thread pools: the call is found as it is submitted (simclock.threadhooks).
+            return super().run_in_executor(executor, func, *args)
+        # A process pool pickles the function, and its workers sleep for real:
+        # count the work by its future instead.
+        self._work.begin_external()
         try:
-            future = super().run_in_executor(executor, cast(Callable[[*_Ts], _T], call), *args)
+            future = super().run_in_executor(executor, func, *args)
         except BaseException:
-            call.future_done()
+            self._work.end_external()
             raise
-        future.add_done_callback(call.future_done)
+        future.add_done_callback(lambda _: self._work.end_external())
         return future
-
-    async def shutdown_default_executor(self, *args: Any, **kwargs: Any) -> None:
-        if self._default_executor is not None:
-            # The shutdown runs in a thread of its own: untracked, it looks like
-            # a deadlock (3.11, 3.12) or lets its 300 s timeout jump by (3.13).
-            with self._work._lock:
-                self._work.shutting_down += 1
-        await super().shutdown_default_executor(*args, **kwargs)
-
-    def _do_shutdown(self, future: asyncio.Future[None]) -> None:
-        try:
-            super()._do_shutdown(future)  # type: ignore[misc]
-        finally:
-            with self._work._lock:
-                self._work.shutting_down -= 1
-            self._work._wake_loop()
 
     # Recording for a timeline: costs nothing unless the clock has one.
 
@@ -351,7 +374,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         ):
             if task not in self._created_event:
                 self._created_event[task] = len(self._timeline.events)
-                self._timeline.record(self.time(), task.get_name(), EventKind.CREATED)
+                self._timeline.record(self._clock.now, task.get_name(), EventKind.CREATED)
                 task.add_done_callback(self._record_task_end)
             callback = functools.partial(self._run_task_step, task, callback)
         handle: asyncio.Handle = super()._call_soon(callback, args, context)  # type: ignore[misc]
@@ -375,16 +398,16 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             step(*args)
             return
         name = self._task_name(timeline, task)
-        timeline.record(self.time(), name, EventKind.RAN)
+        timeline.record(self._clock.now, name, EventKind.RAN)
         step(*args)
         if not task.done():
             until = self._timer_of_task.pop(task, None)
             waiter = getattr(task, "_fut_waiter", None)
             if until is not None and waiter is not None:
-                text = f"until t={until:.3f}s"
+                text = f"until t={until - self._clock.reading + self._clock.now:.3f}s"
             else:
                 text = _shorten(repr(waiter), 80) if waiter is not None else ""
-            timeline.record(self.time(), name, EventKind.WAITED, text)
+            timeline.record(self._clock.now, name, EventKind.WAITED, text)
 
     def _record_task_end(self, task: asyncio.Task[Any]) -> None:
         timeline = self._timeline
@@ -392,11 +415,11 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             return
         name = self._task_name(timeline, task)
         if task.cancelled():
-            timeline.record(self.time(), name, EventKind.CANCELLED)
+            timeline.record(self._clock.now, name, EventKind.CANCELLED)
         elif task.exception() is not None:
-            timeline.record(self.time(), name, EventKind.FAILED, repr(task.exception()))
+            timeline.record(self._clock.now, name, EventKind.FAILED, repr(task.exception()))
         else:
-            timeline.record(self.time(), name, EventKind.FINISHED)
+            timeline.record(self._clock.now, name, EventKind.FINISHED)
 
     # What the loop tells its OutsideWorld about peers outside the process.
 
@@ -437,7 +460,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         super().close()
         # After closing, so that a worker starting a virtual sleep now either
         # sees the loop closed or is in the set released here.
-        self._work.release_sleepers()
+        self._work.close()
 
     async def _settle(self) -> None:
         """Return once nothing but the caller is ready and no tracked thread works."""
@@ -446,7 +469,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             scheduled = self._scheduled
             if self._ready or (scheduled and scheduled[0]._when <= self.time()):
                 continue
-            if not self._work.holds_time():
+            if not self._work.holds_time() and not self._work.inbox:
                 return
             waiter = self.create_future()
             self._idle_waiters.append(waiter)
@@ -455,19 +478,18 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     def _when_idle(
         self, real: selectors.BaseSelector, timeout: float | None
     ) -> list[tuple[selectors.SelectorKey, int]]:
-        """Called by the selector when nothing is ready and no timer is due."""
+        """Called by the selector when nothing is ready and no timer is due: wait, jump or fail."""
         scheduled = self._scheduled
         timer_pending = bool(scheduled) and scheduled[0]._when != math.inf
-        if self._work.holds_time():
-            if not timer_pending:
-                return real.select(timeout=None)
-            events = real.select(self._outside.grace)
-            if events or not self._work.holds_time():
+        work = self._work
+        if work.holds_time():
+            # A worker works: wait for it in real time, looking again and again
+            # whether it is really working or durably blocked.
+            events = real.select(work.next_look())
+            if events or work.inbox or work.look_closer(real_monotonic(), timer_pending, _PATIENCE):
                 return events
-            # A thread busy for a whole grace while a timer is pending may be
-            # waiting on this very loop (a queue a coroutine feeds between
-            # sleeps): let virtual time move on rather than hang.
-            self._jump_to(scheduled[0]._when)
+        work.settled()
+        if work.inbox and work.deliver(self._ready, real_monotonic()):
             return []
         if self._idle_waiters:
             waiters, self._idle_waiters = self._idle_waiters, []
@@ -491,12 +513,25 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             or self._outside.could_wake()
         ):
             return real.select(timeout=None)
-        raise Deadlock(self._clock.now, self._pending_tasks())
+        raise Deadlock(self._clock.now, self._pending_tasks(), self._blocked_threads())
+
+    def _blocked_threads(self) -> list[str]:
+        lines = []
+        for worker, stack in iter_thread_stacks(self._work.blocked_workers()):
+            what = worker.waiting_on or worker.activity.value
+            lines.append(f"thread {worker.name!r}: {worker.state.value}, {what}")
+            lines += ["    " + line.rstrip().replace("\n", "\n    ") for line in stack[-2:]]
+        return lines
 
     def _jump_to(self, when: float) -> None:
         if when > self._limit_at:
             assert self._limit is not None
-            raise TimeLimitExceeded(self._limit, self._clock.now, when, self._pending_tasks())
+            raise TimeLimitExceeded(
+                self._limit,
+                self._clock.now,
+                when - self._clock.reading + self._clock.now,
+                self._pending_tasks(),
+            )
         self._clock._move_to(when)
         if when >= _COARSE_FLOATS:
             self._clock_resolution = max(1e-9, math.ulp(when))
@@ -523,7 +558,7 @@ def _choose_clock(clock: Clock | None, start: StartLike | None) -> Clock:
         if start is not None:
             raise TypeError("pass either clock= or start=, not both")
         return clock
-    driving = wallclock.current_clock()
+    driving = bindings.current_clock()
     if driving is None:
         return Clock(start)
     if start is not None:

@@ -6,7 +6,8 @@ A thin shell over the public API. Which loop a marked async test runs on:
   auto mode): simclock answers the `pytest_asyncio_loop_factories` hook with a
   virtual loop factory for simclock tests and leaves every other test alone.
 - pytest-asyncio 0.23 to 1.3 owns the test: while its loop fixture is being
-  set up for a simclock node, the active policy makes virtual loops.
+  set up for a simclock node, asyncio's default loop factory makes virtual
+  loops (`simclock.replay.virtual_loops`; no policy API is used).
 - Nobody else owns it (pytest-asyncio absent, disabled with `-p no:asyncio`,
   or strict mode without the `asyncio` marker): simclock runs the test itself
   on a fresh loop, function-scoped async fixtures included.
@@ -30,11 +31,12 @@ from typing import Any
 
 import pytest
 
-from simclock import wallclock
+from simclock import bindings
 from simclock.clock import Clock, StartLike
 from simclock.errors import describe_tasks
 from simclock.loop import VirtualEventLoop, background_tasks
 from simclock.outside import DEFAULT_IO_GRACE
+from simclock.replay import virtual_loops
 from simclock.timeline import Timeline
 
 __all__ = ["ClockFixture", "SimclockLeftoverTasksWarning"]
@@ -212,12 +214,8 @@ def pytest_fixture_setup(
     if options is None:
         yield
         return
-    policy = asyncio.get_event_loop_policy()
-    policy.new_event_loop = _loop_factory(options)  # type: ignore[method-assign]
-    try:
+    with virtual_loops(_loop_factory(options)):
         yield
-    finally:
-        del policy.new_event_loop
 
 
 def _is_async_function(function: Any) -> bool:
@@ -428,5 +426,5 @@ def simclock_fixture(request: pytest.FixtureRequest) -> Iterator[ClockFixture]:
     clock = Clock(options.start)
     clock.timeline = Timeline()
     item.stash[_FIXTURE_CLOCK] = clock
-    with wallclock.bound(clock):
+    with bindings.bound(clock):
         yield ClockFixture(clock)

@@ -9,7 +9,8 @@ an uncaught exception. The differences are the point of the exercise:
   `start = time.time()` is virtual time;
 - `asyncio.run`, `asyncio.Runner`, `asyncio.new_event_loop` and
   `asyncio.get_event_loop` make `VirtualEventLoop`s on that one clock, so two
-  `asyncio.run` calls in a row continue one timeline.
+  `asyncio.run` calls in a row continue one timeline (see `virtual_loops`;
+  no event-loop policy is involved).
 """
 
 from __future__ import annotations
@@ -20,19 +21,20 @@ import os
 import sys
 import traceback
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from importlib.machinery import SourceFileLoader
 from typing import Any
 
-from simclock import wallclock
+from simclock import bindings
 from simclock.clock import Clock
 from simclock.loop import VirtualEventLoop
 from simclock.outside import DEFAULT_IO_GRACE
-from simclock.timeline import Timeline, recording_prints
+from simclock.recording import recording_prints
+from simclock.timeline import Timeline
 
-__all__ = ["ScriptError", "compile_script", "run_script"]
+__all__ = ["ScriptError", "compile_script", "run_script", "virtual_loops", "virtual_process"]
 
 
 #: What `run_script` returns for an uncaught KeyboardInterrupt: the caller should
@@ -79,37 +81,67 @@ def compile_script(path: str) -> _Script:
     return _Script(argv0=path, path=absolute, code=code)
 
 
-class _VirtualLoopPolicy(asyncio.DefaultEventLoopPolicy):
-    """The policy a replay installs: every new loop is virtual, on the replay's clock."""
+# Where asyncio looks up the factory of a loop nobody asked a factory for:
+# `asyncio.run`, `asyncio.Runner` and `asyncio.new_event_loop` call
+# `events.new_event_loop`; until Python 3.16 removes policies,
+# `asyncio.get_event_loop()`'s implicit loop and pytest-asyncio's older
+# releases call the default policy's `new_event_loop`. Patching these
+# (never the deprecated policy functions) reaches every one of them.
+_POLICY_BASE = getattr(asyncio.events, "_BaseDefaultEventLoopPolicy", None)
 
-    def __init__(self, clock: Clock, limit: float | None, io_grace: float) -> None:
-        super().__init__()
-        self._clock = clock
-        self._limit = limit
-        # The limit caps the whole replay, not each loop: it counts from now.
-        self._limit_at = None if limit is None else clock.now + limit
-        self._io_grace = io_grace
 
-    def new_event_loop(self) -> asyncio.AbstractEventLoop:
-        loop = VirtualEventLoop(self._clock, io_grace=self._io_grace)
-        if self._limit_at is not None:
-            loop._limit, loop._limit_at = self._limit, self._limit_at
-        return loop
+@contextmanager
+def virtual_loops(make_loop: Callable[[], asyncio.AbstractEventLoop]) -> Iterator[None]:
+    """Make every loop asyncio creates by default during the block with `make_loop`.
+
+    `asyncio.run`, `asyncio.Runner`, `asyncio.new_event_loop` and the loop
+    `asyncio.get_event_loop()` makes implicitly (Python 3.11 to 3.13) all get
+    one. Loops made with an explicit `loop_factory` are left alone. Nothing of
+    the event-loop policy API is used, so it works the same on 3.11 to 3.14.
+    """
+    saved = (asyncio.events.new_event_loop, asyncio.new_event_loop)
+
+    def new_event_loop() -> asyncio.AbstractEventLoop:
+        return make_loop()
+
+    def policy_new_event_loop(_policy: object) -> asyncio.AbstractEventLoop:
+        return make_loop()
+
+    asyncio.events.new_event_loop = asyncio.new_event_loop = new_event_loop
+    saved_policy_method = None
+    if _POLICY_BASE is not None:
+        saved_policy_method = _POLICY_BASE.__dict__.get("new_event_loop")
+        _POLICY_BASE.new_event_loop = policy_new_event_loop
+    try:
+        yield
+    finally:
+        asyncio.events.new_event_loop, asyncio.new_event_loop = saved
+        if _POLICY_BASE is not None:
+            if saved_policy_method is None:
+                del _POLICY_BASE.new_event_loop
+            else:
+                _POLICY_BASE.new_event_loop = saved_policy_method
 
 
 @contextmanager
 def virtual_process(
     clock: Clock, limit: float | None = None, io_grace: float | None = None
 ) -> Iterator[Clock]:
-    """Put the process clocks and every new asyncio loop on `clock` for the block."""
-    previous_policy = asyncio.get_event_loop_policy()
+    """Put the process clocks and every new asyncio loop on `clock` for the block.
+
+    The limit caps the whole block, not each loop: it counts from now.
+    """
     grace = DEFAULT_IO_GRACE if io_grace is None else io_grace
-    with wallclock.bound(clock):
-        asyncio.set_event_loop_policy(_VirtualLoopPolicy(clock, limit, grace))
-        try:
-            yield clock
-        finally:
-            asyncio.set_event_loop_policy(previous_policy)
+    limit_at = None if limit is None else clock.reading + limit
+
+    def make_loop() -> VirtualEventLoop:
+        loop = VirtualEventLoop(clock, io_grace=grace)
+        if limit_at is not None:
+            loop._limit, loop._limit_at = limit, limit_at
+        return loop
+
+    with bindings.bound(clock), virtual_loops(make_loop):
+        yield clock
 
 
 @contextmanager
@@ -164,7 +196,7 @@ def run_script(
         recording_prints(timeline, lambda: clock.now) if timeline is not None else nullcontext()
     )
     virtual_start = clock.now
-    real_start = wallclock.real_perf_counter()
+    real_start = bindings.real_perf_counter()
     try:
         with (
             _as_main(script, args) as namespace,
@@ -181,7 +213,7 @@ def run_script(
         return 0
     finally:
         if timeline is not None:
-            timeline.real_seconds = wallclock.real_perf_counter() - real_start
+            timeline.real_seconds = bindings.real_perf_counter() - real_start
             timeline.virtual_seconds = clock.now - virtual_start
 
 

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from simclock import wallclock
+from simclock import bindings
 from simclock.clock import Clock, StartLike
 from simclock.loop import VirtualEventLoop, _choose_clock
 from simclock.outside import DEFAULT_IO_GRACE
@@ -49,10 +49,10 @@ def run(
     previous_timeline = chosen.timeline
     if timeline is not None:
         chosen.timeline = timeline
-    real_start = wallclock.real_perf_counter()
+    real_start = bindings.real_perf_counter()
     virtual_start = chosen.now
     try:
-        with wallclock.bound(chosen):
+        with bindings.bound(chosen):
             runner = asyncio.Runner(
                 debug=debug,
                 loop_factory=lambda: VirtualEventLoop(chosen, limit=limit, io_grace=io_grace),
@@ -61,6 +61,6 @@ def run(
                 return runner.run(main)
     finally:
         if timeline is not None:
-            timeline.real_seconds = wallclock.real_perf_counter() - real_start
+            timeline.real_seconds = bindings.real_perf_counter() - real_start
             timeline.virtual_seconds = chosen.now - virtual_start
             chosen.timeline = previous_timeline

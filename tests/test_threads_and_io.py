@@ -13,18 +13,37 @@ from contextlib import redirect_stdout
 import pytest
 
 import simclock
+from simclock.bindings import real_perf_counter
 
 CHILD = [sys.executable, "-S", "-c"]
 
 
 def test_thread_doing_real_work_does_not_lose_to_a_virtual_timeout():
+    def crunch():
+        start = time.perf_counter()
+        while time.perf_counter() - start < 0.2:  # the worker's own clock reads real time spent
+            pass
+        return "crunched"
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(10):
+            result = await asyncio.to_thread(crunch)
+        return result, loop.clock.now
+
+    assert simclock.run(main()) == ("crunched", 0.0)
+
+
+def test_a_threading_wait_in_a_worker_times_out_at_its_virtual_deadline():
     async def main():
         loop = asyncio.get_running_loop()
         never_set = threading.Event()
         waited = await asyncio.wait_for(asyncio.to_thread(never_set.wait, 0.2), timeout=10)
-        return waited, loop.time()
+        return waited, loop.clock.now
 
-    assert simclock.run(main()) == (False, 0.0)
+    real_start = time.perf_counter()
+    assert simclock.run(main()) == (False, pytest.approx(0.2))
+    assert time.perf_counter() - real_start < 0.19
 
 
 def test_time_sleep_in_a_worker_thread_is_a_virtual_wait():
@@ -56,7 +75,7 @@ def test_several_sleeping_workers_wake_in_deadline_order():
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             loop = asyncio.get_running_loop()
             await asyncio.gather(*(loop.run_in_executor(pool, nap, s) for s in (3, 1, 2)))
-        return order, loop.time()
+        return order, loop.clock.now
 
     assert simclock.run(main()) == ([1, 2, 3], 3.0)
 
@@ -88,40 +107,79 @@ def test_default_executor_teardown_neither_deadlocks_nor_jumps():
     assert clock.now == 5.0
 
 
-def test_untracked_pool_work_needs_external_work_to_hold_time_still():
+def test_work_submitted_to_a_users_pool_is_found_without_declaring_it():
     def slow():
+        start = time.perf_counter()
+        while time.perf_counter() - start < 0.05:
+            pass
         threading.Event().wait(0.1)
         return "done"
 
-    async def unguarded(pool):
+    async def main(pool):
         async with asyncio.timeout(5):
-            return await asyncio.wrap_future(pool.submit(slow))
-
-    async def guarded(pool):
-        async with simclock.external_work(), asyncio.timeout(5):
-            return await asyncio.wrap_future(pool.submit(slow))
+            return await asyncio.wrap_future(
+                pool.submit(slow)
+            ), asyncio.get_running_loop().clock.now
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        with pytest.raises(TimeoutError):
-            simclock.run(unguarded(pool))
-        assert simclock.run(guarded(pool)) == "done"
+        assert simclock.run(main(pool)) == ("done", pytest.approx(0.1))
 
 
-def test_external_work_covers_a_thread_that_calls_back_with_call_soon_threadsafe():
+def test_a_plain_thread_calling_back_is_found_without_declaring_it():
     async def main():
         loop = asyncio.get_running_loop()
         answer = loop.create_future()
 
         def worker():
-            threading.Event().wait(0.05)
+            start = time.perf_counter()
+            while time.perf_counter() - start < 0.05:
+                pass
             loop.call_soon_threadsafe(answer.set_result, 42)
 
         threading.Thread(target=worker).start()
-        async with simclock.external_work():
+        async with asyncio.timeout(1):
+            return await answer, loop.clock.now
+
+    assert simclock.run(main()) == (42, 0.0)
+
+
+def test_external_work_holds_time_for_work_simclock_cannot_see():
+    import queue
+
+    jobs: queue.Queue = queue.Queue()
+
+    def stranger():  # started before the run, so not a worker of its loop
+        while (job := jobs.get()) is not None:
+            job()
+
+    def crunch_then_answer(loop, answer):
+        start = real_perf_counter()
+        while real_perf_counter() - start < 0.05:
+            pass
+        try:
+            loop.call_soon_threadsafe(answer.set_result, 42)
+        except RuntimeError:  # the undeclared run gave up and closed its loop
+            pass
+
+    async def main(declared):
+        loop = asyncio.get_running_loop()
+        answer = loop.create_future()
+        jobs.put(lambda: crunch_then_answer(loop, answer))
+        if not declared:
             async with asyncio.timeout(1):
                 return await answer
+        async with simclock.external_work(), asyncio.timeout(1):
+            return await answer
 
-    assert simclock.run(main()) == 42
+    thread = threading.Thread(target=stranger)
+    thread.start()
+    try:
+        with pytest.raises(TimeoutError):
+            simclock.run(main(declared=False))
+        assert simclock.run(main(declared=True)) == 42
+    finally:
+        jobs.put(None)
+        thread.join()
 
 
 def test_external_work_is_harmless_on_a_real_loop():
@@ -139,7 +197,7 @@ def test_idle_listening_socket_does_not_slow_jumps():
             await asyncio.sleep(1)
         server.close()
         await server.wait_closed()
-        return asyncio.get_running_loop().time()
+        return asyncio.get_running_loop().clock.now
 
     real_start = time.perf_counter()
     assert simclock.run(main()) == 1000.0
@@ -163,7 +221,7 @@ def test_loopback_peers_in_this_process_never_wait_for_real_time():
             await asyncio.sleep(10)
         writer.close()
         server.close()
-        return asyncio.get_running_loop().time()
+        return asyncio.get_running_loop().clock.now
 
     real_start = time.perf_counter()
     assert simclock.run(main()) == pytest.approx(210.0)
@@ -180,7 +238,7 @@ def test_child_process_answering_in_real_time_beats_a_virtual_timeout():
         async with asyncio.timeout(5):
             line = await child.stdout.readline()
         await child.wait()
-        return line, asyncio.get_running_loop().time()
+        return line, asyncio.get_running_loop().clock.now
 
     line, now = simclock.run(main())
     assert line == b"pong\n"
@@ -255,7 +313,7 @@ def test_calls_queued_behind_sleeping_workers_let_time_jump():
         loop = asyncio.get_running_loop()
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
             await asyncio.gather(*(loop.run_in_executor(pool, time.sleep, 0.1) for _ in range(5)))
-        return loop.time()
+        return loop.clock.now
 
     assert simclock.run(main()) == pytest.approx(0.3)
 
@@ -318,20 +376,23 @@ def test_process_pool_work_is_awaited_in_real_time():
 
 def test_threads_off_the_timeline_keep_real_monotonic_time():
     seen = []
+    started = threading.Event()
 
     def poller():
+        started.set()
         deadline = time.monotonic() + 0.05
         while time.monotonic() < deadline:
             threading.Event().wait(0.01)
         seen.append("deadline passed")
 
     async def main():
-        thread = threading.Thread(target=poller)
-        thread.start()
-        async with simclock.external_work():
-            await asyncio.to_thread(thread.join)
+        await asyncio.to_thread(thread.join)
+        return asyncio.get_running_loop().clock.now
 
-    simclock.run(main())
+    thread = threading.Thread(target=poller)  # started before the run: not a worker
+    thread.start()
+    started.wait()
+    assert simclock.run(main()) == 0.0
     assert seen == ["deadline passed"]
 
 

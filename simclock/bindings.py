@@ -1,0 +1,355 @@
+"""Which clock each thread reads, and the process clocks bound to a `Clock` during a run.
+
+The per-thread view. Every thread reads either real time or one clock's
+virtual time, and this module is the one place that knows which:
+
+- the thread running a virtual loop, and the thread that bound a clock while
+  no loop runs (a replay's main thread before `asyncio.run`), read the clock;
+- a thread working for a virtual loop reads the view `simclock.work` gives it
+  (the instant its work started plus the real time it has spent, and virtual
+  waits for `time.sleep`);
+- every other thread reads real time: a thread running a real asyncio loop,
+  a thread the program started before the run, pytest's own machinery.
+
+A thread's view is pushed and popped with `viewing()`; `current_view()` reads
+it. Nothing else keeps thread-local state about clocks.
+
+The bindings, while at least one `bound()` block is open:
+
+- `time.monotonic`, `time.monotonic_ns`, `time.perf_counter`,
+  `time.perf_counter_ns`: the C function behind each builtin is swapped
+  (`simclock.clockswap`), so references bound before the run by name
+  (`from time import monotonic`) or as default arguments follow too.
+- `time.sleep`: swapped the same way, and replaced as a module attribute so
+  that a bad argument raises what `time.sleep` raises.
+- `time.clock_gettime` and `time.clock_gettime_ns` for the monotonic clocks:
+  replaced as module attributes.
+- `time.time`, `time.time_ns`, `datetime.now`, `date.today` and the other
+  wall-clock readers: time-machine, through its public API (`travel` with
+  `tick=False`, moved with `shift` as the clock moves). time-machine's travel
+  is process-wide, so every thread reads the virtual wall clock while a clock
+  is bound; the monotonic clocks are per thread.
+
+After the last `bound()` block ends, every one of them is real again, for
+every holder of a reference, however the run ended.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import time_machine
+
+from simclock.clock import Clock
+from simclock.clockswap import SwappableBuiltin, SwapUnsupported
+from simclock.errors import ClockConflict
+
+__all__ = [
+    "ClockView",
+    "View",
+    "bound",
+    "current_clock",
+    "current_view",
+    "pop_view",
+    "push_view",
+    "real_monotonic",
+    "real_perf_counter",
+    "real_sleep",
+    "viewing",
+    "while_bound",
+]
+
+_NS = 1_000_000_000
+
+
+class View(Protocol):
+    """What one thread's clocks read, and what its `time.sleep` does."""
+
+    def read(self) -> float:
+        """The monotonic reading this thread sees now."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """A blocking sleep of `seconds` (finite, >= 0) in this thread."""
+        ...
+
+
+class ClockView:
+    """The view of a thread that lives on a clock: a loop's thread, or the binding thread.
+
+    `work`, if set, is what threads started from this thread work for (the
+    loop's `simclock.work.WorkInFlight`).
+    """
+
+    __slots__ = ("clock", "work")
+
+    def __init__(self, clock: Clock, work: object = None) -> None:
+        self.clock = clock
+        self.work = work
+
+    def read(self) -> float:
+        return self.clock._read()
+
+    def sleep(self, seconds: float) -> None:
+        # Nothing else on this thread can run meanwhile: time just passes.
+        if seconds:
+            self.clock.advance(seconds)
+
+
+_views = threading.local()
+
+
+def current_view() -> View | None:
+    """The calling thread's view, or None when it reads real time."""
+    view: View | None = getattr(_views, "top", None)
+    return view
+
+
+@contextmanager
+def viewing(view: View) -> Iterator[View]:
+    """Let the calling thread read `view` for the duration of the block."""
+    push_view(view)
+    try:
+        yield view
+    finally:
+        pop_view(view)
+
+
+def push_view(view: View) -> None:
+    """Let the calling thread read `view` until `pop_view(view)`; prefer `viewing()`."""
+    stack: list[View] | None = getattr(_views, "stack", None)
+    if stack is None:
+        stack = _views.stack = []
+    stack.append(view)
+    _views.top = view
+
+
+def pop_view(view: View) -> None:
+    """End what `push_view(view)` began in the calling thread."""
+    stack: list[View] = getattr(_views, "stack", [])
+    if view in stack:
+        stack.remove(view)
+    _views.top = stack[-1] if stack else None
+
+
+# The replacements the swapped builtins call. Made once: a C callback must
+# outlive every thread that might be inside it.
+
+
+def _monotonic() -> float:
+    view: View | None = getattr(_views, "top", None)
+    return _REAL["monotonic"]() if view is None else view.read()
+
+
+def _monotonic_ns() -> int:
+    view: View | None = getattr(_views, "top", None)
+    return _REAL["monotonic_ns"]() if view is None else round(view.read() * _NS)
+
+
+def _perf_counter() -> float:
+    view: View | None = getattr(_views, "top", None)
+    return _REAL["perf_counter"]() if view is None else view.read()
+
+
+def _perf_counter_ns() -> int:
+    view: View | None = getattr(_views, "top", None)
+    return _REAL["perf_counter_ns"]() if view is None else round(view.read() * _NS)
+
+
+def _sleep(seconds: float) -> None:
+    """`time.sleep` while a clock is bound: the calling thread's view decides."""
+    view: View | None = getattr(_views, "top", None)
+    if (
+        view is None
+        or isinstance(seconds, bool)
+        or not isinstance(seconds, numbers.Real)
+        or not 0 <= seconds < math.inf
+    ):
+        # Real threads sleep for real; a bad argument raises what time.sleep raises.
+        _REAL["sleep"](seconds)
+        return
+    view.sleep(float(seconds))
+
+
+_MONOTONIC_CLOCKS = {
+    getattr(time, name)
+    for name in ("CLOCK_MONOTONIC", "CLOCK_MONOTONIC_RAW", "CLOCK_BOOTTIME", "CLOCK_UPTIME")
+    if hasattr(time, name)
+}
+
+
+def _clock_gettime_for(previous: Callable[[int], float]) -> Callable[[int], float]:
+    def clock_gettime(clk_id: int) -> float:
+        view = current_view()
+        if view is not None and clk_id in _MONOTONIC_CLOCKS:
+            return view.read()
+        return previous(clk_id)
+
+    return clock_gettime
+
+
+def _clock_gettime_ns_for(previous: Callable[[int], int]) -> Callable[[int], int]:
+    def clock_gettime_ns(clk_id: int) -> int:
+        view = current_view()
+        if view is not None and clk_id in _MONOTONIC_CLOCKS:
+            return round(view.read() * _NS)
+        return previous(clk_id)
+
+    return clock_gettime_ns
+
+
+_REPLACEMENTS: dict[str, Callable[..., object]] = {
+    "monotonic": _monotonic,
+    "monotonic_ns": _monotonic_ns,
+    "perf_counter": _perf_counter,
+    "perf_counter_ns": _perf_counter_ns,
+    "sleep": _sleep,
+}
+_swaps: dict[str, SwappableBuiltin] = {}
+_swap_error: SwapUnsupported | None = None
+try:
+    for _name, _replacement in _REPLACEMENTS.items():
+        _swaps[_name] = SwappableBuiltin(getattr(time, _name), _replacement)
+except SwapUnsupported as error:
+    _swaps, _swap_error = {}, error
+
+# Real clocks, whatever is bound: the twins run the original C functions.
+_REAL: dict[str, Callable[..., Any]] = {
+    name: (_swaps[name].real if name in _swaps else getattr(time, name)) for name in _REPLACEMENTS
+}
+#: The real `time.sleep`, for threads that must wait in real time.
+real_sleep: Callable[[float], None] = _REAL["sleep"]
+#: The real `time.perf_counter`, for measuring real time whatever is bound.
+real_perf_counter: Callable[[], float] = _REAL["perf_counter"]
+#: The real `time.monotonic`.
+real_monotonic: Callable[[], float] = _REAL["monotonic"]
+
+
+# Binding.
+
+_lock = threading.RLock()
+_clock: Clock | None = None
+_holds = 0
+_travel: time_machine.travel | None = None
+_saved_attributes: dict[str, object] = {}
+_hooks: list[tuple[Callable[[], None], Callable[[], None]]] = []
+
+
+def current_clock() -> Clock | None:
+    """The clock that drives the process clocks now, if any."""
+    return _clock
+
+
+def while_bound(install: Callable[[], None], uninstall: Callable[[], None]) -> None:
+    """Run `install` whenever the process clocks get bound, and `uninstall` at release."""
+    _hooks.append((install, uninstall))
+
+
+@contextmanager
+def bound(clock: Clock, view: View | None = None) -> Iterator[Clock]:
+    """Put the process clocks on `clock`, and the calling thread on `view`, for the block.
+
+    `view` defaults to a `ClockView` of `clock`: the calling thread reads it.
+    """
+    _bind(clock)
+    try:
+        with viewing(view if view is not None else ClockView(clock)):
+            yield clock
+    finally:
+        _release(clock)
+
+
+def _bind(clock: Clock) -> None:
+    global _clock, _holds, _travel
+    with _lock:
+        if _clock is clock:
+            _holds += 1
+            return
+        if _clock is not None:
+            raise ClockConflict(
+                f"{_clock!r} already drives time.time() and time.monotonic(); a second "
+                "clock cannot take over until it is released. Attach the new loop to "
+                "the running clock (simclock.current_clock()) or finish that run first."
+            )
+        if _swap_error is not None:
+            raise _swap_error
+        travel = time_machine.travel(clock.wall_ns() / _NS, tick=False)
+        traveller = travel.start()
+        installed: list[Callable[[], None]] = []
+        try:
+            clock._on_move = _wall_follower(clock, traveller)
+            _patch_time_module()
+            for install, uninstall in _hooks:
+                install()
+                installed.append(uninstall)
+        except BaseException:
+            for uninstall in reversed(installed):
+                uninstall()
+            clock._on_move = None
+            _restore_time_module()
+            travel.stop()
+            raise
+        _clock, _holds, _travel = clock, 1, travel
+
+
+def _release(clock: Clock) -> None:
+    global _clock, _holds, _travel
+    with _lock:
+        if _clock is not clock:
+            return
+        _holds -= 1
+        if _holds:
+            return
+        clock._on_move = None
+        travel, _clock, _travel = _travel, None, None
+        try:
+            for _install, uninstall in reversed(_hooks):
+                uninstall()
+        finally:
+            _restore_time_module()
+            if travel is not None:
+                travel.stop()
+
+
+def _wall_follower(clock: Clock, traveller: time_machine.Traveller) -> Callable[[], None]:
+    """Keep time-machine's instant on the clock's wall reading as the clock moves."""
+    # time-machine turns a float shift into nanoseconds as round(delta * 1e9);
+    # tracking what it applied keeps rounding from accumulating.
+    applied = clock.wall_ns()
+
+    def follow() -> None:
+        nonlocal applied
+        delta_ns = clock.wall_ns() - applied
+        if delta_ns:
+            seconds = delta_ns / _NS
+            traveller.shift(seconds)
+            applied += round(seconds * _NS)
+
+    return follow
+
+
+def _patch_time_module() -> None:
+    for swap in _swaps.values():
+        swap.swap()
+    _saved_attributes.update(
+        sleep=time.sleep,
+        clock_gettime=time.clock_gettime,
+        clock_gettime_ns=time.clock_gettime_ns,
+    )
+    time.sleep = _sleep  # type: ignore[assignment]
+    time.clock_gettime = _clock_gettime_for(time.clock_gettime)
+    time.clock_gettime_ns = _clock_gettime_ns_for(time.clock_gettime_ns)
+
+
+def _restore_time_module() -> None:
+    for name, value in _saved_attributes.items():
+        setattr(time, name, value)
+    _saved_attributes.clear()
+    for swap in _swaps.values():
+        swap.restore()

@@ -1,0 +1,195 @@
+"""How simclock finds the threads working for a loop, and makes their waits virtual.
+
+Installed while a clock is bound (see `simclock.bindings.while_bound`), and
+inert for every thread that does not live on a virtual clock:
+
+- `threading.Thread.start`, called by code working for a loop (on its thread
+  or in one of its workers), makes the new thread a worker of that loop from
+  before it starts until its `run` returns. A thread pool's own threads are
+  left alone: the calls handed to them are tracked instead.
+- `concurrent.futures.ThreadPoolExecutor.submit`, called the same way, makes
+  the call a worker while it runs (`run_in_executor`, `to_thread` and
+  `getaddrinfo` all go through it).
+- `threading.Condition.wait` in a worker is a virtual wait: every `threading`
+  wait built on a condition (`Event`, `Semaphore`, `Barrier`, `queue.Queue`,
+  `concurrent.futures.Future.result`) times out at its virtual deadline.
+  `Condition.notify` marks the workers it wakes as working before they run,
+  so the loop cannot jump past them.
+- `threading.Thread.join` in a worker is a durable wait.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import concurrent.futures.thread
+import threading
+from collections.abc import Callable
+from contextlib import nullcontext
+from typing import Any
+
+from simclock import bindings
+from simclock.work import GATES, TrackedCall, Worker, WorkInFlight
+
+__all__: list[str] = []
+
+_allocate_lock = threading._allocate_lock  # type: ignore[attr-defined]
+_ORIGINAL: dict[str, Callable[..., Any]] = {
+    "start": threading.Thread.start,
+    "join": threading.Thread.join,
+    "wait": threading.Condition.wait,
+    "notify": threading.Condition.notify,
+    "submit": concurrent.futures.ThreadPoolExecutor.submit,
+}
+_POOL_THREAD_TARGET = getattr(concurrent.futures.thread, "_worker", None)
+
+
+def _work_of_caller() -> WorkInFlight | None:
+    work = getattr(bindings.current_view(), "work", None)
+    if isinstance(work, WorkInFlight) and not work.closed:
+        return work
+    return None
+
+
+def _worker_of_caller() -> Worker | None:
+    worker = getattr(bindings.current_view(), "worker", None)
+    if isinstance(worker, Worker) and not worker.work.closed:
+        return worker
+    return None
+
+
+def _start(thread: threading.Thread) -> None:
+    work = _work_of_caller()
+    if work is None or getattr(thread, "_target", None) is _POOL_THREAD_TARGET:
+        _ORIGINAL["start"](thread)
+        return
+    # Working from before it starts, so the loop cannot jump past its first steps.
+    worker = work.enlist(thread.name)
+    run = thread.run
+
+    def run_as_worker() -> None:
+        worker.start_running_on(threading.current_thread())
+        try:
+            with bindings.viewing(worker):
+                run()
+        finally:
+            work.discharge(worker)
+
+    thread.run = run_as_worker  # type: ignore[method-assign]
+    try:
+        _ORIGINAL["start"](thread)
+    except BaseException:
+        work.discharge(worker)
+        raise
+
+
+def _join(thread: threading.Thread, timeout: float | None = None) -> None:
+    worker = _worker_of_caller()
+    if (
+        worker is None
+        or timeout is not None
+        or not thread.is_alive()
+        or not worker.work.employs(thread)
+    ):
+        # A thread that does not work for the loop ends in real time: so
+        # does the wait for it, and the joiner holds time meanwhile.
+        with worker.waiting_for_real() if worker is not None else nullcontext():
+            _ORIGINAL["join"](thread, timeout)
+        return
+    # Joining a worker: durable while that worker is; its end wakes the joiner.
+    gate = _allocate_lock()
+    gate.acquire()
+    if not worker.work.join_gate(worker, gate, thread):
+        _ORIGINAL["join"](thread, timeout)
+        return
+    try:
+        _ORIGINAL["join"](thread, timeout)
+    finally:
+        worker.work.resume_gate(gate)
+
+
+def _wait(condition: threading.Condition, timeout: float | None = None) -> bool:
+    worker = _worker_of_caller()
+    if worker is None or (timeout is not None and timeout <= 0):
+        return bool(_ORIGINAL["wait"](condition, timeout))
+    # Condition.wait, with the blocking part made a virtual wait.
+    if not condition._is_owned():  # type: ignore[attr-defined]
+        raise RuntimeError("cannot wait on un-acquired lock")
+    waiter = _allocate_lock()
+    waiter.acquire()
+    waiters = condition._waiters  # type: ignore[attr-defined]
+    waiters.append(waiter)
+    saved_state = condition._release_save()  # type: ignore[attr-defined]
+    virtual = False
+    try:
+        virtual = worker.block(waiter, timeout, "threading wait")
+    finally:
+        condition._acquire_restore(saved_state)  # type: ignore[attr-defined]
+    try:
+        waiters.remove(waiter)
+    except ValueError:
+        return True  # a notify took it off the queue: woken
+    if not virtual:  # the loop closed under the wait: wait for real instead
+        return bool(_ORIGINAL["wait"](condition, timeout))
+    return False  # still queued: the virtual deadline woke it
+
+
+def _notify(condition: threading.Condition, n: int = 1) -> None:
+    if GATES:
+        # The waiters notify() will release, in its order: mark their workers
+        # working before any of them can run.
+        left = n
+        for waiter in list(condition._waiters):  # type: ignore[attr-defined]
+            if left <= 0:
+                break
+            if waiter.locked():
+                left -= 1
+                work = GATES.get(waiter)
+                if work is not None:
+                    work.resume_gate(waiter)
+    _ORIGINAL["notify"](condition, n)
+
+
+def _submit(
+    executor: concurrent.futures.ThreadPoolExecutor,
+    fn: Callable[..., Any],
+    /,
+    *args: Any,
+    **kwargs: Any,
+) -> concurrent.futures.Future[Any]:
+    work = _work_of_caller()
+    if work is None:
+        return _ORIGINAL["submit"](executor, fn, *args, **kwargs)  # type: ignore[no-any-return]
+    pool = work.pool(executor, getattr(executor, "_max_workers", None))
+    call: TrackedCall[Any] = TrackedCall(work, pool, fn)
+    try:
+        future: concurrent.futures.Future[Any] = _ORIGINAL["submit"](
+            executor, call, *args, **kwargs
+        )
+    except BaseException:
+        call.future_done()
+        raise
+    call.attach(future)
+    future.add_done_callback(call.future_done)
+    return future
+
+
+_TARGETS: list[tuple[object, str, str, Callable[..., Any]]] = [
+    (threading.Thread, "start", "start", _start),
+    (threading.Thread, "join", "join", _join),
+    (threading.Condition, "wait", "wait", _wait),
+    (threading.Condition, "notify", "notify", _notify),
+    (concurrent.futures.ThreadPoolExecutor, "submit", "submit", _submit),
+]
+
+
+def _install() -> None:
+    for owner, attribute, _key, hook in _TARGETS:
+        setattr(owner, attribute, hook)
+
+
+def _uninstall() -> None:
+    for owner, attribute, key, _hook in _TARGETS:
+        setattr(owner, attribute, _ORIGINAL[key])
+
+
+bindings.while_bound(_install, _uninstall)

@@ -1,0 +1,515 @@
+"""Threads working for a virtual loop, and when they let virtual time move.
+
+The rule (Go's `testing/synctest` rule): virtual time moves only when every
+thread that could wake the loop is *durably blocked*, that is, blocked on
+something only the loop or virtual time can release.
+
+Which threads work for a loop. A thread is a *worker* of a loop when code
+running for that loop (on its thread, or in one of its workers) starts it
+with `Thread.start`, or hands a call to a thread pool with
+`ThreadPoolExecutor.submit` (which `run_in_executor`, `to_thread` and
+`getaddrinfo` use): see `simclock.threadhooks`, which finds them without the
+program declaring anything. A pool thread is a worker only while it runs
+such a call. `external_work()` declares work simclock cannot see.
+
+What a worker is doing, in states:
+
+- QUEUED: a call waiting for a pool thread. It holds time while its pool has
+  a free thread to start it.
+- WORKING: running, or blocked where simclock has no hook. It holds time for
+  as long as it works, with no cap. When the loop has nothing else to do it
+  asks the kernel (`simclock.threadprobe`): a worker that used no CPU since
+  the last look and sleeps on a lock is durably blocked; one that sleeps
+  outside Python (a socket, a child) is waiting for the outside world and
+  holds time until it has been quiet for `io_grace`.
+- WAITING: in a virtual wait: `time.sleep`, a `threading` wait with or
+  without a timeout (`Event.wait`, `Condition.wait`, `queue.Queue.get/put`,
+  `concurrent.futures.Future.result`, `Semaphore.acquire`), `Thread.join`.
+  Durably blocked. A timeout expires at its virtual deadline, as a timer on
+  the loop; whoever releases the wait (a notify, the deadline) marks the
+  worker WORKING again before the loop can move on.
+- ENDED.
+
+A worker's clocks read the virtual instant its work started (or its last
+wait ended) plus the real time it has spent since, never going backwards.
+The loop's clock does not move meanwhile.
+
+Determinism: what workers hand to the loop with `call_soon_threadsafe`
+(results of `to_thread`, `run_coroutine_threadsafe`, their own timers) waits
+in an inbox and reaches the loop's ready queue in the order the workers were
+started or submitted, once no worker works, so that the same program makes
+the same schedule on every run. A worker that keeps the loop waiting longer
+than `SETTLE` real seconds has its results delivered as they come.
+"""
+
+from __future__ import annotations
+
+import _thread
+import asyncio
+import enum
+import itertools
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, Generic, Protocol, TypeVar
+
+from simclock import bindings
+from simclock.clock import later
+from simclock.threadprobe import Activity, ThreadProbe
+
+__all__ = ["SETTLE", "LoopPort", "WorkInFlight", "Worker", "external_work"]
+
+_T = TypeVar("_T")
+
+#: Every gate a worker blocks on in a virtual wait, to the work it belongs to.
+GATES: dict[Any, WorkInFlight] = {}
+
+#: Real seconds a worker's results may wait in the inbox for other workers to settle.
+SETTLE = 0.05
+# Real seconds between looks at working threads while the loop waits for them.
+_FIRST_LOOK, _LAST_LOOK = 0.001, 0.05
+
+
+class LoopPort(Protocol):
+    """What work in flight may ask of its loop. It never imports the loop."""
+
+    def time(self) -> float: ...
+    def is_closed(self) -> bool: ...
+    def wake(self) -> None: ...
+    def call_at(self, when: float, callback: Callable[..., object], *args: Any) -> Any: ...
+    def call_soon_threadsafe(self, callback: Callable[..., object], *args: Any) -> Any: ...
+
+
+class State(enum.Enum):
+    QUEUED = "queued"
+    WORKING = "working"
+    WAITING = "waiting"
+    ENDED = "ended"
+
+
+class Worker:
+    """One thread (or one pool call) working for a loop; also that thread's clock view."""
+
+    def __init__(self, work: WorkInFlight, seq: int, name: str, state: State) -> None:
+        self.work = work
+        self.seq = seq
+        self.name = name
+        self.state = state
+        self.thread: threading.Thread | None = None
+        self.probe: ThreadProbe | None = None
+        self.activity = Activity.COMPUTING
+        self.quiet_since: float | None = None
+        self.waiting_on = ""
+        # The clock view: virtual base, real base, last reading.
+        self._base_virtual = work.port.time()
+        self._base_real = bindings.real_monotonic()
+        self._last = self._base_virtual
+        self._timer: Any = None
+        # Blocked on something that ends in real time (joining a thread that
+        # does not work for the loop): holds time whatever the kernel says.
+        self._real_waits = 0
+        # Gates of workers joining this one's thread: its end wakes them.
+        self.joiners: list[Any] = []
+
+    @property
+    def worker(self) -> Worker:
+        """The worker a view belongs to (a view is its own worker)."""
+        return self
+
+    def __repr__(self) -> str:
+        return f"<simclock worker #{self.seq} {self.name!r} {self.state.value}>"
+
+    # The thread's view of the clocks.
+
+    def read(self) -> float:
+        reading = self._base_virtual + (bindings.real_monotonic() - self._base_real)
+        if reading < self._last:
+            reading = self._last
+        self._last = reading
+        return reading
+
+    def sleep(self, seconds: float) -> None:
+        gate = _thread.allocate_lock()
+        gate.acquire()
+        if not self.block(gate, seconds, "time.sleep"):
+            bindings.real_sleep(seconds)
+
+    # Waiting.
+
+    def block(self, gate: Any, timeout: float | None, what: str) -> bool:
+        """Block on `gate` (a locked lock) as a virtual wait of at most `timeout` seconds.
+
+        Someone else releases the gate: a notify, or the virtual deadline.
+        Returns False, at once or on being released, if the loop is gone and
+        the wait must be done in real time.
+        """
+        work = self.work
+        # Counted from the virtual instant the worker's work began, not from
+        # its real-time reading: deadlines must not depend on how fast this
+        # machine is, or the same program would wake its workers in another
+        # order on another run.
+        deadline = None if timeout is None else later(self._base_virtual, timeout)
+        # The deadline goes to the loop before the worker counts as waiting, so
+        # the loop never sees it waiting with its deadline nowhere.
+        if not work.register_gate(self, gate, what):
+            return False
+        if deadline is not None:
+            work.port.call_soon_threadsafe(work._arm, self, gate, deadline)
+        work.park(self, gate)
+        gate.acquire()
+        resumed = work._resumed(self, gate)
+        self._base_virtual = max(self._last, work.port.time())
+        self._base_real = bindings.real_monotonic()
+        return resumed
+
+    @contextmanager
+    def waiting_for_real(self) -> Iterator[None]:
+        """A block during which the worker waits on real time: it holds virtual time."""
+        self._real_waits += 1
+        try:
+            yield
+        finally:
+            self._real_waits -= 1
+
+    def start_running_on(self, thread: threading.Thread) -> None:
+        self.thread = thread
+        self.probe = ThreadProbe(thread.native_id)
+
+
+class _Pool:
+    """Calls handed to one thread pool: waiting for a thread, and holding one."""
+
+    __slots__ = ("active", "capacity", "queued")
+
+    def __init__(self, capacity: int | None) -> None:
+        self.capacity = capacity
+        self.queued = 0
+        self.active = 0
+
+    def starts_queued(self) -> bool:
+        """A queued call can start now: some thread of the pool is free."""
+        return bool(self.queued) and (self.capacity is None or self.active < self.capacity)
+
+
+class WorkInFlight:
+    """A loop's workers, their virtual waits, and the inbox of what they hand back."""
+
+    def __init__(self, port: LoopPort, io_grace: float) -> None:
+        self.port = port
+        self.io_grace = io_grace
+        self._lock = threading.Lock()
+        self._seq = itertools.count()
+        self._workers: dict[int, Worker] = {}
+        self._pools: dict[int, _Pool] = {}
+        self._external = 0
+        # Gates of workers in virtual waits, to the worker, for notify and close.
+        self._gates: dict[Any, Worker] = {}
+        self._closed = False
+        # Handles from workers, by (worker seq, arrival), and when the oldest came.
+        self.inbox: list[tuple[int, int, asyncio.Handle]] = []
+        self._arrivals = itertools.count()
+        self._inbox_since = 0.0
+        self._look_every = _FIRST_LOOK
+
+    # Workers coming and going.
+
+    def enlist(self, name: str, state: State = State.WORKING) -> Worker:
+        with self._lock:
+            worker = Worker(self, next(self._seq), name, state)
+            self._workers[worker.seq] = worker
+        return worker
+
+    def discharge(self, worker: Worker) -> None:
+        with self._lock:
+            worker.state = State.ENDED
+            self._workers.pop(worker.seq, None)
+            joiners, worker.joiners = worker.joiners, []
+        for gate in joiners:
+            self.resume_gate(gate)
+        if worker.probe is not None:
+            worker.probe.close()
+        self.port.wake()
+
+    def employs(self, thread: threading.Thread) -> bool:
+        """Whether `thread` is one of this loop's workers now."""
+        return any(worker.thread is thread for worker in list(self._workers.values()))
+
+    def join_gate(self, joiner: Worker, gate: Any, thread: threading.Thread) -> bool:
+        """The joiner waits for worker thread `thread` to end; False if it can't (gone)."""
+        with self._lock:
+            joined = next((w for w in self._workers.values() if w.thread is thread), None)
+            if joined is None:
+                return False
+            joined.joiners.append(gate)
+        return self.suspend(joiner, gate, f"join({thread.name})")
+
+    def pool(self, executor: object, capacity: int | None) -> _Pool:
+        with self._lock:
+            return self._pools.setdefault(id(executor), _Pool(capacity))
+
+    def begin_external(self) -> None:
+        with self._lock:
+            self._external += 1
+
+    def end_external(self) -> None:
+        with self._lock:
+            self._external -= 1
+        self.port.wake()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # Virtual waits.
+
+    def register_gate(self, worker: Worker, gate: Any, what: str) -> bool:
+        """The worker is about to block on `gate`; False if the loop is gone."""
+        with self._lock:
+            if self._closed or self.port.is_closed():
+                return False
+            worker.waiting_on = what
+            self._gates[gate] = worker
+            GATES[gate] = self
+        return True
+
+    def park(self, worker: Worker, gate: Any) -> None:
+        """The worker blocks on its registered gate now: it no longer holds time."""
+        with self._lock:
+            if self._gates.get(gate) is worker:
+                worker.state = State.WAITING
+        self.port.wake()
+
+    def suspend(self, worker: Worker, gate: Any, what: str) -> bool:
+        """Register and park at once, for a wait with no deadline."""
+        if not self.register_gate(worker, gate, what):
+            return False
+        self.park(worker, gate)
+        return True
+
+    def resume_gate(self, gate: Any) -> None:
+        """The gate is about to be released (a notify): its worker works again, from now."""
+        with self._lock:
+            worker = self._gates.pop(gate, None)
+            GATES.pop(gate, None)
+            if worker is not None and worker.state is State.WAITING:
+                worker.state = State.WORKING
+                worker.waiting_on = ""
+                worker.activity = Activity.COMPUTING
+
+    def _arm(self, worker: Worker, gate: Any, deadline: float) -> None:
+        # On the loop: the wait's deadline, unless it ended before this ran.
+        if gate in self._gates:
+            worker._timer = self.port.call_at(deadline, self._expire, gate)
+
+    def _expire(self, gate: Any) -> None:
+        if gate in self._gates:
+            self.resume_gate(gate)
+            _release(gate)
+
+    def _resumed(self, worker: Worker, gate: Any) -> bool:
+        """After the gate opened: tidy up; False if it opened because the loop closed."""
+        self.resume_gate(gate)
+        timer, worker._timer = worker._timer, None
+        if timer is not None and not self._closed and not self.port.is_closed():
+            self.port.call_soon_threadsafe(_cancel_timer, worker)
+        return not self._closed
+
+    def close(self) -> None:
+        """The loop is closing: open every virtual wait; they go on in real time."""
+        with self._lock:
+            self._closed = True
+            gates, self._gates = list(self._gates), {}
+            for gate in gates:
+                GATES.pop(gate, None)
+        for gate in gates:
+            _release(gate)
+
+    # What the loop asks.
+
+    def holds_time(self) -> bool:
+        """Some worker is working, so the loop must not jump (without looking closer)."""
+        if self._external:
+            return True
+        for worker in list(self._workers.values()):
+            if worker.state is State.WORKING:
+                return True
+        return any(pool.starts_queued() for pool in self._pools.values())
+
+    def look_closer(self, now: float, timer_pending: bool, patience: float) -> bool:
+        """Ask the kernel what each working thread does; True if some still holds time.
+
+        A worker holds time while it computes; asleep on a lock with no CPU
+        used since the last look, it is durably blocked; asleep outside Python,
+        it holds time until quiet for `io_grace` seconds (with a timer pending)
+        or `patience` seconds (without one, before a deadlock is declared).
+        """
+        if self._external or any(pool.starts_queued() for pool in self._pools.values()):
+            return True
+        holding = False
+        quiet_limit = self.io_grace if timer_pending else patience
+        for worker in list(self._workers.values()):
+            if worker.state is not State.WORKING:
+                continue
+            if worker.probe is None or worker._real_waits:
+                holding = True
+                continue
+            activity = worker.probe.activity()
+            worker.activity = activity
+            if activity is Activity.COMPUTING or activity is Activity.UNKNOWN:
+                worker.quiet_since = None
+                holding = True
+            elif activity is Activity.ON_IO:
+                if worker.quiet_since is None:
+                    worker.quiet_since = now
+                if now - worker.quiet_since < quiet_limit:
+                    holding = True
+        return holding
+
+    def next_look(self) -> float:
+        """Real seconds to wait before looking at working threads again (growing)."""
+        wait = self._look_every
+        self._look_every = min(_LAST_LOOK, wait * 2)
+        return wait
+
+    def settled(self) -> None:
+        self._look_every = _FIRST_LOOK
+
+    def blocked_workers(self) -> list[Worker]:
+        with self._lock:
+            return [w for w in self._workers.values() if w.state is not State.ENDED]
+
+    # The inbox.
+
+    def post(self, worker: Worker, handle: asyncio.Handle, now: float) -> None:
+        """A worker handed the loop a callback: keep it until the workers settle."""
+        with self._lock:
+            if not self.inbox:
+                self._inbox_since = now
+            self.inbox.append((worker.seq, next(self._arrivals), handle))
+
+    def deliver(self, ready: Any, now: float) -> bool:
+        """Move the inbox to `ready` if no worker works or it waited long enough."""
+        if not self.inbox:
+            return False
+        if now - self._inbox_since < SETTLE and self.holds_time():
+            return False
+        with self._lock:
+            batch, self.inbox = self.inbox, []
+        batch.sort(key=lambda item: (item[0], item[1]))
+        ready.extend(handle for _seq, _arrival, handle in batch)
+        return True
+
+
+def _release(gate: Any) -> None:
+    try:
+        gate.release()
+    except RuntimeError:  # already released by a notify
+        pass
+
+
+def _cancel_timer(worker: Worker) -> None:
+    timer, worker._timer = worker._timer, None
+    if timer is not None and hasattr(timer, "cancel"):
+        timer.cancel()
+
+
+class TrackedCall(Generic[_T]):
+    """A call handed to a thread pool by code working for a loop: a worker while it runs.
+
+    It stays a worker until its future is done, not merely until the function
+    returns: the future's callbacks (`run_in_executor`'s, which hand the result
+    to the loop) run in the pool thread after the return, and they must reach
+    the inbox as this worker's, or the loop could see no work in flight and
+    no result either.
+    """
+
+    def __init__(self, work: WorkInFlight, pool: _Pool, func: Callable[..., _T]) -> None:
+        self._work = work
+        self._pool = pool
+        self._func = func
+        self._started = False
+        self._future: Any = None
+        self._attached = _thread.allocate_lock()
+        self._attached.acquire()
+        self._worker: Worker | None = None
+        with work._lock:
+            pool.queued += 1
+
+    def __repr__(self) -> str:
+        return repr(self._func)
+
+    def attach(self, future: Any) -> None:
+        """The pool's future for this call (known only once `submit` returned)."""
+        self._future = future
+        self._attached.release()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _T:
+        work, pool = self._work, self._pool
+        worker = self._worker = work.enlist(getattr(self._func, "__qualname__", repr(self._func)))
+        with work._lock:
+            self._started = True
+            pool.queued -= 1
+            pool.active += 1
+        worker.start_running_on(threading.current_thread())
+        bindings.push_view(worker)
+        try:
+            return self._func(*args, **kwargs)
+        finally:
+            with self._attached:
+                future = self._future
+            future.add_done_callback(self._finish)
+
+    def _finish(self, future: object) -> None:
+        worker = self._worker
+        if worker is None:
+            return
+        bindings.pop_view(worker)
+        with self._work._lock:
+            self._pool.active -= 1
+        self._work.discharge(worker)
+
+    def future_done(self, future: object = None) -> None:
+        """Cancelled before a thread picked it up: it no longer waits in the queue."""
+        with self._work._lock:
+            if not self._started:
+                self._started = True
+                self._pool.queued -= 1
+
+
+@asynccontextmanager
+async def external_work() -> AsyncIterator[None]:
+    """Declare real work that simclock cannot see, so virtual time waits for it.
+
+    Use it around an await on something finished by a process or a C library
+    that simclock does not track. Threads started or pool calls submitted from
+    the loop are found without it. Inside the block the loop does not jump; it
+    waits in real time, woken by its self-pipe.
+
+        async with simclock.external_work():
+            result = await some_c_library_callback_future()
+
+    On a loop that is not virtual it does nothing.
+    """
+    loop = asyncio.get_running_loop()
+    work: WorkInFlight | None = getattr(loop, "_work", None)
+    if not isinstance(work, WorkInFlight):
+        yield
+        return
+    work.begin_external()
+    try:
+        yield
+    finally:
+        work.end_external()
+
+
+def iter_thread_stacks(workers: list[Worker]) -> Iterator[tuple[Worker, list[str]]]:
+    """Each worker with the innermost lines of its thread's Python stack."""
+    import sys
+    import traceback
+
+    frames = sys._current_frames()
+    for worker in workers:
+        thread = worker.thread
+        frame = frames.get(thread.ident) if thread is not None and thread.ident else None
+        lines = traceback.format_stack(frame, limit=4) if frame is not None else []
+        yield worker, lines
