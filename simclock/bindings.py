@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -285,6 +286,7 @@ def _bind(clock: Clock) -> None:
         try:
             clock._on_move = _wall_follower(clock, traveller)
             _patch_time_module()
+            _start_logging_clock(clock)
             for install, uninstall in _hooks:
                 install()
                 installed.append(uninstall)
@@ -293,6 +295,7 @@ def _bind(clock: Clock) -> None:
                 uninstall()
             clock._on_move = None
             _restore_time_module()
+            _restore_logging_clock()
             travel.stop()
             raise
         _clock, _holds, _travel = clock, 1, travel
@@ -313,6 +316,7 @@ def _release(clock: Clock) -> None:
                 uninstall()
         finally:
             _restore_time_module()
+            _restore_logging_clock()
             if travel is not None:
                 travel.stop()
 
@@ -353,3 +357,24 @@ def _restore_time_module() -> None:
     _saved_attributes.clear()
     for swap in _swaps.values():
         swap.restore()
+
+
+# logging's `relativeCreated` is "milliseconds since logging was imported",
+# measured with the wall clock: against a virtual wall clock it would come out
+# as minus millions of seconds. During a run it counts from the run's start.
+_saved_logging_start: list[object] = []
+
+
+def _start_logging_clock(clock: Clock) -> None:
+    logging = sys.modules.get("logging")
+    start = getattr(logging, "_startTime", None)
+    if logging is None or start is None:
+        return
+    _saved_logging_start.append(start)
+    logging._startTime = clock.wall_ns() if isinstance(start, int) else clock.wall  # type: ignore[attr-defined]
+
+
+def _restore_logging_clock() -> None:
+    logging = sys.modules.get("logging")
+    if logging is not None and _saved_logging_start:
+        logging._startTime = _saved_logging_start.pop()  # type: ignore[attr-defined]

@@ -42,7 +42,7 @@ from simclock.timeline import Timeline
 __all__ = ["ClockFixture", "SimclockLeftoverTasksWarning"]
 
 _DEFAULT_LIMIT = 86400.0
-_OPTIONS = {"start", "limit", "io_grace"}
+_OPTIONS = {"start", "limit", "io_grace", "tick"}
 _LOOP_FIXTURE = re.compile(
     r"^(event_loop|_session_event_loop|.*::<event_loop>"
     r"|_(function|class|module|package|session)_scoped_runner)$"
@@ -65,6 +65,7 @@ class _Options:
     start: StartLike | None
     limit: float | None
     io_grace: float = DEFAULT_IO_GRACE
+    tick: float = 0.0
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -82,6 +83,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=str(_DEFAULT_LIMIT),
     )
     parser.addini(
+        "simclock_tick",
+        "virtual seconds each read of time.monotonic()/perf_counter() moves the clock (default 0)",
+        default="0",
+    )
+    parser.addini(
         "simclock_strict_tasks",
         "fail a simclock test that leaves tasks pending, instead of warning",
         "bool",
@@ -92,9 +98,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "simclock(enabled=True, *, start=None, limit=None, io_grace=1.0): run this async test on "
+        "simclock(enabled=True, *, start=None, limit=None, io_grace=1.0, tick=0): run this async "
+        "test on "
         "simclock's virtual clock; simclock(False) opts out of --simclock",
     )
+
+
+def _default_tick(config: pytest.Config) -> float:
+    text = str(config.getini("simclock_tick")).strip()
+    try:
+        return float(text or 0)
+    except ValueError:
+        raise pytest.UsageError(
+            f"simclock_tick must be a number of seconds, got {text!r}"
+        ) from None
 
 
 def _default_limit(config: pytest.Config) -> float | None:
@@ -110,7 +127,7 @@ def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
     marker = node.get_closest_marker("simclock")
     if marker is None:
         if config.getoption("simclock") or config.getini("simclock_all"):
-            return _Options(None, _default_limit(config))
+            return _Options(None, _default_limit(config), tick=_default_tick(config))
         return None
     if marker.args and not marker.args[0]:
         return None
@@ -125,11 +142,12 @@ def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
         marker.kwargs.get("start"),
         None if limit == math.inf else limit,
         marker.kwargs.get("io_grace", DEFAULT_IO_GRACE),
+        marker.kwargs.get("tick", _default_tick(config)),
     )
 
 
 def _make_loop(options: _Options) -> VirtualEventLoop:
-    clock = Clock(options.start)
+    clock = Clock(options.start, tick=options.tick)
     clock.timeline = Timeline()
     loop = VirtualEventLoop(clock, limit=options.limit, io_grace=options.io_grace)
     _recent_loops.append(loop)
@@ -422,8 +440,8 @@ def simclock_fixture(request: pytest.FixtureRequest) -> Iterator[ClockFixture]:
     if _is_async_test(item):
         yield ClockFixture(None)
         return
-    options = _options(item) or _Options(None, None)
-    clock = Clock(options.start)
+    options = _options(item) or _Options(None, None, tick=_default_tick(item.config))
+    clock = Clock(options.start, tick=options.tick)
     clock.timeline = Timeline()
     item.stash[_FIXTURE_CLOCK] = clock
     with bindings.bound(clock):

@@ -26,6 +26,7 @@ def run(
     clock: Clock | None = None,
     timeline: Timeline | None = None,
     io_grace: float = DEFAULT_IO_GRACE,
+    tick: float = 0.0,
 ) -> _T:
     """Run `main` on a fresh `VirtualEventLoop` and return its result, like `asyncio.run`.
 
@@ -35,7 +36,8 @@ def run(
     restored however the run ends: a result, an exception, KeyboardInterrupt,
     `Deadlock` or `TimeLimitExceeded`.
 
-    `start`, `limit`, `io_grace` and `clock` are as for `VirtualEventLoop`; `debug` is as for
+    `start`, `limit`, `io_grace` and `clock` are as for `VirtualEventLoop`; `tick` is as
+    for `Clock` (a new clock's only: give either `clock` or `tick`); `debug` is as for
     `asyncio.run`. With a `timeline`, every task's lifecycle, every printed line
     and every `simclock.mark()` of the run is recorded on it. Anything that is
     not a coroutine is refused with the same error `asyncio.run` gives. Called
@@ -45,6 +47,11 @@ def run(
     if asyncio._get_running_loop() is not None:
         # Checked first, as asyncio.run does, so the coroutine is not consumed.
         raise RuntimeError("simclock.run() cannot be called from a running event loop")
+    if tick:
+        if clock is not None:
+            raise TypeError("pass either clock= or tick=, not both: a clock keeps its own tick")
+        clock = Clock(start, tick=tick)
+        start = None
     chosen = _choose_clock(clock, start)
     previous_timeline = chosen.timeline
     if timeline is not None:

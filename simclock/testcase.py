@@ -15,7 +15,7 @@ __all__ = ["VirtualClockTestCase"]
 class VirtualClockTestCase(unittest.IsolatedAsyncioTestCase):
     """Each test, with its `asyncSetUp` and `asyncTearDown`, runs on a fresh virtual clock.
 
-    Set `simclock_start` or `simclock_limit` on the class to change the wall-clock
+    Set `simclock_start`, `simclock_limit` or `simclock_tick` on the class to change the wall-clock
     start or the virtual time limit; `self.clock` is the running test's clock,
     with its `timeline` recording tasks, prints and marks.
 
@@ -29,11 +29,12 @@ class VirtualClockTestCase(unittest.IsolatedAsyncioTestCase):
 
     simclock_start: StartLike = DEFAULT_START
     simclock_limit: float | None = 86400.0
+    simclock_tick: float = 0.0
     clock: Clock
 
     def _setupAsyncioRunner(self) -> None:
         # The stdlib's own hook for making each test's runner, on 3.11 to 3.13.
-        self.clock = Clock(self.simclock_start)
+        self.clock = Clock(self.simclock_start, tick=self.simclock_tick)
         self.clock.timeline = Timeline()
         runner = asyncio.Runner(debug=True, loop_factory=self._make_loop)
         self._asyncioRunner = runner

@@ -1,0 +1,394 @@
+"""One truthful time for every thread and every clock reader."""
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+import logging
+import math
+import queue
+import threading
+import time
+from time import monotonic as monotonic_bound_at_import
+from time import perf_counter as perf_counter_bound_at_import
+from time import sleep as sleep_bound_at_import
+
+import anyio
+import cachetools
+import janus
+import pytest
+
+import simclock
+from simclock.bindings import real_perf_counter
+
+
+def now() -> float:
+    return asyncio.get_running_loop().clock.now
+
+
+# Clock functions bound by name.
+
+
+def test_clock_functions_bound_by_name_before_the_run_follow_virtual_time():
+    async def main():
+        start = (monotonic_bound_at_import(), perf_counter_bound_at_import())
+        sleep_bound_at_import(3)  # a blocking sleep on the loop's thread: virtual
+        await asyncio.sleep(7)
+        return monotonic_bound_at_import() - start[0], perf_counter_bound_at_import() - start[1]
+
+    real_start = real_perf_counter()
+    assert simclock.run(main()) == (10.0, 10.0)
+    assert real_perf_counter() - real_start < 1.0
+
+
+def test_default_argument_timers_follow_virtual_time():
+    cache = cachetools.TTLCache(maxsize=10, ttl=60, timer=time.monotonic)
+
+    async def main():
+        cache["k"] = "fresh"
+        await asyncio.sleep(59)
+        before = cache.get("k")
+        await asyncio.sleep(2)
+        return before, cache.get("k")
+
+    assert simclock.run(main()) == ("fresh", None)
+
+
+def test_clock_gettime_of_the_monotonic_clock_follows():
+    async def main():
+        start = time.clock_gettime(time.CLOCK_MONOTONIC)
+        await asyncio.sleep(5)
+        return time.clock_gettime(time.CLOCK_MONOTONIC) - start
+
+    assert simclock.run(main()) == 5.0
+
+
+def test_clock_functions_grabbed_during_a_run_are_real_after_it():
+    grabbed = {}
+
+    async def main():
+        grabbed.update(monotonic=time.monotonic, sleep=time.sleep, perf=time.perf_counter)
+        await asyncio.sleep(100)
+
+    simclock.run(main())
+    before = grabbed["monotonic"]()
+    real_before = real_perf_counter()
+    grabbed["sleep"](0.02)
+    assert real_perf_counter() - real_before >= 0.02
+    assert grabbed["monotonic"]() - before >= 0.02
+    assert abs(grabbed["monotonic"]() - monotonic_bound_at_import()) < 1
+
+
+def test_a_bad_sleep_raises_what_time_sleep_raises():
+    async def main():
+        with pytest.raises(ValueError):
+            time.sleep(-1)
+        with pytest.raises(TypeError):
+            time.sleep("1")
+        return now()
+
+    assert simclock.run(main()) == 0.0
+
+
+# The monotonic origin, tick, and tiny delays.
+
+
+def test_monotonic_starts_where_a_machine_that_has_been_up_would():
+    class Throttle:
+        def __init__(self, interval):
+            self.interval, self.last_call = interval, 0.0
+
+        def ready(self):
+            if time.monotonic() - self.last_call >= self.interval:
+                self.last_call = time.monotonic()
+                return True
+            return False
+
+    async def main():
+        throttle = Throttle(30)
+        return throttle.ready(), asyncio.get_running_loop().time(), now()
+
+    first_call, loop_time, elapsed = simclock.run(main())
+    assert first_call
+    assert loop_time == simclock.MONOTONIC_ORIGIN
+    assert elapsed == 0.0
+
+
+def test_a_sleep_smaller_than_one_float_step_still_moves_time():
+    async def main():
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(0.6)
+        tokens, rate, moves = 0.9999999999999998, 1.0, 0
+        last = loop.time()
+        while tokens < 1:
+            await asyncio.sleep((1 - tokens) / rate)  # 2.2e-17 s: below one step
+            tokens += (loop.time() - last) * rate
+            last = loop.time()
+            moves += 1
+        return moves, loop.time() > simclock.MONOTONIC_ORIGIN + 0.6
+
+    assert simclock.run(main(), limit=10) == (1, True)
+
+
+def test_tick_makes_two_reads_differ_and_sleeps_last_longer_the_same_every_run():
+    async def main():
+        t1, t2 = time.monotonic(), time.monotonic()
+        before = time.perf_counter()
+        await asyncio.sleep(1)
+        return t2 - t1, time.perf_counter() - before
+
+    first = simclock.run(main(), tick=1e-6)
+    assert first == simclock.run(main(), tick=1e-6)
+    gap, slept = first
+    assert gap > 0
+    assert slept > 1
+
+
+def test_tick_defaults_to_exact_time():
+    async def main():
+        return time.monotonic() == time.monotonic()
+
+    assert simclock.run(main()) is True
+
+
+@pytest.mark.parametrize("bad", [-1e-6, 1.0, math.nan, "1e-6", True])
+def test_a_bad_tick_is_refused(bad):
+    with pytest.raises(ValueError, match="tick"):
+        simclock.Clock(tick=bad)
+
+
+def test_logging_relative_times_make_sense_during_a_run():
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    logger = logging.getLogger("simclock-test-relative")
+    logger.addHandler(Keep())
+    logger.setLevel(logging.INFO)
+
+    async def main():
+        await asyncio.sleep(2)
+        logger.info("two seconds in")
+
+    simclock.run(main())
+    assert records[0].relativeCreated == pytest.approx(2000, abs=1)
+
+
+# Threads simclock did not start itself.
+
+
+def test_a_plain_thread_with_a_timer_pending_is_not_jumped_past():
+    async def main():
+        loop = asyncio.get_running_loop()
+        answer = loop.create_future()
+
+        def work():
+            start = time.perf_counter()
+            while time.perf_counter() - start < 0.1:
+                pass
+            loop.call_soon_threadsafe(answer.set_result, "worked")
+
+        threading.Thread(target=work).start()
+        async with asyncio.timeout(10):
+            return await answer, now()
+
+    assert simclock.run(main()) == ("worked", 0.0)
+
+
+def test_executor_submit_from_a_coroutine_is_seen():
+    def job():
+        time.sleep(3)  # a virtual wait in a worker
+        return "slept"
+
+    async def main(pool):
+        future = pool.submit(job)
+        return await asyncio.wrap_future(future), now()
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        assert simclock.run(main(pool)) == ("slept", 3.0)
+
+
+def test_anyio_worker_threads_are_seen_100_times_in_a_row():
+    def blocking(seconds):
+        time.sleep(seconds)
+        return seconds
+
+    async def main():
+        results = []
+        for seconds in (0.5, 1.5):
+            results.append(await anyio.to_thread.run_sync(blocking, seconds))
+        async with asyncio.timeout(5):
+            results.append(await anyio.to_thread.run_sync(blocking, 0))
+        return results, now()
+
+    for _ in range(100):
+        assert simclock.run(main()) == ([0.5, 1.5, 0], 2.0)
+
+
+def test_a_queue_bridging_a_plain_thread_and_a_coroutine_100_times_in_a_row():
+    async def main():
+        bridge = janus.Queue()
+
+        def producer():
+            for item in range(3):
+                time.sleep(1)
+                bridge.sync_q.put(item)
+
+        thread = threading.Thread(target=producer)
+        thread.start()
+        got = [await bridge.async_q.get() for _ in range(3)]
+        thread.join()
+        bridge.close()
+        await bridge.wait_closed()
+        return got, now()
+
+    for _ in range(100):
+        assert simclock.run(main()) == ([0, 1, 2], 3.0)
+
+
+def test_a_worker_polling_real_work_inside_a_timeout_is_not_cut_short():
+    def busy():
+        start = time.perf_counter()
+        while time.perf_counter() - start < 0.2:
+            pass
+        return time.perf_counter() - start
+
+    async def main():
+        async with asyncio.timeout(10):
+            spent = await asyncio.to_thread(busy)
+        return spent >= 0.2, now()
+
+    assert simclock.run(main()) == (True, 0.0)
+
+
+def test_a_busy_worker_with_no_timer_pending_finishes():
+    def busy():
+        start = time.perf_counter()
+        while time.perf_counter() - start < 0.1:
+            pass
+        return "done"
+
+    assert simclock.run(asyncio.to_thread(busy)) == "done"
+
+
+def test_worker_waits_time_out_at_virtual_deadlines_as_in_a_real_run():
+    async def main():
+        items = queue.Queue()
+
+        def take():
+            try:
+                return items.get(timeout=5)
+            except queue.Empty:
+                return "empty"
+
+        taker = asyncio.create_task(asyncio.to_thread(take))
+        await asyncio.sleep(10)
+        items.put("late item")
+        return await taker, now()
+
+    real_start = real_perf_counter()
+    assert simclock.run(main()) == ("empty", 10.0)
+    assert real_perf_counter() - real_start < 1.0
+
+
+def test_a_worker_bridging_sleeps_through_the_loop_costs_no_real_time():
+    async def main():
+        loop = asyncio.get_running_loop()
+
+        def bridge():
+            for _ in range(5):
+                asyncio.run_coroutine_threadsafe(asyncio.sleep(0.05), loop).result()
+            return "bridged"
+
+        return await asyncio.to_thread(bridge), now()
+
+    real_start = real_perf_counter()
+    result, elapsed = simclock.run(main())
+    assert (result, elapsed) == ("bridged", pytest.approx(0.25))
+    assert real_perf_counter() - real_start < 1.0
+
+
+def test_results_of_workers_at_one_instant_arrive_in_submission_order():
+    async def main():
+        async def job(index):
+            await asyncio.to_thread(time.sleep, 1)
+            return index
+
+        tasks = [asyncio.create_task(job(index)) for index in range(4)]
+        return [await task for task in asyncio.as_completed(tasks)]
+
+    orders = {tuple(simclock.run(main())) for _ in range(20)}
+    assert orders == {(0, 1, 2, 3)}
+
+
+def test_a_worker_blocked_on_a_lock_nobody_releases_is_named_in_the_deadlock():
+    lock = threading.Lock()
+    lock.acquire()
+
+    def stuck():
+        lock.acquire()
+
+    async def main():
+        await asyncio.to_thread(stuck)
+
+    real_start = real_perf_counter()
+    with pytest.raises(simclock.Deadlock) as caught:
+        simclock.run(main())
+    lock.release()
+    assert real_perf_counter() - real_start < 5
+    message = str(caught.value)
+    assert "stuck" in message
+    assert "lock.acquire()" in message
+
+
+# Restoring everything, however the run ends.
+
+
+@pytest.mark.parametrize(
+    "ending", ["result", "exception", "deadlock", "limit", "keyboard interrupt"]
+)
+def test_every_clock_is_real_again_after_any_ending(ending):
+    async def main():
+        await asyncio.sleep(1)
+        if ending == "exception":
+            raise ValueError("boom")
+        if ending == "deadlock":
+            await asyncio.Event().wait()
+        if ending == "limit":
+            await asyncio.sleep(100)
+        if ending == "keyboard interrupt":
+            raise KeyboardInterrupt
+
+    try:
+        simclock.run(main(), limit=10)
+    except (ValueError, simclock.SimclockError, KeyboardInterrupt):
+        pass
+    assert abs(monotonic_bound_at_import() - real_perf_counter()) < 1e6  # both real
+    before = monotonic_bound_at_import()
+    sleep_bound_at_import(0.01)
+    assert monotonic_bound_at_import() - before >= 0.01
+    assert abs(dt.datetime.now().timestamp() - time.time()) < 1
+    assert time.time() > 1.7e9
+
+
+def test_a_run_in_a_second_thread_that_outlives_the_first_keeps_its_clock():
+    clock = simclock.Clock()
+    first_done = threading.Event()
+    seen = []
+
+    async def long_run():
+        await asyncio.sleep(10)
+        while not first_done.is_set():  # the first run ends in real time meanwhile
+            await asyncio.sleep(0)
+        seen.append(time.monotonic() - simclock.MONOTONIC_ORIGIN)
+
+    thread = threading.Thread(target=simclock.run, args=(long_run(),), kwargs={"clock": clock})
+    thread.start()
+    simclock.run(asyncio.sleep(3), clock=clock)
+    first_done.set()
+    thread.join()
+    assert seen and seen[0] >= 10.0
+    before = time.monotonic()
+    time.sleep(0.01)
+    assert time.monotonic() - before >= 0.01
