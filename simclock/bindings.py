@@ -98,9 +98,13 @@ class ClockView:
         return self.clock._read()
 
     def sleep(self, seconds: float) -> None:
-        # Nothing else on this thread can run meanwhile: time just passes.
+        # Nothing else on this thread can run meanwhile: time just passes, and
+        # workers whose virtual waits end meanwhile go on.
         if seconds:
             self.clock.advance(seconds)
+            expire_due = getattr(self.work, "expire_due", None)
+            if expire_due is not None:
+                expire_due(self.clock.reading)
 
 
 _views = threading.local()

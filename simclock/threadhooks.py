@@ -28,6 +28,8 @@ from contextlib import nullcontext
 from typing import Any
 
 from simclock import bindings
+from simclock.clock import Clock, later
+from simclock.errors import Deadlock
 from simclock.work import GATES, TrackedCall, Worker, WorkInFlight
 
 __all__: list[str] = []
@@ -41,6 +43,8 @@ _ORIGINAL: dict[str, Callable[..., Any]] = {
     "submit": concurrent.futures.ThreadPoolExecutor.submit,
 }
 _POOL_THREAD_TARGET = getattr(concurrent.futures.thread, "_worker", None)
+# Real seconds the loop's thread may wait, blocked, with nothing that could end it.
+_PATIENCE = 5.0
 
 
 def _work_of_caller() -> WorkInFlight | None:
@@ -109,7 +113,13 @@ def _join(thread: threading.Thread, timeout: float | None = None) -> None:
 
 def _wait(condition: threading.Condition, timeout: float | None = None) -> bool:
     worker = _worker_of_caller()
-    if worker is None or (timeout is not None and timeout <= 0):
+    if timeout is not None and timeout <= 0:
+        return bool(_ORIGINAL["wait"](condition, timeout))
+    if worker is None:
+        view = bindings.current_view()
+        work = _work_of_caller()
+        if work is not None and isinstance(view, bindings.ClockView):
+            return _wait_on_the_loops_thread(condition, timeout, view.clock, work)
         return bool(_ORIGINAL["wait"](condition, timeout))
     # Condition.wait, with the blocking part made a virtual wait.
     if not condition._is_owned():  # type: ignore[attr-defined]
@@ -131,6 +141,61 @@ def _wait(condition: threading.Condition, timeout: float | None = None) -> bool:
     if not virtual:  # the loop closed under the wait: wait for real instead
         return bool(_ORIGINAL["wait"](condition, timeout))
     return False  # still queued: the virtual deadline woke it
+
+
+def _wait_on_the_loops_thread(
+    condition: threading.Condition, timeout: float | None, clock: Clock, work: WorkInFlight
+) -> bool:
+    """A blocking `threading` wait on the loop's own thread (a sync queue, a lock).
+
+    Nothing on the loop can run meanwhile, so only workers can end it. While a
+    worker works, wait in real time; once every worker is durably blocked,
+    virtual time moves to the next worker deadline or to this wait's own. With
+    neither, no thread can ever end the wait: `Deadlock`, instead of a hang.
+    """
+    if not condition._is_owned():  # type: ignore[attr-defined]
+        raise RuntimeError("cannot wait on un-acquired lock")
+    deadline = None if timeout is None else later(clock.reading, timeout)
+    waiter = _allocate_lock()
+    waiter.acquire()
+    waiters = condition._waiters  # type: ignore[attr-defined]
+    waiters.append(waiter)
+    saved_state = condition._release_save()  # type: ignore[attr-defined]
+    notified = False
+    try:
+        look, quiet_since = 0.001, bindings.real_monotonic()
+        while not (notified := waiter.acquire(True, look)):
+            look = min(0.05, look * 2)
+            now = bindings.real_monotonic()
+            if work.holds_time() and work.look_closer(now, True, _PATIENCE):
+                quiet_since = now
+                continue
+            next_deadline = work.next_deadline()
+            if deadline is not None and (next_deadline is None or deadline <= next_deadline):
+                clock._move_to(deadline)
+                work.expire_due(deadline)
+                break
+            if next_deadline is not None:
+                clock._move_to(next_deadline)
+                work.expire_due(next_deadline)
+                quiet_since = now
+            elif now - quiet_since > _PATIENCE:
+                raise Deadlock(
+                    clock.now,
+                    [],
+                    [
+                        "the loop's own thread is blocked in a threading wait "
+                        "(a lock, a queue, an Event) that no worker can end"
+                    ],
+                )
+    finally:
+        condition._acquire_restore(saved_state)  # type: ignore[attr-defined]
+        if not notified:
+            try:
+                waiters.remove(waiter)
+            except ValueError:
+                notified = True
+    return notified
 
 
 def _notify(condition: threading.Condition, n: int = 1) -> None:

@@ -47,6 +47,7 @@ from __future__ import annotations
 import _thread
 import asyncio
 import enum
+import heapq
 import itertools
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -104,7 +105,6 @@ class Worker:
         self._base_virtual = work.port.time()
         self._base_real = bindings.real_monotonic()
         self._last = self._base_virtual
-        self._timer: Any = None
         # Blocked on something that ends in real time (joining a thread that
         # does not work for the loop): holds time whatever the kernel says.
         self._real_waits = 0
@@ -149,12 +149,10 @@ class Worker:
         # machine is, or the same program would wake its workers in another
         # order on another run.
         deadline = None if timeout is None else later(self._base_virtual, timeout)
-        # The deadline goes to the loop before the worker counts as waiting, so
-        # the loop never sees it waiting with its deadline nowhere.
-        if not work.register_gate(self, gate, what):
+        # The deadline is known before the worker counts as waiting, so the
+        # loop never sees it waiting with its deadline nowhere.
+        if not work.register_gate(self, gate, what, deadline):
             return False
-        if deadline is not None:
-            work.port.call_soon_threadsafe(work._arm, self, gate, deadline)
         work.park(self, gate)
         gate.acquire()
         resumed = work._resumed(self, gate)
@@ -205,6 +203,8 @@ class WorkInFlight:
         # Gates of workers in virtual waits, to the worker, for notify and close.
         self._gates: dict[Any, Worker] = {}
         self._closed = False
+        # Deadlines of virtual waits: (deadline, worker seq, arrival, gate).
+        self._deadlines: list[tuple[float, int, int, Any]] = []
         # Handles from workers, by (worker seq, arrival), and when the oldest came.
         self.inbox: list[tuple[int, int, asyncio.Handle]] = []
         self._arrivals = itertools.count()
@@ -262,14 +262,23 @@ class WorkInFlight:
 
     # Virtual waits.
 
-    def register_gate(self, worker: Worker, gate: Any, what: str) -> bool:
-        """The worker is about to block on `gate`; False if the loop is gone."""
+    def register_gate(
+        self, worker: Worker, gate: Any, what: str, deadline: float | None = None
+    ) -> bool:
+        """The worker is about to block on `gate`, until `deadline` at the latest.
+
+        False if the loop is gone. Deadlines are kept here, not as loop timers:
+        equal ones expire in worker order, and they can expire while the loop's
+        own thread is blocked too.
+        """
         with self._lock:
             if self._closed or self.port.is_closed():
                 return False
             worker.waiting_on = what
             self._gates[gate] = worker
             GATES[gate] = self
+            if deadline is not None:
+                heapq.heappush(self._deadlines, (deadline, worker.seq, next(self._arrivals), gate))
         return True
 
     def park(self, worker: Worker, gate: Any) -> None:
@@ -296,22 +305,31 @@ class WorkInFlight:
                 worker.waiting_on = ""
                 worker.activity = Activity.COMPUTING
 
-    def _arm(self, worker: Worker, gate: Any, deadline: float) -> None:
-        # On the loop: the wait's deadline, unless it ended before this ran.
-        if gate in self._gates:
-            worker._timer = self.port.call_at(deadline, self._expire, gate)
+    def next_deadline(self) -> float | None:
+        """The earliest deadline of a worker still in its virtual wait, if any."""
+        with self._lock:
+            deadlines = self._deadlines
+            while deadlines and deadlines[0][3] not in self._gates:
+                heapq.heappop(deadlines)
+            return deadlines[0][0] if deadlines else None
 
-    def _expire(self, gate: Any) -> None:
-        if gate in self._gates:
+    def expire_due(self, reading: float) -> bool:
+        """End every virtual wait whose deadline is at or before `reading`, in order."""
+        due = []
+        with self._lock:
+            deadlines = self._deadlines
+            while deadlines and deadlines[0][0] <= reading:
+                gate = heapq.heappop(deadlines)[3]
+                if gate in self._gates:
+                    due.append(gate)
+        for gate in due:
             self.resume_gate(gate)
             _release(gate)
+        return bool(due)
 
     def _resumed(self, worker: Worker, gate: Any) -> bool:
         """After the gate opened: tidy up; False if it opened because the loop closed."""
         self.resume_gate(gate)
-        timer, worker._timer = worker._timer, None
-        if timer is not None and not self._closed and not self.port.is_closed():
-            self.port.call_soon_threadsafe(_cancel_timer, worker)
         return not self._closed
 
     def close(self) -> None:
@@ -405,12 +423,6 @@ def _release(gate: Any) -> None:
         gate.release()
     except RuntimeError:  # already released by a notify
         pass
-
-
-def _cancel_timer(worker: Worker) -> None:
-    timer, worker._timer = worker._timer, None
-    if timer is not None and hasattr(timer, "cancel"):
-        timer.cancel()
 
 
 class TrackedCall(Generic[_T]):

@@ -1,0 +1,97 @@
+"""Recording and mocks never change what the program does."""
+
+import asyncio
+import gc
+import queue
+import threading
+import time
+from unittest import mock
+
+import simclock
+
+
+def test_recording_a_timeline_leaves_task_reprs_alone():
+    async def main():
+        task = asyncio.create_task(asyncio.sleep(1))
+        await asyncio.sleep(0)
+        return repr(task)
+
+    plain = simclock.run(main())
+    recorded = simclock.run(main(), timeline=simclock.Timeline())
+    assert "_record_task_end" not in recorded
+    assert recorded.split(" coro=")[1:] == plain.split(" coro=")[1:]
+
+
+def test_recording_a_timeline_does_not_retrieve_a_tasks_exception():
+    async def fail():
+        raise ValueError("never retrieved")
+
+    async def main():
+        task = asyncio.create_task(fail())
+        await asyncio.sleep(1)
+        return task._log_traceback
+
+    assert simclock.run(main(), timeline=simclock.Timeline()) is True
+    gc.collect()
+
+
+def test_a_task_that_finished_has_ended_on_the_timeline_right_after_await():
+    timeline = simclock.Timeline()
+
+    async def washing():
+        await asyncio.sleep(4)
+
+    async def main():
+        task = asyncio.create_task(washing(), name="washing_task")
+        await task
+        timeline.assert_took("washing_task", 4.0)
+
+    simclock.run(main(), timeline=timeline)
+
+
+def test_a_test_that_replaces_loop_time_is_served_as_by_a_real_loop():
+    class FixedClock:
+        now = 0.0
+
+        def __call__(self):
+            return self.now
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        fixed = FixedClock()
+        with mock.patch.object(loop, "time", fixed):
+            sleeper = asyncio.ensure_future(asyncio.sleep(1))
+            done, _ = await asyncio.wait([sleeper], timeout=0)
+            assert not done
+            fixed.now = 1.0
+            await sleeper
+        return "woke"
+
+    assert simclock.run(main(), limit=60) == "woke"
+
+
+def test_a_sync_queue_blocking_the_loops_thread_lets_a_sleeping_worker_in():
+    async def main():
+        items = queue.Queue(maxsize=1)
+
+        def consumer():
+            for _ in range(3):
+                time.sleep(0.1)
+                items.get()
+
+        threading.Thread(target=consumer).start()
+        for item in range(4):
+            items.put(item)  # blocks the loop's thread until the worker makes room
+        return asyncio.get_running_loop().clock.now
+
+    assert abs(simclock.run(main()) - 0.3) < 1e-9
+
+
+def test_a_timed_wait_on_the_loops_thread_expires_at_its_virtual_deadline():
+    async def main():
+        try:
+            queue.Queue().get(timeout=2)
+        except queue.Empty:
+            return asyncio.get_running_loop().clock.now
+
+    assert simclock.run(main()) == 2.0
