@@ -39,7 +39,7 @@ from simclock.outside import DEFAULT_IO_GRACE
 from simclock.replay import virtual_loops
 from simclock.timeline import Timeline
 
-__all__ = ["ClockFixture", "SimclockLeftoverTasksWarning"]
+__all__ = ["ClockFixture", "SimclockLeftoverTasksWarning", "SimclockOverrideWarning"]
 
 _DEFAULT_LIMIT = 86400.0
 _OPTIONS = {"start", "limit", "io_grace", "tick"}
@@ -58,6 +58,10 @@ _recent_loops: deque[VirtualEventLoop] = deque(maxlen=4)
 
 class SimclockLeftoverTasksWarning(UserWarning):
     """A simulated test ended with tasks it started still pending."""
+
+
+class SimclockOverrideWarning(UserWarning):
+    """An explicit simclock marker replaced loops a suite chose for itself."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,8 @@ def _default_limit(config: pytest.Config) -> float | None:
 def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
     """The simclock options that apply to `node`, or None if it is not on the virtual clock."""
     config = node.config
+    if _runs_on_another_backend(node):
+        return None  # anyio's trio runs, say: never simclock's
     marker = node.get_closest_marker("simclock")
     if marker is None:
         if config.getoption("simclock") or config.getini("simclock_all"):
@@ -144,6 +150,15 @@ def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
         marker.kwargs.get("io_grace", DEFAULT_IO_GRACE),
         marker.kwargs.get("tick", _default_tick(config)),
     )
+
+
+def _runs_on_another_backend(node: Any) -> bool:
+    """A test parametrized by anyio to run on a backend other than asyncio."""
+    callspec = getattr(node, "callspec", None)
+    backend = callspec.params.get("anyio_backend") if callspec is not None else None
+    if isinstance(backend, tuple):
+        backend = backend[0] if backend else None
+    return isinstance(backend, str) and backend != "asyncio"
 
 
 def _make_loop(options: _Options) -> VirtualEventLoop:
@@ -195,10 +210,21 @@ def pytest_asyncio_loop_factories(
 ) -> Generator[None, Any, Any]:
     result = yield
     options = _options(item)
-    if options is not None:
-        return {"simclock": _loop_factory(options)}
-    # Returning None is a UsageError once any implementation exists.
-    return result if result is not None else {"default": asyncio.new_event_loop}
+    if options is None:
+        # Returning None is a UsageError once any implementation exists.
+        return result if result is not None else {"default": asyncio.new_event_loop}
+    if result is not None and item.get_closest_marker("simclock") is None:
+        # The suite chose its own loops: --simclock and simclock_all leave them be.
+        return result
+    if result is not None:
+        warnings.warn(
+            SimclockOverrideWarning(
+                f"{item.nodeid}: @pytest.mark.simclock replaces the suite's own loop "
+                f"factories {sorted(result)} with simclock's virtual loop"
+            ),
+            stacklevel=1,
+        )
+    return {"simclock": _loop_factory(options)}
 
 
 # pytest-asyncio 0.23 to 1.3, and the loops simclock runs itself.

@@ -455,3 +455,59 @@ def test_failure_report_shows_the_failing_tests_own_clock(pytester):
     result = run(pytester, *NO_ASYNCIO)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*simclock*", "virtual time at failure: t=5.000000s*"])
+
+
+def test_simclock_never_takes_anyios_trio_runs(pytester):
+    pytest.importorskip("trio")
+    write(
+        pytester,
+        """
+        import asyncio
+        import pytest
+        import sniffio
+
+        @pytest.fixture(params=["asyncio", "trio"])
+        def anyio_backend(request):
+            return request.param
+
+        @pytest.mark.anyio
+        async def test_backend_is_what_anyio_was_asked_for(anyio_backend):
+            assert sniffio.current_async_library() == anyio_backend
+        """,
+    )
+    run(pytester, "--simclock", *NO_ASYNCIO).assert_outcomes(passed=2)
+
+
+def test_a_suites_own_loop_factories_are_kept_unless_a_test_asks_for_simclock(pytester):
+    if _pytest_asyncio_before((1, 4)):
+        pytest.skip("pytest_asyncio_loop_factories is pytest-asyncio 1.4+")
+    pytester.makeconftest(
+        """
+        import asyncio
+
+        class SuiteLoop(asyncio.SelectorEventLoop):
+            pass
+
+        def pytest_asyncio_loop_factories(config, item):
+            return {"suite": SuiteLoop}
+        """
+    )
+    write(
+        pytester,
+        """
+        import asyncio
+        import pytest
+
+        @pytest.mark.asyncio
+        async def test_runs_on_the_suites_loop():
+            assert type(asyncio.get_running_loop()).__name__ == "SuiteLoop"
+
+        @pytest.mark.simclock
+        @pytest.mark.asyncio
+        async def test_marked_runs_on_simclock():
+            assert type(asyncio.get_running_loop()).__name__ == "VirtualEventLoop"
+        """,
+    )
+    result = run(pytester, "--simclock", *WITH_ASYNCIO)
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(["*replaces the suite's own loop factories*"])
