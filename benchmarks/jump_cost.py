@@ -13,7 +13,7 @@ import asyncio
 import statistics
 
 import simclock
-from simclock.wallclock import real_perf_counter
+from simclock.bindings import real_perf_counter
 
 JUMPS = 20_000
 RUNS = 7

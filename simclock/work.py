@@ -307,6 +307,8 @@ class WorkInFlight:
 
     def next_deadline(self) -> float | None:
         """The earliest deadline of a worker still in its virtual wait, if any."""
+        if not self._deadlines:
+            return None
         with self._lock:
             deadlines = self._deadlines
             while deadlines and deadlines[0][3] not in self._gates:
@@ -315,6 +317,8 @@ class WorkInFlight:
 
     def expire_due(self, reading: float) -> bool:
         """End every virtual wait whose deadline is at or before `reading`, in order."""
+        if not self._deadlines:
+            return False
         due = []
         with self._lock:
             deadlines = self._deadlines
@@ -348,6 +352,8 @@ class WorkInFlight:
         """Some worker is working, so the loop must not jump (without looking closer)."""
         if self._external:
             return True
+        if not self._workers and not self._pools:
+            return False
         for worker in list(self._workers.values()):
             if worker.state is State.WORKING:
                 return True
