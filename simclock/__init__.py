@@ -8,7 +8,7 @@ prints what a real run prints, in the same order, and `time.time()`,
 
 from simclock.bindings import current_clock
 from simclock.clock import DEFAULT_START, MONOTONIC_ORIGIN, Clock
-from simclock.errors import ClockConflict, Deadlock, SimclockError, TimeLimitExceeded
+from simclock.errors import ClockConflict, Deadlock, Livelock, SimclockError, TimeLimitExceeded
 from simclock.loop import VirtualEventLoop, background, new_event_loop
 from simclock.recording import mark
 from simclock.runner import run
@@ -24,6 +24,7 @@ __all__ = [
     "Deadlock",
     "Event",
     "EventKind",
+    "Livelock",
     "SimclockError",
     "TimeLimitExceeded",
     "Timeline",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import linecache
 
-__all__ = ["ClockConflict", "Deadlock", "SimclockError", "TimeLimitExceeded"]
+__all__ = ["ClockConflict", "Deadlock", "Livelock", "SimclockError", "TimeLimitExceeded"]
 
 
 class SimclockError(RuntimeError):
@@ -58,6 +58,29 @@ class TimeLimitExceeded(SimclockError):
             f"next timer is due at t={next_deadline:.3f}s.",
         ]
         lines += describe_tasks(tasks)
+        super().__init__("\n".join(lines))
+
+
+class Livelock(SimclockError):
+    """The loop ran too many iterations at one virtual instant: time can never move.
+
+    A callback that re-arms itself for the current instant (`while loop.time()
+    <= deadline: call_at(deadline, ...)`) keeps the loop busy forever without
+    virtual time moving, so `limit` cannot catch it. The message names the
+    callbacks that were ready when the bound was reached and where they are
+    defined.
+    """
+
+    def __init__(self, now: float, iterations: int, callbacks: list[str]) -> None:
+        self.now = now
+        self.iterations = iterations
+        self.callbacks = callbacks
+        lines = [
+            f"livelock at virtual t={now:.3f}s: {iterations:,} loop iterations without time "
+            "moving. A callback keeps re-scheduling itself for the same instant.",
+            "ready to run again:",
+            *[f"  - {callback}" for callback in callbacks],
+        ]
         super().__init__("\n".join(lines))
 
 

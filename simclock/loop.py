@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 from simclock import bindings, threadhooks
 from simclock.bindings import ClockView, real_monotonic
 from simclock.clock import Clock, StartLike, later
-from simclock.errors import ClockConflict, Deadlock, TimeLimitExceeded, _shorten
+from simclock.errors import ClockConflict, Deadlock, Livelock, TimeLimitExceeded, _shorten
 from simclock.outside import DEFAULT_IO_GRACE, OutsideWorld
 from simclock.recording import recording_prints
 from simclock.timeline import EventKind, Timeline
@@ -50,6 +50,11 @@ _Ts = TypeVarTuple("_Ts")
 # past it `now + resolution == now`: a timer due exactly now would never be
 # popped. Checking from a little early costs nothing.
 _COARSE_FLOATS = float(2**22)
+
+#: Loop iterations at one virtual instant before `Livelock` is raised. An
+#: honest program that never lets time move for a million iterations is
+#: hard to find; a re-arming callback gets there in about a second.
+DEFAULT_LIVELOCK_AFTER = 1_000_000
 
 # Real seconds a worker may sleep outside Python, quiet, with no timer
 # pending, before the loop calls the run deadlocked.
@@ -115,6 +120,13 @@ class _JumpingSelector(selectors.BaseSelector):
         work = loop._work
         if work.inbox and work.deliver(loop._ready, real_monotonic()):
             timeout = 0  # what workers handed back is ready to run now
+        reading = loop._clock._reading
+        if reading == loop._instant:
+            loop._spins += 1
+            if loop._spins > loop._livelock_after:
+                loop._livelock()
+        else:
+            loop._instant, loop._spins = reading, 0
         if self.registered <= loop._internal_fds and not loop._signal_handlers:
             # Only the self-pipe is registered. What call_soon_threadsafe sends
             # is already in the ready queue; the pipe only wakes a sleeping
@@ -162,6 +174,8 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         io_grace: real seconds an idle loop waits for an expected peer outside
             the process (a child process, a remote server) before it jumps; see
             `simclock.outside`. Default: 1.0.
+        livelock_after: loop iterations at one virtual instant before
+            `simclock.Livelock` is raised. Default: 1,000,000.
 
     A timer whose deadline is NaN raises ValueError when it is scheduled, so
     `asyncio.sleep(math.nan)` fails in the awaiting task instead of corrupting
@@ -196,8 +210,15 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         start: StartLike | None = None,
         limit: float | None = None,
         io_grace: float = DEFAULT_IO_GRACE,
+        livelock_after: int = DEFAULT_LIVELOCK_AFTER,
     ) -> None:
         _check_limit(limit)
+        if isinstance(livelock_after, bool) or not isinstance(livelock_after, int):
+            raise ValueError(f"livelock_after must be a whole number, got {livelock_after!r}")
+        if livelock_after < 1:
+            raise ValueError(f"livelock_after must be at least 1, got {livelock_after!r}")
+        self._livelock_after = livelock_after
+        self._instant, self._spins = math.nan, 0
         if not (isinstance(io_grace, int | float) and 0 <= io_grace < math.inf):
             raise ValueError(
                 f"io_grace must be a finite number of real seconds >= 0, got {io_grace!r}"
@@ -305,6 +326,9 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         return timer
 
     def run_forever(self) -> None:
+        # asyncio's own errors, with asyncio's words, before anything is bound.
+        self._check_closed()
+        self._check_running()  # type: ignore[attr-defined]
         with bindings.bound(self._clock, ClockView(self._clock, self._work)):
             me = threading.get_ident()
             if me in self._clock._running:
@@ -531,6 +555,17 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             return real.select(timeout=None)
         raise Deadlock(self._clock.now, self._pending_tasks(), self._blocked_threads())
 
+    def _livelock(self) -> None:
+        now = self._clock.reading
+        due = [timer for timer in self._scheduled if timer._when <= now]
+        callbacks = []
+        for handle in [*self._ready, *due][:5]:
+            callback = getattr(handle, "_callback", None)
+            code = getattr(getattr(callback, "__func__", callback), "__code__", None)
+            where = f" (defined at {code.co_filename}:{code.co_firstlineno})" if code else ""
+            callbacks.append(f"{_shorten(repr(handle), 100)}{where}")
+        raise Livelock(self._clock.now, self._spins, callbacks)
+
     def _blocked_threads(self) -> list[str]:
         lines = []
         for worker, stack in iter_thread_stacks(self._work.blocked_workers()):
@@ -607,6 +642,7 @@ def new_event_loop(
     start: StartLike | None = None,
     limit: float | None = None,
     io_grace: float = DEFAULT_IO_GRACE,
+    livelock_after: int = DEFAULT_LIVELOCK_AFTER,
 ) -> VirtualEventLoop:
     """Make a `VirtualEventLoop`; usable as `asyncio.Runner(loop_factory=...)`.
 
@@ -614,4 +650,6 @@ def new_event_loop(
     With no arguments, the loop attaches to the clock that drives the process,
     if any, and otherwise gets a clock of its own.
     """
-    return VirtualEventLoop(clock, start=start, limit=limit, io_grace=io_grace)
+    return VirtualEventLoop(
+        clock, start=start, limit=limit, io_grace=io_grace, livelock_after=livelock_after
+    )

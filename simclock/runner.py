@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from simclock import bindings
 from simclock.clock import Clock, StartLike
-from simclock.loop import VirtualEventLoop, _choose_clock
+from simclock.loop import DEFAULT_LIVELOCK_AFTER, VirtualEventLoop, _choose_clock
 from simclock.outside import DEFAULT_IO_GRACE
 from simclock.timeline import Timeline
 
@@ -27,6 +27,7 @@ def run(
     timeline: Timeline | None = None,
     io_grace: float = DEFAULT_IO_GRACE,
     tick: float = 0.0,
+    livelock_after: int = DEFAULT_LIVELOCK_AFTER,
 ) -> _T:
     """Run `main` on a fresh `VirtualEventLoop` and return its result, like `asyncio.run`.
 
@@ -36,13 +37,14 @@ def run(
     restored however the run ends: a result, an exception, KeyboardInterrupt,
     `Deadlock` or `TimeLimitExceeded`.
 
-    `start`, `limit`, `io_grace` and `clock` are as for `VirtualEventLoop`; `tick` is as
-    for `Clock` (a new clock's only: give either `clock` or `tick`); `debug` is as for
-    `asyncio.run`. With a `timeline`, every task's lifecycle, every printed line
-    and every `simclock.mark()` of the run is recorded on it. Anything that is
-    not a coroutine is refused with the same error `asyncio.run` gives. Called
-    while another clock drives the process (inside `simclock run` or a simclock
-    test) and given no `clock`, the run continues that clock's timeline.
+    `start`, `limit`, `io_grace`, `livelock_after` and `clock` are as for
+    `VirtualEventLoop`; `tick` is as for `Clock` (a new clock's only: give
+    either `clock` or `tick`); `debug` is as for `asyncio.run`. With a
+    `timeline`, every task's lifecycle, every printed line and every
+    `simclock.mark()` of the run is recorded on it. Anything that is not a
+    coroutine is refused with the same error `asyncio.run` gives. Called while
+    another clock drives the process (inside `simclock run` or a simclock test)
+    and given no `clock`, the run continues that clock's timeline.
     """
     if asyncio._get_running_loop() is not None:
         # Checked first, as asyncio.run does, so the coroutine is not consumed.
@@ -62,7 +64,9 @@ def run(
         with bindings.bound(chosen):
             runner = asyncio.Runner(
                 debug=debug,
-                loop_factory=lambda: VirtualEventLoop(chosen, limit=limit, io_grace=io_grace),
+                loop_factory=lambda: VirtualEventLoop(
+                    chosen, limit=limit, io_grace=io_grace, livelock_after=livelock_after
+                ),
             )
             with runner:
                 return runner.run(main)

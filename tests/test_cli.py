@@ -1,6 +1,7 @@
 """`simclock run` and `simclock compare` behave as `python SCRIPT` would, on good and bad input."""
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -184,7 +185,8 @@ def test_compare_reports_a_match_and_the_speed_up(tmp_path):
     result = simclock("compare", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("match: ")
-    assert "x faster" in result.stdout
+    # The speed-up itself is a real-time figure: benchmarks/ measures it, not a test.
+    assert re.search(r"python [\d.]+ s, simclock [\d.]+ s", result.stdout), result.stdout
 
 
 def test_compare_shows_a_diff_when_outputs_differ(tmp_path):

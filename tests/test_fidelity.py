@@ -7,6 +7,8 @@ import threading
 import time
 from unittest import mock
 
+import pytest
+
 import simclock
 
 
@@ -95,3 +97,51 @@ def test_a_timed_wait_on_the_loops_thread_expires_at_its_virtual_deadline():
             return asyncio.get_running_loop().clock.now
 
     assert simclock.run(main()) == 2.0
+
+
+def test_a_nested_run_forever_fails_as_asyncio_says():
+    async def main():
+        inner = simclock.new_event_loop()
+        try:
+            inner.run_until_complete(asyncio.sleep(1))
+        finally:
+            inner.close()
+
+    with pytest.raises(
+        RuntimeError, match="Cannot run the event loop while another loop is running"
+    ):
+        simclock.run(main())
+
+
+def test_run_in_executor_refuses_a_coroutine_function_in_debug_mode():
+    async def coroutine_function():
+        pass
+
+    async def main():
+        await asyncio.get_running_loop().run_in_executor(None, coroutine_function)
+
+    with pytest.raises(TypeError, match="coroutine"):
+        simclock.run(main(), debug=True)
+
+
+def test_a_callback_rearming_itself_at_one_instant_is_a_livelock_naming_it():
+    async def main():
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 1
+
+        def rearm():
+            if loop.time() <= deadline:
+                loop.call_at(deadline, rearm)
+
+        loop.call_at(deadline, rearm)
+        await asyncio.sleep(5)
+
+    with pytest.raises(simclock.Livelock, match="rearm") as caught:
+        simclock.run(main(), livelock_after=10_000)
+    assert caught.value.now == 1.0
+
+
+@pytest.mark.parametrize("bad", [0, -5, 1.5, True, "many"])
+def test_a_bad_livelock_bound_is_refused(bad):
+    with pytest.raises(ValueError, match="livelock_after"):
+        simclock.new_event_loop(livelock_after=bad)
