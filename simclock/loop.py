@@ -594,7 +594,10 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
 
 def _is_loop_housekeeping(task: asyncio.Task[Any]) -> bool:
     """Tasks asyncio.run makes for its own teardown, which a timeline leaves out."""
-    qualname = getattr(task.get_coro(), "__qualname__", "")
+    coro = task.get_coro()
+    if type(coro).__name__ == "async_generator_athrow":  # closing an abandoned async generator
+        return True
+    qualname = getattr(coro, "__qualname__", "")
     return qualname.startswith(("BaseEventLoop.", "VirtualEventLoop."))
 
 

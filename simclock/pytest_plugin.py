@@ -34,7 +34,7 @@ import pytest
 from simclock import bindings
 from simclock.clock import Clock, StartLike
 from simclock.errors import describe_tasks
-from simclock.loop import VirtualEventLoop, background_tasks
+from simclock.loop import VirtualEventLoop, _is_loop_housekeeping, background_tasks
 from simclock.outside import DEFAULT_IO_GRACE
 from simclock.replay import virtual_loops
 from simclock.timeline import Timeline
@@ -48,6 +48,8 @@ _LOOP_FIXTURE = re.compile(
     r"|_(function|class|module|package|session)_scoped_runner)$"
 )
 _OWN_LOOP = pytest.StashKey["VirtualEventLoop"]()
+# The test failed already: a leftover report would only repeat its story.
+_FAILED = pytest.StashKey[bool]()
 _FIXTURE_CLOCK = pytest.StashKey[Clock]()
 # The newest plugin-made loop when the item's setup began: a newer one at call
 # time is the item's own, function-scoped loop.
@@ -251,15 +253,24 @@ def pytest_fixture_setup(
         finally:
             fixturedef.func = function  # type: ignore[misc]
         return
-    if _LOOP_FIXTURE.match(fixturedef.argname) is None or _pytest_asyncio_has_factory_hook():
+    if _LOOP_FIXTURE.match(fixturedef.argname) is None:
         yield
         return
     options = _options(request.node)
     if options is None:
         yield
         return
-    with virtual_loops(_loop_factory(options)):
+    newest_before = _recent_loops[-1] if _recent_loops else None
+    if _pytest_asyncio_has_factory_hook():
         yield
+    else:
+        with virtual_loops(_loop_factory(options)):
+            yield
+    loop = _recent_loops[-1] if _recent_loops else None
+    if item is not None and fixturedef.scope == "function" and loop is not newest_before:
+        # Registered after the loop fixture's own teardown, so it runs before it:
+        # once every fixture using the loop has torn down, while the loop is open.
+        fixturedef.addfinalizer(functools.partial(_report_leftovers, item, loop))
 
 
 def _is_async_function(function: Any) -> bool:
@@ -307,12 +318,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if loop is None:
         return None
     arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    before = asyncio.all_tasks(loop)
-    try:
-        loop.run_until_complete(pyfuncitem.obj(**arguments))
-    finally:
-        leftovers = [task for task in asyncio.all_tasks(loop) - before if not task.done()]
-        _settle_leftovers(pyfuncitem, loop, leftovers)
+    loop.run_until_complete(pyfuncitem.obj(**arguments))
     return True
 
 
@@ -328,41 +334,26 @@ def _leftover_message(
     )
 
 
-def _settle_leftovers(
-    item: pytest.Item, loop: VirtualEventLoop, tasks: list[asyncio.Task[Any]]
-) -> None:
-    """Report tasks the test left pending (all but background ones), then cancel them all."""
-    message = _leftover_message(item, loop, tasks)
-    for task in tasks:
-        task.cancel()
-    if tasks and not loop.is_closed():
-        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-    if message:
-        if item.config.getini("simclock_strict_tasks"):
-            pytest.fail(message, pytrace=False)
-        warnings.warn(SimclockLeftoverTasksWarning(message), stacklevel=1)
+def _report_leftovers(item: pytest.Item, loop: VirtualEventLoop | None) -> None:
+    """After the test and its fixtures: warn (or fail) about tasks still pending.
 
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, None]:
-    """Leftover tasks of a test pytest-asyncio runs on a function-scoped virtual loop."""
-    loop = _recent_loops[-1] if _recent_loops else None
-    mine = (
-        loop is not None
-        and loop is not item.stash.get(_NEWEST_AT_SETUP, None)
-        and _OWN_LOOP not in item.stash
-        and not loop.is_closed()
-    )
-    before = asyncio.all_tasks(loop) if mine and loop is not None else set()
-    outcome = yield
-    if not mine or loop is None or loop.is_closed():
+    Runs before the loop closes, so a server or scheduler fixture has already
+    closed what it owns; background tasks and asyncio's own housekeeping (the
+    async-generator and executor shutdowns) are not reported.
+    """
+    if loop is None or loop.is_closed():
         return
-    leftovers = [task for task in asyncio.all_tasks(loop) - before if not task.done()]
+    leftovers = [
+        task
+        for task in asyncio.all_tasks(loop)
+        if not task.done() and not _is_loop_housekeeping(task)
+    ]
     message = _leftover_message(item, loop, leftovers)
-    if message and outcome.excinfo is None:
-        if item.config.getini("simclock_strict_tasks"):
-            pytest.fail(message, pytrace=False)
-        warnings.warn(SimclockLeftoverTasksWarning(message), stacklevel=1)
+    if not message or item.stash.get(_FAILED, False):
+        return
+    if item.config.getini("simclock_strict_tasks"):
+        pytest.fail(message, pytrace=False)
+    warnings.warn(SimclockLeftoverTasksWarning(message), stacklevel=1)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -372,6 +363,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     if loop is None or loop.is_closed():
         return
     try:
+        _report_leftovers(item, loop)
         pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
         for task in pending:
             task.cancel()
@@ -388,6 +380,8 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    if report.failed:
+        item.stash[_FAILED] = True
     if report.failed and _options(item) is not None:
         loop = item.stash.get(_OWN_LOOP, None) or _loop_that_ran()
         clock = loop.clock if loop is not None else item.stash.get(_FIXTURE_CLOCK, None)

@@ -328,7 +328,7 @@ def test_leftover_tasks_warn_by_name_and_line_and_background_ones_do_not(pyteste
     )
     assert "heartbeat" not in result.stdout.str()
     strict = run(pytester, *args, "-o", "simclock_strict_tasks=true")
-    strict.assert_outcomes(failed=1)
+    strict.assert_outcomes(passed=1, errors=1)
     strict.stdout.fnmatch_lines(["*ended with tasks still pending*"])
 
 
@@ -511,3 +511,39 @@ def test_a_suites_own_loop_factories_are_kept_unless_a_test_asks_for_simclock(py
     result = run(pytester, "--simclock", *WITH_ASYNCIO)
     result.assert_outcomes(passed=2, warnings=1)
     result.stdout.fnmatch_lines(["*replaces the suite's own loop factories*"])
+
+
+@pytest.mark.parametrize("args", [NO_ASYNCIO, WITH_ASYNCIO], ids=["own-runner", "pytest-asyncio"])
+def test_a_server_fixture_tears_down_before_leftovers_are_looked_for(pytester, args):
+    pytester.makeini("[pytest]\nsimclock_strict_tasks = true\nasyncio_mode = auto\n")
+    write(
+        pytester,
+        """
+        import asyncio
+        import pytest
+
+        @pytest.fixture
+        async def server():
+            async def handle(reader, writer):
+                await reader.read()
+                writer.close()
+
+            server = await asyncio.start_server(handle, "127.0.0.1", 0)
+            yield server
+            server.close()
+            await server.wait_closed()
+
+        @pytest.mark.simclock
+        async def test_talks_to_the_server(server):
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"hi")
+            await asyncio.sleep(30)
+            writer.close()
+            await writer.wait_closed()
+        """,
+    )
+    result = run(
+        pytester, *args, "-W", "error::simclock.pytest_plugin.SimclockLeftoverTasksWarning"
+    )
+    result.assert_outcomes(passed=1)
