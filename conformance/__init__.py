@@ -1,0 +1,1 @@
+"""Conformance runs: other projects' test suites with simclock as the event loop."""
