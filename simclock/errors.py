@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import linecache
+import os
+import types
 
 __all__ = ["ClockConflict", "Deadlock", "Livelock", "SimclockError", "TimeLimitExceeded"]
 
@@ -89,30 +91,87 @@ class ClockConflict(SimclockError):
 
 
 def describe_tasks(tasks: list[asyncio.Task[object]]) -> list[str]:
-    """One readable line per pending task: its name, the line where it waits, what it awaits."""
+    """The pending tasks as await chains: who waits on whom, down to the line that waits.
+
+    A task awaited by another (directly, or through `gather`) is shown under
+    it, so a report reads main -> gather -> child -> `await event.wait()`.
+    """
     if not tasks:
         return []
+    pending = set(tasks)
+    children: dict[asyncio.Task[object], list[asyncio.Task[object]]] = {}
+    awaited: set[asyncio.Task[object]] = set()
+    for task in tasks:
+        for child in _awaited_tasks(task):
+            if child in pending and child is not task:
+                children.setdefault(task, []).append(child)
+                awaited.add(child)
     lines = [f"pending tasks ({len(tasks)}):"]
-    for task in sorted(tasks, key=lambda t: t.get_name()):
-        lines.append(f"  - {task.get_name()!r} {where_task_waits(task)}")
+    roots = sorted((t for t in tasks if t not in awaited), key=lambda t: t.get_name())
+    seen: set[asyncio.Task[object]] = set()
+
+    def show(task: asyncio.Task[object], depth: int) -> None:
+        if task in seen:
+            return
+        seen.add(task)
+        indent = "  " + "    " * depth + ("-> " if depth else "- ")
+        lines.append(f"{indent}{task.get_name()!r} {where_task_waits(task)}")
         waiter = getattr(task, "_fut_waiter", None)
-        if waiter is not None:
-            lines.append(f"      awaiting {_shorten(repr(waiter), 120)}")
+        if waiter is not None and task not in children:
+            lines.append(f"{'  ' + '    ' * depth}    awaiting {_shorten(repr(waiter), 120)}")
+        for child in children.get(task, []):
+            show(child, depth + 1)
+
+    for root in roots:
+        show(root, 0)
+    for task in tasks:  # a cycle of tasks awaiting each other has no root
+        show(task, 0)
     return lines
 
 
+def _awaited_tasks(task: asyncio.Task[object]) -> list[asyncio.Task[object]]:
+    waiter = getattr(task, "_fut_waiter", None)
+    if isinstance(waiter, asyncio.Task):
+        return [waiter]
+    gathered = getattr(waiter, "_children", None)  # asyncio.gather's future
+    if gathered:
+        return [child for child in gathered if isinstance(child, asyncio.Task)]
+    return []
+
+
 def where_task_waits(task: asyncio.Task[object]) -> str:
-    """`coro() at file.py:12: source line` for the innermost frame of a pending task."""
+    """`coro() waiting in inner() at file.py:12: source line` for a pending task.
+
+    The line is the innermost one of the program's own code on the task's
+    await chain (coroutines awaiting coroutines), not asyncio's.
+    """
     coro = task.get_coro()
     name = getattr(coro, "__name__", type(coro).__name__)
-    stack = task.get_stack()
-    if not stack:
-        return f"{name}() (not started)"
-    frame = stack[-1]
+    frame = _innermost_own_frame(coro)
+    if frame is None:
+        stack = task.get_stack()
+        if not stack:
+            return f"{name}() (not started)"
+        frame = stack[-1]
     filename, lineno = frame.f_code.co_filename, frame.f_lineno
     source = linecache.getline(filename, lineno).strip()
     where = f"{name}() waiting in {frame.f_code.co_name}() at {filename}:{lineno}"
     return f"{where}: {source}" if source else where
+
+
+_ASYNCIO_DIR = os.path.dirname(asyncio.__file__)
+
+
+def _innermost_own_frame(coro: object) -> types.FrameType | None:
+    frame = None
+    while coro is not None:
+        current = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+        if current is None:
+            break
+        if not current.f_code.co_filename.startswith(_ASYNCIO_DIR):
+            frame = current
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+    return frame
 
 
 def _shorten(text: str, width: int) -> str:

@@ -114,6 +114,7 @@ class _JumpingSelector(selectors.BaseSelector):
         self._real.close()
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        __tracebackhide__ = True  # pytest shows the error, not simclock's machinery
         loop = self.loop
         assert loop is not None
         real = self._real
@@ -326,6 +327,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         return timer
 
     def run_forever(self) -> None:
+        __tracebackhide__ = True  # pytest shows the error, not simclock's machinery
         # asyncio's own errors, with asyncio's words, before anything is bound.
         self._check_closed()
         self._check_running()  # type: ignore[attr-defined]
@@ -510,6 +512,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         self, real: selectors.BaseSelector, timeout: float | None
     ) -> list[tuple[selectors.SelectorKey, int]]:
         """Called by the selector when nothing is ready and no timer is due: wait, jump or fail."""
+        __tracebackhide__ = True
         scheduled = self._scheduled
         work = self._work
         next_timer = scheduled[0]._when if scheduled else math.inf
@@ -556,6 +559,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         raise Deadlock(self._clock.now, self._pending_tasks(), self._blocked_threads())
 
     def _livelock(self) -> None:
+        __tracebackhide__ = True  # pytest shows the error, not simclock's machinery
         now = self._clock.reading
         due = [timer for timer in self._scheduled if timer._when <= now]
         callbacks = []
@@ -575,6 +579,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         return lines
 
     def _jump_to(self, when: float) -> None:
+        __tracebackhide__ = True  # pytest shows the error, not simclock's machinery
         if when > self._limit_at:
             assert self._limit is not None
             raise TimeLimitExceeded(

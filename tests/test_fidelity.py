@@ -145,3 +145,22 @@ def test_a_callback_rearming_itself_at_one_instant_is_a_livelock_naming_it():
 def test_a_bad_livelock_bound_is_refused(bad):
     with pytest.raises(ValueError, match="livelock_after"):
         simclock.new_event_loop(livelock_after=bad)
+
+
+def test_a_deadlock_report_shows_who_waits_on_whom_down_to_the_programs_line():
+    async def wait_for_signal(event):
+        await event.wait()
+
+    async def child(event):
+        await wait_for_signal(event)
+
+    async def main():
+        event = asyncio.Event()
+        await asyncio.gather(asyncio.create_task(child(event), name="child-1"))
+
+    with pytest.raises(simclock.Deadlock) as caught:
+        simclock.run(main())
+    lines = str(caught.value).splitlines()
+    main_line = next(i for i, line in enumerate(lines) if " main() waiting in main()" in line)
+    assert "-> 'child-1' child() waiting in wait_for_signal()" in lines[main_line + 1]
+    assert lines[main_line + 1].endswith("await event.wait()")
