@@ -466,8 +466,28 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         super()._start_serving(protocol_factory, sock, *args, **kwargs)  # type: ignore[misc]
 
     async def sock_connect(self, sock: Any, address: Any) -> None:
+        self._outside.connecting(sock, address)
         await super().sock_connect(sock, address)
         self._outside.connected(sock)
+
+    async def sock_sendto(self, sock: Any, data: Any, address: Any) -> int:
+        self._outside.connecting(sock, address)
+        sent: int = await super().sock_sendto(sock, data, address)
+        return sent
+
+    def _make_datagram_transport(self, sock: Any, *args: Any, **kwargs: Any) -> Any:
+        transport = super()._make_datagram_transport(sock, *args, **kwargs)  # type: ignore[misc]
+        self._outside.watch_datagram_transport(transport, sock)
+        return transport
+
+    def _make_ssl_transport(self, rawsock: Any, *args: Any, **kwargs: Any) -> Any:
+        # TLS transports are built without _make_socket_transport: watch them here.
+        transport = super()._make_ssl_transport(rawsock, *args, **kwargs)  # type: ignore[misc]
+        self._outside.watch_socket_transport(transport, rawsock)
+        peer = _peer_of(rawsock)
+        if peer is not None:
+            self._outside.connecting(rawsock, peer)  # the handshake is a round trip
+        return transport
 
     async def sock_sendall(self, sock: Any, data: Any) -> None:
         self._outside.wrote(sock)
@@ -595,6 +615,13 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
 
     def _pending_tasks(self) -> list[asyncio.Task[Any]]:
         return [task for task in asyncio.all_tasks(self) if not task.done()]
+
+
+def _peer_of(sock: Any) -> Any:
+    try:
+        return sock.getpeername()
+    except OSError:
+        return None
 
 
 def _is_loop_housekeeping(task: asyncio.Task[Any]) -> bool:

@@ -14,10 +14,12 @@ opens a pipe to one, it *expects* the outside world. While it expects and a
 timer is pending, an idle loop waits in real time, up to `io_grace` seconds,
 for outside I/O before it jumps; virtual time stands still meanwhile.
 
-- Data arriving on an outside socket is the reply: the expectation ends and
-  the next idle moment jumps at once.
-- Data on a pipe, or a live child process, keeps it: the grace restarts, as a
-  child is done only when it exits.
+- Data arriving on an outside socket or pipe, or a live child process, keeps
+  it: the grace restarts. A reply in several packets, a streamed body or a
+  TLS handshake is waited for until the peer has been quiet for `io_grace`,
+  not only until its first packet.
+- Connecting to an outside peer (plain or TLS) expects it too: a connect in
+  flight, and a peer that speaks first, get their grace.
 - A grace that runs out with no outside I/O ends the expectation, so an idle
   connection costs one grace per quiet stretch, not one per jump.
 - Listening sockets never count: a server waiting for clients does not slow
@@ -71,8 +73,14 @@ class OutsideWorld:
             self._listening_ports.add(address[1])
 
     def connected(self, sock: socket.socket) -> None:
-        """A socket of ours now has a local address: a peer seeing it is in this process."""
+        """A socket of ours now has a local address: a peer seeing it is in this process.
+
+        An outside peer's socket stays watched: the connect's own selector
+        registration, now gone, made the loop forget it.
+        """
         self._local.add(_address(sock.getsockname))
+        if self._expect_until is not None:
+            self._socket_is_outside(sock)
 
     def watch_socket_transport(self, transport: Any, sock: socket.socket) -> None:
         self.connected(sock)
@@ -94,6 +102,23 @@ class OutsideWorld:
     def watch_child(self, transport: Any) -> None:
         self._children.add(transport)
         self.expect()
+
+    def connecting(self, sock: socket.socket, address: Any) -> None:
+        """A connect (or a datagram) is on its way to `address`: expect it if outside."""
+        if self._address_is_outside(address):
+            self._fds[sock.fileno()] = "socket"
+            self.expect()
+
+    def watch_datagram_transport(self, transport: Any, sock: socket.socket) -> None:
+        """A datagram endpoint: each datagram to an outside address expects a reply."""
+        connected = _address(sock.getpeername)
+        original = transport.sendto
+
+        def sendto(data: Any, addr: Any = None) -> None:
+            self.connecting(sock, addr if addr is not None else connected)
+            original(data, addr)
+
+        transport.sendto = sendto
 
     def wrote(self, sock: socket.socket) -> None:
         """Raw socket data went out (`loop.sock_sendall` and friends)."""
@@ -127,12 +152,9 @@ class OutsideWorld:
         return bool(self._live_children())
 
     def saw(self, events: list[tuple[selectors.SelectorKey, int]]) -> None:
-        """Events came in while waiting: a reply ends the wait, pipe data extends it."""
-        kinds = {self._fds.get(key.fd) for key, _ in events}
-        if "pipe" in kinds or self._live_children():
+        """Events came in while waiting: outside data restarts the grace."""
+        if self._live_children() or any(key.fd in self._fds for key, _ in events):
             self.expect()
-        elif "socket" in kinds:
-            self._expect_until = None
 
     def forget(self, fd: int) -> None:
         self._fds.pop(fd, None)
@@ -141,6 +163,13 @@ class OutsideWorld:
 
     def _live_children(self) -> list[Any]:
         return [child for child in self._children if child.get_returncode() is None]
+
+    def _address_is_outside(self, address: Any) -> bool:
+        if not isinstance(address, tuple) or len(address) < 2:
+            return False  # a Unix socket path: a peer on this machine, maybe this process
+        if address in self._local:
+            return False
+        return not (address[0] in _LOOPBACK_HOSTS and address[1] in self._listening_ports)
 
     def _socket_is_outside(self, sock: socket.socket) -> bool:
         peer = _address(sock.getpeername)

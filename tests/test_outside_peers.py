@@ -1,0 +1,142 @@
+"""Real peers in child processes: the loop waits for them as a real loop would."""
+
+import asyncio
+import contextlib
+import shutil
+import ssl
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import simclock
+
+# Each peer prints its port, then serves one client in real time.
+BANNER_FIRST = """
+import socket, time
+server = socket.create_server(("127.0.0.1", 0))
+print(server.getsockname()[1], flush=True)
+connection, _ = server.accept()
+time.sleep(0.1)
+connection.sendall(b"220 hello\\n")
+connection.recv(10)
+"""
+
+TWO_PACKETS = """
+import socket, time
+server = socket.create_server(("127.0.0.1", 0))
+print(server.getsockname()[1], flush=True)
+connection, _ = server.accept()
+connection.recv(100)
+connection.sendall(b"first half, ")
+time.sleep(0.15)
+connection.sendall(b"second half\\n")
+connection.recv(10)
+"""
+
+UDP_ECHO = """
+import socket, time
+server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+server.bind(("127.0.0.1", 0))
+print(server.getsockname()[1], flush=True)
+data, address = server.recvfrom(100)
+time.sleep(0.05)
+server.sendto(data.upper(), address)
+"""
+
+TLS_SERVER = """
+import socket, ssl, sys, time
+context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+context.load_cert_chain(sys.argv[1], sys.argv[2])
+server = socket.create_server(("127.0.0.1", 0))
+print(server.getsockname()[1], flush=True)
+connection, _ = server.accept()
+time.sleep(0.05)
+with context.wrap_socket(connection, server_side=True) as tls:
+    tls.recv(100)
+    time.sleep(0.05)
+    tls.sendall(b"secret pong\\n")
+    tls.recv(10)
+"""
+
+
+@contextlib.contextmanager
+def peer(source, *args):
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(source), *args], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        yield int(child.stdout.readline())
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_peer_that_speaks_first_is_waited_for():
+    async def main(port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        async with asyncio.timeout(5):
+            banner = await reader.readline()
+        writer.close()
+        return banner
+
+    with peer(BANNER_FIRST) as port:
+        assert simclock.run(main(port)) == b"220 hello\n"
+
+
+def test_a_reply_in_two_packets_is_waited_for_to_its_end():
+    async def main(port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"ask\n")
+        async with asyncio.timeout(5):
+            reply = await reader.readline()
+        writer.close()
+        return reply
+
+    with peer(TWO_PACKETS) as port:
+        assert simclock.run(main(port)) == b"first half, second half\n"
+
+
+def test_a_datagram_reply_beats_a_virtual_timeout():
+    async def main(port):
+        loop = asyncio.get_running_loop()
+        answer = loop.create_future()
+
+        class Client(asyncio.DatagramProtocol):
+            def datagram_received(self, data, addr):
+                answer.set_result(data)
+
+        transport, _ = await loop.create_datagram_endpoint(Client, remote_addr=("127.0.0.1", port))
+        transport.sendto(b"ping")
+        async with asyncio.timeout(5):
+            reply = await answer
+        transport.close()
+        return reply
+
+    with peer(UDP_ECHO) as port:
+        assert simclock.run(main(port)) == b"PING"
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_a_tls_peer_in_another_process_completes_its_handshake(tmp_path):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False
+
+    async def main(port):
+        async with asyncio.timeout(60):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+        writer.write(b"ping\n")
+        async with asyncio.timeout(5):
+            reply = await reader.readline()
+        writer.close()
+        return reply
+
+    with peer(TLS_SERVER, str(cert), str(key)) as port:
+        assert simclock.run(main(port), start="now") == b"secret pong\n"
