@@ -66,10 +66,11 @@ assert threadhooks  # imported for its hooks on threading
 class _FifoTimerHandle(asyncio.TimerHandle):
     """A timer that breaks deadline ties by scheduling order (`_seq`, set by `call_at`)."""
 
-    __slots__ = ("_seq",)
+    __slots__ = ("_background", "_seq")
     if TYPE_CHECKING:
         _when: float
         _seq: int
+        _background: bool
         _scheduled: bool
         _source_traceback: list[Any] | None
 
@@ -316,6 +317,9 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             self._check_callback(callback, "call_at")
         timer = _FifoTimerHandle(when, callback, args, self, context)
         timer._seq = next(self._timer_seq)
+        timer._background = bool(self._background) and (
+            asyncio.current_task(self) in self._background
+        )
         if timer._source_traceback:
             del timer._source_traceback[-1]
         heapq.heappush(self._scheduled, timer)
@@ -564,6 +568,16 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             target = next_timer
             if worker_deadline is not None and worker_deadline <= next_timer:
                 target = worker_deadline
+            if self._background and self._only_background_ticks():
+                raise Deadlock(
+                    self._clock.now,
+                    self._foreground_tasks(),
+                    [
+                        f"background task {task.get_name()!r} still ticking"
+                        for task in sorted(self._background, key=lambda t: t.get_name())
+                        if not task.done()
+                    ],
+                )
             if "time" in vars(self):
                 # A test replaced loop.time: jumping the clock would not make any
                 # timer due. Wait as a real loop would, for the replaced clock.
@@ -577,6 +591,26 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         ):
             return real.select(timeout=None)
         raise Deadlock(self._clock.now, self._pending_tasks(), self._blocked_threads())
+
+    def _only_background_ticks(self) -> bool:
+        """Every pending timer is a background task's, and nothing else could wake a task.
+
+        Then the other tasks wait on something no timer of theirs, no worker and
+        no I/O can bring: the background tasks would tick forever for nothing.
+        """
+        if (
+            self._work.next_deadline() is not None
+            or self._jumping.registered > self._internal_fds
+            or self._signal_handlers
+            or self._outside.could_wake()
+        ):
+            return False
+        if any(not timer._background for timer in self._scheduled if not timer._cancelled):
+            return False
+        return bool(self._foreground_tasks())
+
+    def _foreground_tasks(self) -> list[asyncio.Task[Any]]:
+        return [task for task in self._pending_tasks() if task not in self._background]
 
     def _livelock(self) -> None:
         __tracebackhide__ = True  # pytest shows the error, not simclock's machinery
@@ -657,8 +691,15 @@ def _choose_clock(clock: Clock | None, start: StartLike | None) -> Clock:
 
 
 def background(task: asyncio.Task[_T]) -> asyncio.Task[_T]:
-    """Mark `task` as background work: a simulated test that ends with it still
-    pending cancels it quietly instead of reporting it as left over. Returns the task.
+    """Mark `task` as background work (a heartbeat, a keepalive, a poller). Returns the task.
+
+    Background tasks do not keep a run alive: when every other task waits and
+    the only timers pending are background tasks' (no worker, I/O or signal
+    could wake anything either), the run is deadlocked, and `Deadlock` names
+    the waiting tasks and the background tasks still ticking. The contract:
+    nothing the other tasks wait for may come from a background task alone.
+    A simulated test that ends with a background task still pending cancels it
+    quietly instead of reporting it as left over.
     """
     loop = task.get_loop()
     if isinstance(loop, VirtualEventLoop):

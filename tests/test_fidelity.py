@@ -164,3 +164,30 @@ def test_a_deadlock_report_shows_who_waits_on_whom_down_to_the_programs_line():
     main_line = next(i for i, line in enumerate(lines) if " main() waiting in main()" in line)
     assert "-> 'child-1' child() waiting in wait_for_signal()" in lines[main_line + 1]
     assert lines[main_line + 1].endswith("await event.wait()")
+
+
+def test_a_deadlock_beside_a_background_heartbeat_is_reported_at_once():
+    async def heartbeat():
+        while True:
+            await asyncio.sleep(0.05)
+
+    async def main():
+        simclock.background(asyncio.create_task(heartbeat(), name="heartbeat"))
+        await asyncio.sleep(1)
+        await asyncio.Event().wait()  # nothing will ever set it
+
+    with pytest.raises(simclock.Deadlock, match="background task 'heartbeat' still ticking"):
+        simclock.run(main())
+
+
+def test_a_background_task_does_not_cut_short_a_task_that_sleeps():
+    async def heartbeat():
+        while True:
+            await asyncio.sleep(0.05)
+
+    async def main():
+        simclock.background(asyncio.create_task(heartbeat()))
+        await asyncio.sleep(3)
+        return asyncio.get_running_loop().clock.now
+
+    assert simclock.run(main()) == pytest.approx(3.0)
