@@ -121,7 +121,24 @@ def _wait(condition: threading.Condition, timeout: float | None = None) -> bool:
         if work is not None and isinstance(view, bindings.ClockView):
             return _wait_on_the_loops_thread(condition, timeout, view.clock, work)
         return bool(_ORIGINAL["wait"](condition, timeout))
-    # Condition.wait, with the blocking part made a virtual wait.
+    notified, virtual = _condition_wait(
+        condition, lambda waiter: worker.block(waiter, timeout, "threading wait")
+    )
+    if notified:
+        return True
+    if not virtual:  # the loop closed under the wait: wait for real instead
+        return bool(_ORIGINAL["wait"](condition, timeout))
+    return False  # the virtual deadline woke it
+
+
+def _condition_wait(
+    condition: threading.Condition, block: Callable[[Any], bool]
+) -> tuple[bool, bool]:
+    """`Condition.wait`'s protocol around `block(waiter)`, which blocks on the waiter lock.
+
+    Returns whether a notify woke the wait (it took the waiter off the queue),
+    and what `block` answered.
+    """
     if not condition._is_owned():  # type: ignore[attr-defined]
         raise RuntimeError("cannot wait on un-acquired lock")
     waiter = _allocate_lock()
@@ -129,18 +146,16 @@ def _wait(condition: threading.Condition, timeout: float | None = None) -> bool:
     waiters = condition._waiters  # type: ignore[attr-defined]
     waiters.append(waiter)
     saved_state = condition._release_save()  # type: ignore[attr-defined]
-    virtual = False
+    answer = False
     try:
-        virtual = worker.block(waiter, timeout, "threading wait")
+        answer = block(waiter)
     finally:
         condition._acquire_restore(saved_state)  # type: ignore[attr-defined]
     try:
         waiters.remove(waiter)
     except ValueError:
-        return True  # a notify took it off the queue: woken
-    if not virtual:  # the loop closed under the wait: wait for real instead
-        return bool(_ORIGINAL["wait"](condition, timeout))
-    return False  # still queued: the virtual deadline woke it
+        return True, answer
+    return False, answer
 
 
 def _wait_on_the_loops_thread(
@@ -153,18 +168,11 @@ def _wait_on_the_loops_thread(
     virtual time moves to the next worker deadline or to this wait's own. With
     neither, no thread can ever end the wait: `Deadlock`, instead of a hang.
     """
-    if not condition._is_owned():  # type: ignore[attr-defined]
-        raise RuntimeError("cannot wait on un-acquired lock")
     deadline = None if timeout is None else later(clock.reading, timeout)
-    waiter = _allocate_lock()
-    waiter.acquire()
-    waiters = condition._waiters  # type: ignore[attr-defined]
-    waiters.append(waiter)
-    saved_state = condition._release_save()  # type: ignore[attr-defined]
-    notified = False
-    try:
+
+    def block(waiter: Any) -> bool:
         look, quiet_since = 0.001, bindings.real_monotonic()
-        while not (notified := waiter.acquire(True, look)):
+        while not waiter.acquire(True, look):
             look = min(0.05, look * 2)
             now = bindings.real_monotonic()
             if work.holds_time() and work.look_closer(now, True, _PATIENCE):
@@ -174,7 +182,7 @@ def _wait_on_the_loops_thread(
             if deadline is not None and (next_deadline is None or deadline <= next_deadline):
                 clock._move_to(deadline)
                 work.expire_due(deadline)
-                break
+                return False
             if next_deadline is not None:
                 clock._move_to(next_deadline)
                 work.expire_due(next_deadline)
@@ -188,13 +196,9 @@ def _wait_on_the_loops_thread(
                         "(a lock, a queue, an Event) that no worker can end"
                     ],
                 )
-    finally:
-        condition._acquire_restore(saved_state)  # type: ignore[attr-defined]
-        if not notified:
-            try:
-                waiters.remove(waiter)
-            except ValueError:
-                notified = True
+        return True
+
+    notified, _ = _condition_wait(condition, block)
     return notified
 
 
