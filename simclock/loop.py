@@ -20,8 +20,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import dataclasses
-import functools
 import heapq
 import itertools
 import math
@@ -36,9 +34,9 @@ from simclock import bindings, threadhooks
 from simclock.bindings import ClockView, real_monotonic
 from simclock.clock import Clock, StartLike, later
 from simclock.errors import ClockConflict, Deadlock, Livelock, TimeLimitExceeded, _shorten
-from simclock.outside import DEFAULT_IO_GRACE, OutsideWorld
+from simclock.outside import DEFAULT_IO_GRACE, OutsideHooks, OutsideWorld
 from simclock.recording import recording_prints
-from simclock.timeline import EventKind, Timeline
+from simclock.taskrecording import TaskRecording
 from simclock.work import WorkInFlight, iter_thread_stacks
 
 __all__ = ["VirtualEventLoop", "background", "background_tasks", "new_event_loop"]
@@ -145,7 +143,7 @@ class _JumpingSelector(selectors.BaseSelector):
         return loop._when_idle(real, timeout)
 
 
-class VirtualEventLoop(asyncio.SelectorEventLoop):
+class VirtualEventLoop(TaskRecording, OutsideHooks, asyncio.SelectorEventLoop):
     """An asyncio event loop whose time is virtual.
 
     `loop.time()` reads the attached `Clock`. While the loop runs, the clock
@@ -183,6 +181,9 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     `asyncio.sleep(math.nan)` fails in the awaiting task instead of corrupting
     the timer heap.
     """
+
+    #: The virtual loop that most recently started running, for reports after the fact.
+    last_run: weakref.ref[VirtualEventLoop] | None = None
 
     # An __init__ that raises before the base class ran must not break __del__.
     _closed = True
@@ -372,147 +373,6 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         future.add_done_callback(lambda _: self._work.end_external())
         return future
 
-    # Recording for a timeline: costs nothing unless the clock has one.
-
-    _timeline: Timeline | None = None
-    #: The virtual loop that most recently started running, for reports after the fact.
-    last_run: weakref.ref[VirtualEventLoop] | None = None
-
-    def _observe(self, timeline: Timeline) -> None:
-        """Record task lifecycles on `timeline` from now until the loop closes."""
-        if self._timeline is timeline:
-            return
-        self._timeline = timeline
-        # Where each task's "created" event sits, to name it once the name is final:
-        # asyncio.create_task(name=...) names a task only after the loop made it.
-        self._created_event: weakref.WeakKeyDictionary[asyncio.Task[Any], int] = getattr(
-            self, "_created_event", weakref.WeakKeyDictionary()
-        )
-        self._timer_of_task: weakref.WeakKeyDictionary[asyncio.Task[Any], float] = (
-            weakref.WeakKeyDictionary()
-        )
-        # An instance attribute shadows the method, so only a recording loop pays.
-        self._call_soon = self._call_soon_observed  # type: ignore[method-assign]
-
-    def _call_soon_observed(
-        self, callback: Callable[..., object], args: Any, context: Context | None
-    ) -> asyncio.Handle:
-        task = getattr(callback, "__self__", None)
-        if (
-            isinstance(task, asyncio.Task)
-            and self._timeline is not None
-            and not _is_loop_housekeeping(task)
-        ):
-            if task not in self._created_event:
-                self._created_event[task] = len(self._timeline.events)
-                self._timeline.record(self._clock.now, task.get_name(), EventKind.CREATED)
-            callback = functools.partial(self._run_task_step, task, callback)
-        handle: asyncio.Handle = super()._call_soon(callback, args, context)  # type: ignore[misc]
-        return handle
-
-    def _task_name(self, timeline: Timeline, task: asyncio.Task[Any]) -> str:
-        name = task.get_name()
-        index = self._created_event.get(task)
-        if index is not None and index < len(timeline.events):
-            created = timeline.events[index]
-            if created.task != name:
-                timeline.events[index] = dataclasses.replace(created, task=name)
-        timeline.coroutines[name] = getattr(task.get_coro(), "__name__", "?")
-        return name
-
-    def _run_task_step(
-        self, task: asyncio.Task[Any], step: Callable[..., object], *args: Any
-    ) -> None:
-        timeline = self._timeline
-        if timeline is None:
-            step(*args)
-            return
-        name = self._task_name(timeline, task)
-        timeline.record(self._clock.now, name, EventKind.RAN)
-        step(*args)
-        if task.done():
-            # Recorded here, at the instant the task ended, and not through a
-            # done callback: a recorder must not show in the task's repr.
-            self._record_task_end(task)
-        else:
-            until = self._timer_of_task.pop(task, None)
-            waiter = getattr(task, "_fut_waiter", None)
-            if until is not None and waiter is not None:
-                text = f"until t={until - self._clock.reading + self._clock.now:.3f}s"
-            else:
-                text = _shorten(repr(waiter), 80) if waiter is not None else ""
-            timeline.record(self._clock.now, name, EventKind.WAITED, text)
-
-    def _record_task_end(self, task: asyncio.Task[Any]) -> None:
-        timeline = self._timeline
-        if timeline is None:
-            return
-        name = self._task_name(timeline, task)
-        # `_exception`, not `exception()`: asking would mark the exception as
-        # retrieved and silence asyncio's "never retrieved" report.
-        exception = getattr(task, "_exception", None)
-        if task.cancelled():
-            timeline.record(self._clock.now, name, EventKind.CANCELLED)
-        elif exception is not None:
-            timeline.record(self._clock.now, name, EventKind.FAILED, repr(exception))
-        else:
-            timeline.record(self._clock.now, name, EventKind.FINISHED)
-
-    # What the loop tells its OutsideWorld about peers outside the process.
-
-    def _make_socket_transport(self, sock: Any, *args: Any, **kwargs: Any) -> Any:
-        transport = super()._make_socket_transport(sock, *args, **kwargs)  # type: ignore[misc]
-        self._outside.watch_socket_transport(transport, sock)
-        return transport
-
-    def _start_serving(self, protocol_factory: Any, sock: Any, *args: Any, **kwargs: Any) -> None:
-        self._outside.served(sock)
-        super()._start_serving(protocol_factory, sock, *args, **kwargs)  # type: ignore[misc]
-
-    async def sock_connect(self, sock: Any, address: Any) -> None:
-        self._outside.connecting(sock, address)
-        await super().sock_connect(sock, address)
-        self._outside.connected(sock)
-
-    async def sock_sendto(self, sock: Any, data: Any, address: Any) -> int:
-        self._outside.connecting(sock, address)
-        sent: int = await super().sock_sendto(sock, data, address)
-        return sent
-
-    def _make_datagram_transport(self, sock: Any, *args: Any, **kwargs: Any) -> Any:
-        transport = super()._make_datagram_transport(sock, *args, **kwargs)  # type: ignore[misc]
-        self._outside.watch_datagram_transport(transport, sock)
-        return transport
-
-    def _make_ssl_transport(self, rawsock: Any, *args: Any, **kwargs: Any) -> Any:
-        # TLS transports are built without _make_socket_transport: watch them here.
-        transport = super()._make_ssl_transport(rawsock, *args, **kwargs)  # type: ignore[misc]
-        self._outside.watch_socket_transport(transport, rawsock)
-        peer = _peer_of(rawsock)
-        if peer is not None:
-            self._outside.connecting(rawsock, peer)  # the handshake is a round trip
-        return transport
-
-    async def sock_sendall(self, sock: Any, data: Any) -> None:
-        self._outside.wrote(sock)
-        await super().sock_sendall(sock, data)
-
-    def _make_read_pipe_transport(self, pipe: Any, *args: Any, **kwargs: Any) -> Any:
-        transport = super()._make_read_pipe_transport(pipe, *args, **kwargs)  # type: ignore[misc]
-        self._outside.watch_pipe_transport(transport, pipe.fileno())
-        return transport
-
-    def _make_write_pipe_transport(self, pipe: Any, *args: Any, **kwargs: Any) -> Any:
-        transport = super()._make_write_pipe_transport(pipe, *args, **kwargs)  # type: ignore[misc]
-        self._outside.watch_pipe_transport(transport, pipe.fileno())
-        return transport
-
-    async def _make_subprocess_transport(self, *args: Any, **kwargs: Any) -> Any:
-        self._outside.expect()
-        transport = await super()._make_subprocess_transport(*args, **kwargs)  # type: ignore[misc]
-        self._outside.watch_child(transport)
-        return transport
-
     def close(self) -> None:
         super().close()
         # After closing, so that a worker starting a virtual sleep now either
@@ -649,22 +509,6 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
 
     def _pending_tasks(self) -> list[asyncio.Task[Any]]:
         return [task for task in asyncio.all_tasks(self) if not task.done()]
-
-
-def _peer_of(sock: Any) -> Any:
-    try:
-        return sock.getpeername()
-    except OSError:
-        return None
-
-
-def _is_loop_housekeeping(task: asyncio.Task[Any]) -> bool:
-    """Tasks asyncio.run makes for its own teardown, which a timeline leaves out."""
-    coro = task.get_coro()
-    if type(coro).__name__ == "async_generator_athrow":  # closing an abandoned async generator
-        return True
-    qualname = getattr(coro, "__qualname__", "")
-    return qualname.startswith(("BaseEventLoop.", "VirtualEventLoop."))
 
 
 def _check_limit(limit: object) -> None:

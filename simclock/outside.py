@@ -38,9 +38,9 @@ import socket
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["DEFAULT_IO_GRACE", "OutsideWorld"]
+__all__ = ["DEFAULT_IO_GRACE", "OutsideHooks", "OutsideWorld"]
 
 #: Real seconds an idle loop waits for an expected outside peer before jumping.
 DEFAULT_IO_GRACE = 1.0
@@ -204,3 +204,73 @@ def _address(read: Callable[[], Any]) -> Any:
     except OSError:
         return None
     return address if not isinstance(address, list) else tuple(address)
+
+
+class OutsideHooks:
+    """The loop's side: where asyncio makes transports and connects, tell the OutsideWorld.
+
+    A mixin of `VirtualEventLoop`; every method defers to asyncio's own.
+    """
+
+    if TYPE_CHECKING:
+        _outside: OutsideWorld
+
+    def _make_socket_transport(self, sock: Any, *args: Any, **kwargs: Any) -> Any:
+        transport = super()._make_socket_transport(sock, *args, **kwargs)  # type: ignore[misc]
+        self._outside.watch_socket_transport(transport, sock)
+        return transport
+
+    def _start_serving(self, protocol_factory: Any, sock: Any, *args: Any, **kwargs: Any) -> None:
+        self._outside.served(sock)
+        super()._start_serving(protocol_factory, sock, *args, **kwargs)  # type: ignore[misc]
+
+    async def sock_connect(self, sock: Any, address: Any) -> None:
+        self._outside.connecting(sock, address)
+        await super().sock_connect(sock, address)  # type: ignore[misc]
+        self._outside.connected(sock)
+
+    async def sock_sendto(self, sock: Any, data: Any, address: Any) -> int:
+        self._outside.connecting(sock, address)
+        sent: int = await super().sock_sendto(sock, data, address)  # type: ignore[misc]
+        return sent
+
+    def _make_datagram_transport(self, sock: Any, *args: Any, **kwargs: Any) -> Any:
+        transport = super()._make_datagram_transport(sock, *args, **kwargs)  # type: ignore[misc]
+        self._outside.watch_datagram_transport(transport, sock)
+        return transport
+
+    def _make_ssl_transport(self, rawsock: Any, *args: Any, **kwargs: Any) -> Any:
+        # TLS transports are built without _make_socket_transport: watch them here.
+        transport = super()._make_ssl_transport(rawsock, *args, **kwargs)  # type: ignore[misc]
+        self._outside.watch_socket_transport(transport, rawsock)
+        peer = _peer_of(rawsock)
+        if peer is not None:
+            self._outside.connecting(rawsock, peer)  # the handshake is a round trip
+        return transport
+
+    async def sock_sendall(self, sock: Any, data: Any) -> None:
+        self._outside.wrote(sock)
+        await super().sock_sendall(sock, data)  # type: ignore[misc]
+
+    def _make_read_pipe_transport(self, pipe: Any, *args: Any, **kwargs: Any) -> Any:
+        transport = super()._make_read_pipe_transport(pipe, *args, **kwargs)  # type: ignore[misc]
+        self._outside.watch_pipe_transport(transport, pipe.fileno())
+        return transport
+
+    def _make_write_pipe_transport(self, pipe: Any, *args: Any, **kwargs: Any) -> Any:
+        transport = super()._make_write_pipe_transport(pipe, *args, **kwargs)  # type: ignore[misc]
+        self._outside.watch_pipe_transport(transport, pipe.fileno())
+        return transport
+
+    async def _make_subprocess_transport(self, *args: Any, **kwargs: Any) -> Any:
+        self._outside.expect()
+        transport = await super()._make_subprocess_transport(*args, **kwargs)  # type: ignore[misc]
+        self._outside.watch_child(transport)
+        return transport
+
+
+def _peer_of(sock: Any) -> Any:
+    try:
+        return sock.getpeername()
+    except OSError:
+        return None

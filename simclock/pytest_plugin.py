@@ -34,9 +34,10 @@ import pytest
 from simclock import bindings
 from simclock.clock import Clock, StartLike
 from simclock.errors import describe_tasks
-from simclock.loop import VirtualEventLoop, _is_loop_housekeeping, background_tasks
+from simclock.loop import VirtualEventLoop, background_tasks
 from simclock.outside import DEFAULT_IO_GRACE
 from simclock.replay import virtual_loops
+from simclock.taskrecording import is_loop_housekeeping
 from simclock.timeline import Timeline
 
 __all__ = ["ClockFixture", "SimclockLeftoverTasksWarning", "SimclockOverrideWarning"]
@@ -346,7 +347,7 @@ def _report_leftovers(item: pytest.Item, loop: VirtualEventLoop | None) -> None:
     leftovers = [
         task
         for task in asyncio.all_tasks(loop)
-        if not task.done() and not _is_loop_housekeeping(task)
+        if not task.done() and not is_loop_housekeeping(task)
     ]
     message = _leftover_message(item, loop, leftovers)
     if not message or item.stash.get(_FAILED, False):

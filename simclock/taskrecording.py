@@ -1,0 +1,128 @@
+"""Recording a loop's tasks on a timeline, without touching them.
+
+A mixin of `VirtualEventLoop`. It costs nothing unless the loop's clock has a
+timeline. It wraps each task step the loop schedules, records when the task
+ran, waited and ended, and never changes an attribute, a callback or a name
+of the program's own objects: no done callback shows in a task's repr, and a
+failed task's exception is read without marking it retrieved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import weakref
+from collections.abc import Callable
+from contextvars import Context
+from typing import TYPE_CHECKING, Any
+
+from simclock.errors import _shorten
+from simclock.timeline import EventKind, Timeline
+
+if TYPE_CHECKING:
+    from simclock.clock import Clock
+
+__all__ = ["TaskRecording", "is_loop_housekeeping"]
+
+
+class TaskRecording:
+    """The timeline side of a virtual loop: what each task did at which instant."""
+
+    if TYPE_CHECKING:
+        _clock: Clock
+
+        def _call_soon(
+            self, callback: Callable[..., object], args: Any, context: Context | None
+        ) -> asyncio.Handle: ...
+
+    _timeline: Timeline | None = None
+
+    def _observe(self, timeline: Timeline) -> None:
+        """Record task lifecycles on `timeline` from now until the loop closes."""
+        if self._timeline is timeline:
+            return
+        self._timeline = timeline
+        # Where each task's "created" event sits, to name it once the name is final:
+        # asyncio.create_task(name=...) names a task only after the loop made it.
+        self._created_event: weakref.WeakKeyDictionary[asyncio.Task[Any], int] = getattr(
+            self, "_created_event", weakref.WeakKeyDictionary()
+        )
+        self._timer_of_task: weakref.WeakKeyDictionary[asyncio.Task[Any], float] = (
+            weakref.WeakKeyDictionary()
+        )
+        # An instance attribute shadows the method, so only a recording loop pays.
+        self._call_soon = self._call_soon_observed  # type: ignore[method-assign]
+
+    def _call_soon_observed(
+        self, callback: Callable[..., object], args: Any, context: Context | None
+    ) -> asyncio.Handle:
+        task = getattr(callback, "__self__", None)
+        if (
+            isinstance(task, asyncio.Task)
+            and self._timeline is not None
+            and not is_loop_housekeeping(task)
+        ):
+            if task not in self._created_event:
+                self._created_event[task] = len(self._timeline.events)
+                self._timeline.record(self._clock.now, task.get_name(), EventKind.CREATED)
+            callback = functools.partial(self._run_task_step, task, callback)
+        handle: asyncio.Handle = super()._call_soon(callback, args, context)  # type: ignore[misc]
+        return handle
+
+    def _task_name(self, timeline: Timeline, task: asyncio.Task[Any]) -> str:
+        name = task.get_name()
+        index = self._created_event.get(task)
+        if index is not None and index < len(timeline.events):
+            created = timeline.events[index]
+            if created.task != name:
+                timeline.events[index] = dataclasses.replace(created, task=name)
+        timeline.coroutines[name] = getattr(task.get_coro(), "__name__", "?")
+        return name
+
+    def _run_task_step(
+        self, task: asyncio.Task[Any], step: Callable[..., object], *args: Any
+    ) -> None:
+        timeline = self._timeline
+        if timeline is None:
+            step(*args)
+            return
+        name = self._task_name(timeline, task)
+        timeline.record(self._clock.now, name, EventKind.RAN)
+        step(*args)
+        if task.done():
+            # Recorded here, at the instant the task ended, and not through a
+            # done callback: a recorder must not show in the task's repr.
+            self._record_task_end(task)
+        else:
+            until = self._timer_of_task.pop(task, None)
+            waiter = getattr(task, "_fut_waiter", None)
+            if until is not None and waiter is not None:
+                text = f"until t={until - self._clock.reading + self._clock.now:.3f}s"
+            else:
+                text = _shorten(repr(waiter), 80) if waiter is not None else ""
+            timeline.record(self._clock.now, name, EventKind.WAITED, text)
+
+    def _record_task_end(self, task: asyncio.Task[Any]) -> None:
+        timeline = self._timeline
+        if timeline is None:
+            return
+        name = self._task_name(timeline, task)
+        # `_exception`, not `exception()`: asking would mark the exception as
+        # retrieved and silence asyncio's "never retrieved" report.
+        exception = getattr(task, "_exception", None)
+        if task.cancelled():
+            timeline.record(self._clock.now, name, EventKind.CANCELLED)
+        elif exception is not None:
+            timeline.record(self._clock.now, name, EventKind.FAILED, repr(exception))
+        else:
+            timeline.record(self._clock.now, name, EventKind.FINISHED)
+
+
+def is_loop_housekeeping(task: asyncio.Task[Any]) -> bool:
+    """Tasks asyncio.run makes for its own teardown, which a timeline leaves out."""
+    coro = task.get_coro()
+    if type(coro).__name__ == "async_generator_athrow":  # closing an abandoned async generator
+        return True
+    qualname = getattr(coro, "__qualname__", "")
+    return qualname.startswith(("BaseEventLoop.", "VirtualEventLoop."))
