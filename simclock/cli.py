@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from simclock import render
+from simclock import __version__, render
 from simclock.bindings import real_perf_counter
 from simclock.clock import DEFAULT_START, Clock
 from simclock.replay import INTERRUPTED, ScriptError, compile_script, run_script
@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="simclock",
         description="Run asyncio code on a virtual clock: sleeps and timeouts take no real time.",
     )
+    parser.add_argument("--version", action="version", version=f"simclock {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
         "run",

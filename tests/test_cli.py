@@ -249,3 +249,9 @@ def test_limit_caps_the_whole_script_not_each_loop(tmp_path):
     result = simclock("run", "--limit", "60", str(path))
     assert result.returncode == 1
     assert "virtual time limit of 60s exceeded: reached t=40.000s" in result.stderr
+
+
+def test_version_names_the_package_version():
+    result = simclock("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"simclock {__import__('simclock').__version__}"
