@@ -400,15 +400,18 @@ class VirtualEventLoop(TaskRecording, OutsideHooks, asyncio.SelectorEventLoop):
         scheduled = self._scheduled
         work = self._work
         next_timer = scheduled[0]._when if scheduled else math.inf
-        worker_deadline = work.next_deadline()
-        timer_pending = next_timer != math.inf or worker_deadline is not None
         if work.holds_time():
             # A worker works: wait for it in real time, looking again and again
             # whether it is really working or durably blocked.
             events = real.select(work.next_look())
-            if events or work.inbox or work.look_closer(real_monotonic(), timer_pending, _PATIENCE):
+            pending = next_timer != math.inf or work.next_deadline() is not None
+            if events or work.inbox or work.look_closer(real_monotonic(), pending, _PATIENCE):
                 return events
         work.settled()
+        # Read only once no worker works: a worker registers its deadline before
+        # it stops working, so none can be missed here.
+        worker_deadline = work.next_deadline()
+        timer_pending = next_timer != math.inf or worker_deadline is not None
         if work.inbox and work.deliver(self._ready, real_monotonic()):
             return []
         if self._idle_waiters:

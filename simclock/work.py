@@ -69,6 +69,10 @@ GATES: dict[Any, WorkInFlight] = {}
 SETTLE = 0.05
 # Real seconds between looks at working threads while the loop waits for them.
 _FIRST_LOOK, _LAST_LOOK = 0.001, 0.05
+# Real seconds a worker must sleep on a lock, using no CPU, before it counts as
+# durably blocked. A thread only waiting for the GIL also sleeps on a futex; on
+# a loaded machine it may wait a few switch intervals (5 ms each) for a CPU.
+_LOCK_SETTLE = 0.05
 
 
 class LoopPort(Protocol):
@@ -382,11 +386,12 @@ class WorkInFlight:
             if activity is Activity.COMPUTING or activity is Activity.UNKNOWN:
                 worker.quiet_since = None
                 holding = True
-            elif activity is Activity.ON_IO:
-                if worker.quiet_since is None:
-                    worker.quiet_since = now
-                if now - worker.quiet_since < quiet_limit:
-                    holding = True
+                continue
+            if worker.quiet_since is None:
+                worker.quiet_since = now
+            limit = quiet_limit if activity is Activity.ON_IO else _LOCK_SETTLE
+            if now - worker.quiet_since < limit:
+                holding = True
         return holding
 
     def next_look(self) -> float:
