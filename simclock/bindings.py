@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import sys
 import threading
 import time
@@ -344,6 +345,26 @@ def _release(clock: Clock) -> None:
             _restore_logging_clock()
             if travel is not None:
                 travel.stop()
+
+
+def _forget_in_a_forked_child() -> None:
+    """A child forked during a run starts on real time, as a real run's child does."""
+    global _clock, _holds, _travel
+    if _clock is None:
+        return
+    _clock._on_move = None
+    travel, _clock, _holds, _travel = _travel, None, 0, None
+    for _install, uninstall in reversed(_hooks):
+        uninstall()
+    _restore_time_module()
+    _restore_logging_clock()
+    _views.__dict__.clear()
+    if travel is not None:
+        travel.stop()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_a_forked_child)
 
 
 def _wall_follower(clock: Clock, traveller: time_machine.Traveller) -> Callable[[], None]:

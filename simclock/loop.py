@@ -277,7 +277,11 @@ class VirtualEventLoop(TaskRecording, OutsideHooks, asyncio.SelectorEventLoop):
         """As asyncio's, but a worker's callbacks wait in the inbox (see `simclock.work`)."""
         worker = getattr(bindings.current_view(), "worker", None)
         if worker is None or worker.work is not self._work:
-            return super().call_soon_threadsafe(callback, *args, context=context)
+            handle = super().call_soon_threadsafe(callback, *args, context=context)
+            traceback = getattr(handle, "_source_traceback", None)
+            if traceback:
+                del traceback[-1]  # this frame: the traceback ends where the program called
+            return handle
         self._check_closed()
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
@@ -360,8 +364,12 @@ class VirtualEventLoop(TaskRecording, OutsideHooks, asyncio.SelectorEventLoop):
         *args: *_Ts,
     ) -> asyncio.Future[_T]:
         if executor is None or isinstance(executor, concurrent.futures.ThreadPoolExecutor):
-            # Thread pools: the call is found as it is submitted (simclock.threadhooks).
-            return super().run_in_executor(executor, func, *args)
+            # Thread pools: the call is found as it is submitted (simclock.threadhooks),
+            # also when the loop is not running yet.
+            if self.is_running() or bindings.current_clock() not in (None, self._clock):
+                return super().run_in_executor(executor, func, *args)
+            with bindings.bound(self._clock, ClockView(self._clock, self._work)):
+                return super().run_in_executor(executor, func, *args)
         # A process pool pickles the function, and its workers sleep for real:
         # count the work by its future instead.
         self._work.begin_external()

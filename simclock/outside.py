@@ -35,10 +35,11 @@ from __future__ import annotations
 
 import selectors
 import socket
-import time
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from simclock.bindings import real_monotonic
 
 __all__ = ["DEFAULT_IO_GRACE", "OutsideHooks", "OutsideWorld"]
 
@@ -46,7 +47,6 @@ __all__ = ["DEFAULT_IO_GRACE", "OutsideHooks", "OutsideWorld"]
 DEFAULT_IO_GRACE = 1.0
 
 _LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost", "0.0.0.0", "::"}
-_real_monotonic = time.monotonic
 
 
 class OutsideWorld:
@@ -126,7 +126,7 @@ class OutsideWorld:
             self.expect()
 
     def expect(self) -> None:
-        self._expect_until = _real_monotonic() + self.grace
+        self._expect_until = real_monotonic() + self.grace
 
     @property
     def expecting(self) -> bool:
@@ -141,7 +141,7 @@ class OutsideWorld:
         if not self._fds and not self._live_children():
             self._expect_until = None
             return None
-        remaining = self._expect_until - _real_monotonic()
+        remaining = self._expect_until - real_monotonic()
         if remaining <= 0:
             self._expect_until = None
             return None
@@ -165,8 +165,10 @@ class OutsideWorld:
         return [child for child in self._children if child.get_returncode() is None]
 
     def _address_is_outside(self, address: Any) -> bool:
+        if isinstance(address, str | bytes):  # a Unix socket: outside unless this loop serves it
+            return bool(address) and address not in self._local
         if not isinstance(address, tuple) or len(address) < 2:
-            return False  # a Unix socket path: a peer on this machine, maybe this process
+            return False
         if address in self._local:
             return False
         return not (address[0] in _LOOPBACK_HOSTS and address[1] in self._listening_ports)

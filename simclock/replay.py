@@ -87,7 +87,11 @@ def compile_script(path: str) -> _Script:
 # `asyncio.get_event_loop()`'s implicit loop and pytest-asyncio's older
 # releases call the default policy's `new_event_loop`. Patching these
 # (never the deprecated policy functions) reaches every one of them.
-_POLICY_BASE = getattr(asyncio.events, "_BaseDefaultEventLoopPolicy", None)
+_POLICY_BASE = getattr(asyncio.events, "_BaseDefaultEventLoopPolicy", None) or getattr(
+    asyncio.events,
+    "BaseDefaultEventLoopPolicy",
+    None,  # its name before Python 3.14
+)
 
 
 @contextmanager

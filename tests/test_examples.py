@@ -158,3 +158,17 @@ def test_replay_gives_the_script_its_argv_main_and_path(tmp_path):
         run_script(compile_script(str(script)), ["-x", "7"], clock)
     assert out.getvalue() == f"__main__ {[str(script), '-x', '7']} True\n"
     assert sys.modules["__main__"].__name__ == "__main__"
+
+
+def test_replay_makes_get_event_loops_implicit_loop_virtual(tmp_path):
+    script = tmp_path / "old_style.py"
+    script.write_text(
+        "import asyncio, warnings\n"
+        "warnings.simplefilter('ignore', DeprecationWarning)\n"
+        "loop = asyncio.new_event_loop()\n"
+        "policy_loop = asyncio.get_event_loop_policy().new_event_loop()\n"
+        "print(type(loop).__name__, type(policy_loop).__name__)\n",
+        encoding="utf-8",
+    )
+    out, _, _, _ = replay(script)
+    assert out == "VirtualEventLoop VirtualEventLoop\n"

@@ -392,3 +392,29 @@ def test_a_run_in_a_second_thread_that_outlives_the_first_keeps_its_clock():
     before = time.monotonic()
     time.sleep(0.01)
     assert time.monotonic() - before >= 0.01
+
+
+def test_work_handed_to_the_default_executor_before_the_loop_runs_is_seen():
+    loop = simclock.new_event_loop()
+    try:
+        future = loop.run_in_executor(None, time.sleep, 2)
+        loop.run_until_complete(asyncio.wait_for(future, 10))
+        assert loop.clock.now == 2.0
+    finally:
+        loop.close()
+
+
+def test_a_child_forked_during_a_run_reads_real_time():
+    import os
+
+    async def main():
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: real clocks, whatever the parent had bound
+            real = time.time() > 1.7e9 and time.monotonic() != simclock.MONOTONIC_ORIGIN
+            os.write(write, b"real" if real else b"virtual")
+            os._exit(0)
+        os.waitpid(pid, 0)
+        return os.read(read, 10)
+
+    assert simclock.run(main(), start="2001-01-01") == b"real"
