@@ -465,5 +465,10 @@ def simclock_fixture(request: pytest.FixtureRequest) -> Iterator[ClockFixture]:
     clock = Clock(options.start, tick=options.tick)
     clock.timeline = Timeline()
     item.stash[_FIXTURE_CLOCK] = clock
-    with bindings.bound(clock):
+
+    def make_loop() -> VirtualEventLoop:
+        return VirtualEventLoop(clock, limit=options.limit, io_grace=options.io_grace)
+
+    # asyncio.run, asyncio.Runner and new_event_loop inside the test: on its clock.
+    with bindings.bound(clock), virtual_loops(make_loop):
         yield ClockFixture(clock)

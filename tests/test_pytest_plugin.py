@@ -547,3 +547,22 @@ def test_a_server_fixture_tears_down_before_leftovers_are_looked_for(pytester, a
         pytester, *args, "-W", "error::simclock.pytest_plugin.SimclockLeftoverTasksWarning"
     )
     result.assert_outcomes(passed=1)
+
+
+def test_asyncio_run_in_a_sync_test_with_the_fixture_is_on_the_tests_clock(pytester):
+    write(
+        pytester,
+        """
+        import asyncio, time
+
+        def test_sync(simclock):
+            start = (time.time(), time.monotonic())
+            loop_time = asyncio.run(asyncio.sleep(30, "slept"))
+            assert loop_time == "slept"
+            assert (time.time() - start[0], time.monotonic() - start[1]) == (30.0, 30.0)
+            assert simclock.now == 30.0
+            with asyncio.Runner() as runner:
+                assert type(runner.get_loop()).__name__ == "VirtualEventLoop"
+        """,
+    )
+    run(pytester, *NO_ASYNCIO).assert_outcomes(passed=1)
