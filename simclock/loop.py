@@ -266,9 +266,7 @@ class VirtualEventLoop(TaskRecording, OutsideHooks, asyncio.SelectorEventLoop):
             raise TypeError("delay must not be None")
         # self.time(), not the clock: a test may have replaced loop.time.
         timer = self.call_at(later(self.time(), delay), callback, *args, context=context)
-        traceback = getattr(timer, "_source_traceback", None)
-        if traceback:
-            del traceback[-1]
+        _drop_own_frame(timer)
         return timer
 
     def call_soon_threadsafe(
@@ -278,17 +276,13 @@ class VirtualEventLoop(TaskRecording, OutsideHooks, asyncio.SelectorEventLoop):
         worker = getattr(bindings.current_view(), "worker", None)
         if worker is None or worker.work is not self._work:
             handle = super().call_soon_threadsafe(callback, *args, context=context)
-            traceback = getattr(handle, "_source_traceback", None)
-            if traceback:
-                del traceback[-1]  # this frame: the traceback ends where the program called
+            _drop_own_frame(handle)
             return handle
         self._check_closed()
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
         handle = asyncio.Handle(callback, args, self, context)
-        traceback = getattr(handle, "_source_traceback", None)
-        if traceback:
-            del traceback[-1]
+        _drop_own_frame(handle)
         self._work.post(worker, handle, real_monotonic())
         self._write_to_self()
         return handle
@@ -325,8 +319,7 @@ class VirtualEventLoop(TaskRecording, OutsideHooks, asyncio.SelectorEventLoop):
         timer._background = bool(self._background) and (
             asyncio.current_task(self) in self._background
         )
-        if timer._source_traceback:
-            del timer._source_traceback[-1]
+        _drop_own_frame(timer)
         heapq.heappush(self._scheduled, timer)
         timer._scheduled = True
         if self._timeline is not None:
@@ -520,6 +513,13 @@ class VirtualEventLoop(TaskRecording, OutsideHooks, asyncio.SelectorEventLoop):
 
     def _pending_tasks(self) -> list[asyncio.Task[Any]]:
         return [task for task in asyncio.all_tasks(self) if not task.done()]
+
+
+def _drop_own_frame(handle: asyncio.Handle) -> None:
+    """In debug mode, end a handle's source traceback where the program called, not here."""
+    traceback = getattr(handle, "_source_traceback", None)
+    if traceback:
+        del traceback[-1]
 
 
 def _check_limit(limit: object) -> None:

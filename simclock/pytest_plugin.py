@@ -52,9 +52,6 @@ _OWN_LOOP = pytest.StashKey["VirtualEventLoop"]()
 # The test failed already: a leftover report would only repeat its story.
 _FAILED = pytest.StashKey[bool]()
 _FIXTURE_CLOCK = pytest.StashKey[Clock]()
-# The newest plugin-made loop when the item's setup began: a newer one at call
-# time is the item's own, function-scoped loop.
-_NEWEST_AT_SETUP = pytest.StashKey["VirtualEventLoop | None"]()
 # Loops made by this plugin, newest last: the failure report reads the newest one.
 _recent_loops: deque[VirtualEventLoop] = deque(maxlen=4)
 
@@ -305,7 +302,6 @@ def _on_loop(loop: VirtualEventLoop, function: Callable[..., Any]) -> Callable[.
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     VirtualEventLoop.last_run = None
-    item.stash[_NEWEST_AT_SETUP] = _recent_loops[-1] if _recent_loops else None
     if not _is_async_test(item) or _asyncio_owns(item):
         return
     options = _options(item)

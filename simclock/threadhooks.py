@@ -24,7 +24,6 @@ import concurrent.futures
 import concurrent.futures.thread
 import threading
 from collections.abc import Callable
-from contextlib import nullcontext
 from typing import Any
 
 from simclock import bindings
@@ -88,22 +87,17 @@ def _start(thread: threading.Thread) -> None:
 
 def _join(thread: threading.Thread, timeout: float | None = None) -> None:
     worker = _worker_of_caller()
-    if (
-        worker is None
-        or timeout is not None
-        or not thread.is_alive()
-        or not worker.work.employs(thread)
-    ):
-        # A thread that does not work for the loop ends in real time: so
-        # does the wait for it, and the joiner holds time meanwhile.
-        with worker.waiting_for_real() if worker is not None else nullcontext():
-            _ORIGINAL["join"](thread, timeout)
+    if worker is None:
+        _ORIGINAL["join"](thread, timeout)
         return
     # Joining a worker: durable while that worker is; its end wakes the joiner.
     gate = _allocate_lock()
     gate.acquire()
-    if not worker.work.join_gate(worker, gate, thread):
-        _ORIGINAL["join"](thread, timeout)
+    if timeout is not None or not worker.work.join_gate(worker, gate, thread):
+        # A timed join, or a thread that does not work for the loop: it ends in
+        # real time, so does the wait for it, and the joiner holds time meanwhile.
+        with worker.waiting_for_real():
+            _ORIGINAL["join"](thread, timeout)
         return
     try:
         _ORIGINAL["join"](thread, timeout)

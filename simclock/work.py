@@ -14,8 +14,9 @@ such a call. `external_work()` declares work simclock cannot see.
 
 What a worker is doing, in states:
 
-- QUEUED: a call waiting for a pool thread. It holds time while its pool has
-  a free thread to start it.
+A call waiting for a pool thread is not a worker yet: it holds time while
+its pool has a free thread to start it.
+
 - WORKING: running, or blocked where simclock has no hook. It holds time for
   as long as it works, with no cap. When the loop has nothing else to do it
   asks the kernel (`simclock.threadprobe`): a worker that used no CPU since
@@ -49,7 +50,9 @@ import asyncio
 import enum
 import heapq
 import itertools
+import sys
 import threading
+import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Generic, Protocol, TypeVar
@@ -81,12 +84,9 @@ class LoopPort(Protocol):
     def time(self) -> float: ...
     def is_closed(self) -> bool: ...
     def wake(self) -> None: ...
-    def call_at(self, when: float, callback: Callable[..., object], *args: Any) -> Any: ...
-    def call_soon_threadsafe(self, callback: Callable[..., object], *args: Any) -> Any: ...
 
 
 class State(enum.Enum):
-    QUEUED = "queued"
     WORKING = "working"
     WAITING = "waiting"
     ENDED = "ended"
@@ -95,11 +95,11 @@ class State(enum.Enum):
 class Worker:
     """One thread (or one pool call) working for a loop; also that thread's clock view."""
 
-    def __init__(self, work: WorkInFlight, seq: int, name: str, state: State) -> None:
+    def __init__(self, work: WorkInFlight, seq: int, name: str) -> None:
         self.work = work
         self.seq = seq
         self.name = name
-        self.state = state
+        self.state = State.WORKING
         self.thread: threading.Thread | None = None
         self.probe: ThreadProbe | None = None
         self.activity = Activity.COMPUTING
@@ -217,9 +217,10 @@ class WorkInFlight:
 
     # Workers coming and going.
 
-    def enlist(self, name: str, state: State = State.WORKING) -> Worker:
+    def enlist(self, name: str) -> Worker:
+        """A new worker, working from now."""
         with self._lock:
-            worker = Worker(self, next(self._seq), name, state)
+            worker = Worker(self, next(self._seq), name)
             self._workers[worker.seq] = worker
         return worker
 
@@ -234,12 +235,12 @@ class WorkInFlight:
             worker.probe.close()
         self.port.wake()
 
-    def employs(self, thread: threading.Thread) -> bool:
-        """Whether `thread` is one of this loop's workers now."""
-        return any(worker.thread is thread for worker in list(self._workers.values()))
-
     def join_gate(self, joiner: Worker, gate: Any, thread: threading.Thread) -> bool:
-        """The joiner waits for worker thread `thread` to end; False if it can't (gone)."""
+        """The joiner waits for worker thread `thread` to end.
+
+        False if `thread` is not one of this loop's workers (any more): then
+        it ends in real time, and so does the wait for it.
+        """
         with self._lock:
             joined = next((w for w in self._workers.values() if w.thread is thread), None)
             if joined is None:
@@ -527,9 +528,6 @@ async def external_work() -> AsyncIterator[None]:
 
 def iter_thread_stacks(workers: list[Worker]) -> Iterator[tuple[Worker, list[str]]]:
     """Each worker with the innermost lines of its thread's Python stack."""
-    import sys
-    import traceback
-
     frames = sys._current_frames()
     for worker in workers:
         thread = worker.thread
