@@ -5,7 +5,8 @@ Two generated test files of N tests each, run by pytest in a fresh process:
 - plain pytest-asyncio: each test sleeps 0 (the same scheduling, real loop).
 A third run puts the simclock file on the plugin's own runner (`-p no:asyncio`).
 Per-test cost = (time for N tests - time for 1 test) / (N - 1), so interpreter and
-pytest start-up cancel out. Medians over the repeats, runs interleaved.
+pytest start-up cancel out. Medians over the repeats, runs interleaved. The peers'
+own pytest plugins, installed in the same venv, are switched off.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ async def test_{index}():
     await asyncio.sleep(0)
 """
 _HEADER = "import asyncio\nimport pytest\n"
+# The peers' pytest plugins, installed beside simclock in the benchmark venv: sleepfake's
+# adds an autouse fixture to every test, and looptime's hooks every fixture's setup.
+_PEER_PLUGINS = ("sleepfake", "looptime_plugin", "looptime_chronometers", "looptime_timeproxies")
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ def _write(folder: Path, name: str, template: str, count: int) -> Path:
 
 def _run(path: Path, *options: str) -> float:
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options, str(path)]
+    command += [f"-pno:{plugin}" for plugin in _PEER_PLUGINS]
     command += ["-o", "asyncio_default_fixture_loop_scope=function"]
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=path.parent)
