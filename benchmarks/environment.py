@@ -9,6 +9,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+import venv_bootstrap
+
 __all__ = ["describe"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +49,9 @@ def _relative(path: Path) -> str:
 def _simclock_source() -> str:
     """Version and commit: results from a dirty tree must say so."""
     version = metadata.version("simclock")
+    exported = os.environ.get(venv_bootstrap.SOURCE_VARIABLE)
+    if exported:
+        return f"{version}, commit {Path(exported).name[:7]} exported (--simclock-commit)"
     commit = _git("rev-parse", "--short", "HEAD")
     dirty = _git("status", "--porcelain", "--", "simclock", "pyproject.toml")
     state = " + uncommitted changes in simclock/" if dirty else ""

@@ -17,8 +17,10 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -74,6 +76,99 @@ def ensure_venv_and_reexec(argv: list[str], with_peers: bool) -> None:
     _install(python, target, with_peers)
     os.environ[IN_VENV_VARIABLE] = str(target)
     os.execv(python, [str(python), str(BENCHMARKS / "run.py"), *argv])
+
+
+# Set when simclock comes from a commit's export rather than the working tree.
+SOURCE_VARIABLE = "SIMCLOCK_BENCHMARKS_SOURCE"
+
+
+def simclock_root() -> Path:
+    """Where the simclock being measured lives: the checkout, or a commit's export."""
+    exported = os.environ.get(SOURCE_VARIABLE)
+    return Path(exported) if exported else REPO_ROOT
+
+
+def use_commit(revision: str) -> str:
+    """Measure simclock as committed at `revision`, whatever the working tree holds.
+
+    Others may be editing simclock/ while a benchmark runs: this exports the
+    commit's simclock/, pyproject.toml and README.md to benchmarks/.env/sources/
+    and puts that folder first on the import path of this process and of every
+    process it starts (PYTHONPATH), ahead of the editable install. Returns the
+    full commit hash.
+    """
+    commit = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "rev-parse", "--verify", f"{revision}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    target = BENCHMARKS / ".env" / "sources" / commit
+    if not (target / "simclock" / "__init__.py").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        paths = ["simclock", "pyproject.toml", "README.md"]
+        archive = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "archive", commit, *paths],
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    os.environ[SOURCE_VARIABLE] = str(target)
+    path = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(target), *([path] if path else [])])
+    sys.path.insert(0, str(target))
+    return commit
+
+
+def ensure_plain_install_venv(suffix: str, extra: list[str]) -> Path:
+    """A venv `<venv_dir()>-SUFFIX` holding a regular (not editable) install of this checkout.
+
+    For start-up timings: what a user's `pip install simclock` gives, with only
+    simclock's own dependencies and `extra` beside it (no test extra, so no
+    pytest unless `extra` asks for it). simclock is installed from a copy of its
+    sources, so no build output lands in the working tree, and reinstalled
+    whenever those sources change. Returns the venv's Python.
+    """
+    target = venv_dir().with_name(f"{venv_dir().name}-{suffix}")
+    python = _venv_python(target)
+    if not python.exists():
+        print(f"[benchmarks] creating {target.relative_to(REPO_ROOT)}", file=sys.stderr)
+        venv.EnvBuilder(with_pip=True, clear=True).create(target)
+    stamp = target / "installed.json"
+    done = json.loads(stamp.read_text()) if stamp.exists() else {}
+    root = simclock_root()
+    sources = _sources_digest(root)
+    pyproject = _digest(root / "pyproject.toml")
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / "simclock-src"
+        _copy_sources(root, copy)
+        if done.get("pyproject") != pyproject:
+            _pip(python, [str(copy), *extra], required=True)
+        elif done.get("sources") != sources:
+            _pip(python, ["--force-reinstall", "--no-deps", str(copy)], required=True)
+    done = {"pyproject": pyproject, "sources": sources}
+    stamp.write_text(json.dumps(done, indent=2))
+    return python
+
+
+def _copy_sources(root: Path, destination: Path) -> None:
+    destination.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(root / name, destination / name)
+    shutil.copytree(
+        root / "simclock",
+        destination / "simclock",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+
+
+def _sources_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted((root / "simclock").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _venv_python(target: Path) -> Path:
