@@ -15,8 +15,10 @@ recorded events with their virtual timestamps. Rendering lives in
 from __future__ import annotations
 
 import enum
+import json
+import re
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["Event", "EventKind", "Timeline", "TimelineAssertionError"]
@@ -24,6 +26,8 @@ __all__ = ["Event", "EventKind", "Timeline", "TimelineAssertionError"]
 
 # Instants closer than this are one instant: the loop's clock resolution.
 _RESOLUTION = 1e-9
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class EventKind(enum.StrEnum):
@@ -42,20 +46,49 @@ _ENDINGS = frozenset({EventKind.FINISHED, EventKind.CANCELLED, EventKind.FAILED}
 
 @dataclass(frozen=True)
 class Event:
-    """One thing that happened: when (virtual seconds), in which task, what, and its text."""
+    """One thing that happened: when (virtual seconds), in which task, what, and its text.
+
+    Two fields say how tasks relate, when the loop could tell: `parent` on a
+    CREATED event names the task that was running when this one was made, and
+    `awaited` on a WAITED event names the tasks whose ending the task waited
+    for (a task it awaited directly, or the tasks of an `asyncio.gather`).
+    """
 
     at: float
     task: str | None
     kind: EventKind
     text: str = ""
+    awaited: tuple[str, ...] = ()
+    parent: str | None = None
 
     def __str__(self) -> str:
         where = self.task or "-"
         text = f" {self.text}" if self.text else ""
+        if self.awaited:
+            text += f" (awaiting {', '.join(self.awaited)})"
         return f"t={self.at:8.3f}s  {where:<16} {self.kind.value:<9}{text}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "kind": self.kind.value}
+        """The event as JSON-ready data: `t`, `task`, `kind`, `text`, and the relations if set."""
+        data: dict[str, Any] = {"t": self.at, "task": self.task, "kind": self.kind.value}
+        data["text"] = self.text
+        if self.awaited:
+            data["awaited"] = list(self.awaited)
+        if self.parent is not None:
+            data["parent"] = self.parent
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Event:
+        """The event `as_dict` described."""
+        return cls(
+            float(data["t"]),
+            data.get("task"),
+            EventKind(data["kind"]),
+            str(data.get("text", "")),
+            tuple(data.get("awaited", ())),
+            data.get("parent"),
+        )
 
 
 class TimelineAssertionError(AssertionError):
@@ -89,8 +122,49 @@ class Timeline:
 
     # Recording, called by the loop and the stdout tee.
 
-    def record(self, at: float, task: str | None, kind: EventKind, text: str = "") -> None:
-        self.events.append(Event(at, task, kind, text))
+    def record(
+        self,
+        at: float,
+        task: str | None,
+        kind: EventKind,
+        text: str = "",
+        *,
+        awaited: tuple[str, ...] = (),
+        parent: str | None = None,
+    ) -> None:
+        self.events.append(Event(at, task, kind, text, awaited, parent))
+
+    # Saving and loading.
+
+    def to_json(self) -> str:
+        """The timeline as JSON, as `simclock run --json` writes it; `from_json` reads it back.
+
+        `{"virtual_seconds", "real_seconds", "coroutines", "events": [...]}`. Text
+        is kept exactly, a lone surrogate included (as a `\\udxxx` escape), so
+        any printed line survives the round trip.
+        """
+        document = {
+            "virtual_seconds": self.duration,
+            "real_seconds": self.real_seconds,
+            "coroutines": self.coroutines,
+            "events": [event.as_dict() for event in self.events],
+        }
+        text = json.dumps(document, ensure_ascii=False, indent=1)
+        # A lone surrogate cannot be written as UTF-8; as a JSON escape it can.
+        return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+    @classmethod
+    def from_json(cls, document: str | bytes) -> Timeline:
+        """The timeline `to_json` (or `simclock run --json`) wrote, ready for assertions."""
+        data = json.loads(document)
+        if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+            raise ValueError("not a simclock timeline: expected an object with an 'events' list")
+        timeline = cls()
+        timeline.events = [Event.from_dict(event) for event in data["events"]]
+        timeline.coroutines = dict(data.get("coroutines", {}))
+        timeline.virtual_seconds = float(data.get("virtual_seconds", 0.0))
+        timeline.real_seconds = float(data.get("real_seconds", 0.0))
+        return timeline
 
     # Queries.
 

@@ -1,0 +1,255 @@
+"""What every drawing of a `Timeline` shows, worked out once and in one pass.
+
+`chart(timeline)` turns the recorded events into lanes (one per task, in the
+order the tasks were made), the printed lines and marks numbered in the order
+they happened, and the joins: a task that awaited another resumed when that
+one ended. The terminal, SVG, HTML and Mermaid drawings only lay this out.
+
+Past `most_lanes` tasks a chart of one lane each is unreadable, so the chart
+also carries a summary: the tasks grouped by the coroutine they ran, with
+counts, which the drawings show instead of the lanes.
+
+Building a chart takes time in proportion to the events, whatever their
+number: every lookup is a dict, never a scan.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from simclock.chartlabels import elide, printable
+from simclock.timeline import EventKind, Timeline
+
+__all__ = [
+    "ENDINGS",
+    "MOST_LANES",
+    "TOP_LEVEL",
+    "Chart",
+    "Join",
+    "Lane",
+    "LaneGroup",
+    "Note",
+    "Wait",
+    "chart",
+    "nice_step",
+    "number_ranges",
+    "seconds",
+    "ticks",
+]
+
+#: Tasks beyond which drawings show `Chart.groups` instead of one lane per task.
+MOST_LANES = 300
+
+ENDINGS = (EventKind.FINISHED, EventKind.CANCELLED, EventKind.FAILED)
+
+_DEFAULT_NAME = re.compile(r"Task-\d+")
+#: The lane of prints and marks made outside any task (a script's top level).
+TOP_LEVEL = "(top level)"
+
+
+@dataclass
+class Note:
+    """A printed line or a mark, numbered from 1 in the order it happened."""
+
+    number: int
+    at: float
+    task: str | None
+    kind: EventKind
+    text: str  # printable: safe to draw anywhere
+
+
+@dataclass
+class Wait:
+    """A stretch a task spent waiting, and what on."""
+
+    since: float
+    until: float | None
+    reason: str
+    awaited: tuple[str, ...] = ()
+
+
+@dataclass
+class Lane:
+    name: str
+    label: str
+    coroutine: str
+    start: float
+    parent: str | None = None
+    end: float | None = None
+    ending: EventKind | None = None
+    failure: str = ""
+    ran: list[float] = field(default_factory=list)
+    waits: list[Wait] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Join:
+    """`waiter` awaited `awaited`, which ended at `ended`; the waiter resumed at `resumed`."""
+
+    awaited: str
+    waiter: str
+    ended: float
+    resumed: float
+
+
+@dataclass
+class LaneGroup:
+    """The tasks that ran one coroutine, for the summary of a crowded chart."""
+
+    label: str
+    count: int = 0
+    start: float = float("inf")
+    end: float = 0.0
+    endings: Counter[str] = field(default_factory=Counter)
+    notes: int = 0
+
+
+@dataclass
+class Chart:
+    lanes: list[Lane]
+    notes: list[Note]
+    joins: list[Join]
+    span: float
+    groups: list[LaneGroup] | None = None
+
+    @property
+    def summarised(self) -> bool:
+        """Too many tasks for a lane each: drawings show `groups`."""
+        return self.groups is not None
+
+
+def chart(timeline: Timeline, most_lanes: int = MOST_LANES, label_width: int = 32) -> Chart:
+    """The chart of `timeline`, labels at most `label_width` columns and distinct."""
+    lanes: dict[str, Lane] = {}
+    notes: list[Note] = []
+    joins: list[Join] = []
+    open_wait: dict[str, Wait] = {}
+
+    def lane_of(task: str | None, at: float) -> Lane:
+        key = TOP_LEVEL if task is None else task
+        lane = lanes.get(key)
+        if lane is None:
+            coroutine = timeline.coroutines.get(key, "") if task is not None else ""
+            lane = lanes[key] = Lane(key, _label(key, coroutine), coroutine, at)
+        return lane
+
+    for event in timeline.events:
+        kind = event.kind
+        if kind is EventKind.PRINTED or kind is EventKind.MARK:
+            note = Note(len(notes) + 1, event.at, event.task, kind, printable(event.text))
+            notes.append(note)
+            lane_of(event.task, event.at).notes.append(note)
+            continue
+        if event.task is None:
+            continue
+        lane = lane_of(event.task, event.at)
+        if kind is EventKind.CREATED:
+            lane.start, lane.parent = event.at, event.parent
+        elif kind is EventKind.RAN:
+            lane.ran.append(event.at)
+            wait = open_wait.pop(lane.name, None)
+            if wait is not None:
+                wait.until = event.at
+                for awaited in wait.awaited:
+                    other = lanes.get(awaited)
+                    if other is not None and other.end is not None:
+                        joins.append(Join(awaited, lane.name, other.end, event.at))
+        elif kind is EventKind.WAITED:
+            wait = Wait(event.at, None, printable(event.text), event.awaited)
+            open_wait[lane.name] = wait
+            lane.waits.append(wait)
+        elif kind in ENDINGS:
+            lane.end, lane.ending = event.at, kind
+            lane.failure = printable(event.text)
+            open_wait.pop(lane.name, None)
+    ordered = list(lanes.values())
+    if TOP_LEVEL in lanes:  # the script's own lines read first
+        ordered.remove(lanes[TOP_LEVEL])
+        ordered.insert(0, lanes[TOP_LEVEL])
+    _distinguish(ordered, label_width)
+    span = max(timeline.end, timeline.virtual_seconds)
+    result = Chart(ordered, notes, joins, span)
+    if len(ordered) > most_lanes:
+        result.groups = _groups(ordered)
+    return result
+
+
+def _label(name: str, coroutine: str) -> str:
+    """A default-named task is shown by its coroutine: `main()` says more than `Task-1`."""
+    if coroutine and _DEFAULT_NAME.fullmatch(name):
+        return f"{coroutine}()"
+    return printable(name)
+
+
+def _distinguish(lanes: list[Lane], width: int) -> None:
+    """Make every label distinct and at most `width` columns, cutting in the middle."""
+    repeated = Counter(lane.label for lane in lanes)
+    for lane in lanes:
+        if repeated[lane.label] > 1 and lane.label != lane.name:
+            lane.label = f"{lane.label} {printable(lane.name)}"
+        lane.label = elide(lane.label, width)
+    seen: Counter[str] = Counter()
+    for lane in lanes:
+        seen[lane.label] += 1
+        if seen[lane.label] > 1:  # two names alike at both ends: number the later ones
+            suffix = f" #{seen[lane.label]}"
+            lane.label = elide(lane.label, width - len(suffix)) + suffix
+
+
+def _groups(lanes: list[Lane]) -> list[LaneGroup]:
+    groups: dict[str, LaneGroup] = {}
+    for lane in lanes:
+        key = f"{lane.coroutine}()" if lane.coroutine else lane.label
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = LaneGroup(key)
+        group.count += 1
+        group.start = min(group.start, lane.start)
+        group.end = max(group.end, lane.end if lane.end is not None else lane.start)
+        group.endings[lane.ending.value if lane.ending else "still pending"] += 1
+        group.notes += len(lane.notes)
+    return list(groups.values())
+
+
+def nice_step(span: float, most: int) -> float:
+    """The smallest of 1, 2, 5 x 10**k that cuts `span` into at most `most` pieces."""
+    if span <= 0:
+        return 1.0
+    raw = span / max(1, most)
+    power = 10.0 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 5, 10):
+        if factor * power >= raw:
+            return float(factor * power)
+    return float(10 * power)
+
+
+def ticks(span: float, most: int) -> list[float]:
+    """Axis ticks from 0 to `span` at a nice step, at most `most + 1` of them."""
+    step = nice_step(span, most)
+    count = int(span / step + 1e-9) + 1 if span > 0 else 1
+    return [round(index * step, 9) for index in range(count)]
+
+
+def seconds(value: float) -> str:
+    """`4s`, `0.25s`: an axis label."""
+    return f"{value:g}s"
+
+
+def number_ranges(numbers: list[int]) -> str:
+    """`1-3,5`: consecutive numbers as ranges."""
+    if not numbers:
+        return ""
+    parts: list[str] = []
+    start = previous = numbers[0]
+    for number in [*numbers[1:], None]:
+        if number is not None and number == previous + 1:
+            previous = number
+            continue
+        parts.append(str(start) if start == previous else f"{start}-{previous}")
+        if number is not None:
+            start = previous = number
+    return ",".join(parts)
