@@ -17,7 +17,7 @@ from collections.abc import Callable
 from contextvars import Context
 from typing import TYPE_CHECKING, Any
 
-from simclock.errors import _shorten
+from simclock.errors import _awaited_tasks, _shorten
 from simclock.timeline import EventKind, Timeline
 
 if TYPE_CHECKING:
@@ -65,7 +65,13 @@ class TaskRecording:
         ):
             if task not in self._created_event:
                 self._created_event[task] = len(self._timeline.events)
-                self._timeline.record(self._clock.now, task.get_name(), EventKind.CREATED)
+                parent = asyncio.current_task(self)  # type: ignore[arg-type]
+                self._timeline.record(
+                    self._clock.now,
+                    task.get_name(),
+                    EventKind.CREATED,
+                    parent=parent.get_name() if parent is not None else None,
+                )
             callback = functools.partial(self._run_task_step, task, callback)
         handle: asyncio.Handle = super()._call_soon(callback, args, context)  # type: ignore[misc]
         return handle
@@ -101,7 +107,8 @@ class TaskRecording:
                 text = f"until t={until - self._clock.reading + self._clock.now:.3f}s"
             else:
                 text = _shorten(repr(waiter), 80) if waiter is not None else ""
-            timeline.record(self._clock.now, name, EventKind.WAITED, text)
+            awaited = tuple(other.get_name() for other in _awaited_tasks(task))
+            timeline.record(self._clock.now, name, EventKind.WAITED, text, awaited=awaited)
 
     def _record_task_end(self, task: asyncio.Task[Any]) -> None:
         timeline = self._timeline
