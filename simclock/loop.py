@@ -20,8 +20,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import heapq
-import itertools
 import math
 import selectors
 import threading
@@ -32,22 +30,19 @@ from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
 from simclock import bindings, threadhooks
 from simclock.bindings import ClockView, real_monotonic
-from simclock.clock import Clock, StartLike, later
+from simclock.clock import Clock, StartLike
 from simclock.errors import ClockConflict, Deadlock, Livelock, TimeLimitExceeded, _shorten
+from simclock.iteration import _COARSE_FLOATS, LoopIteration
 from simclock.outside import DEFAULT_IO_GRACE, OutsideHooks, OutsideWorld
 from simclock.recording import recording_prints
 from simclock.taskrecording import TaskRecording
+from simclock.timeline import Timeline
 from simclock.work import WorkInFlight, iter_thread_stacks
 
 __all__ = ["VirtualEventLoop", "background", "background_tasks", "new_event_loop"]
 
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
-
-# From here on the spacing between floats nears the 1 ns clock resolution, and
-# past it `now + resolution == now`: a timer due exactly now would never be
-# popped. Checking from a little early costs nothing.
-_COARSE_FLOATS = float(2**22)
 
 #: Loop iterations at one virtual instant before `Livelock` is raised. An
 #: honest program that never lets time move for a million iterations is
@@ -59,26 +54,6 @@ DEFAULT_LIVELOCK_AFTER = 1_000_000
 _PATIENCE = 5.0
 
 assert threadhooks  # imported for its hooks on threading
-
-
-class _FifoTimerHandle(asyncio.TimerHandle):
-    """A timer that breaks deadline ties by scheduling order (`_seq`, set by `call_at`)."""
-
-    __slots__ = ("_background", "_seq")
-    if TYPE_CHECKING:
-        _when: float
-        _seq: int
-        _background: bool
-        _scheduled: bool
-        _source_traceback: list[Any] | None
-
-    # heapq only ever compares with `<`, and a loop's heap holds only these.
-    def __lt__(self, other: _FifoTimerHandle) -> bool:  # type: ignore[override]
-        return self._when < other._when or (self._when == other._when and self._seq < other._seq)
-
-
-# Handles name their class in reprs and in asyncio's error logs: say what a real run says.
-_FifoTimerHandle.__name__ = _FifoTimerHandle.__qualname__ = "TimerHandle"
 
 
 class _JumpingSelector(selectors.BaseSelector):
@@ -94,6 +69,8 @@ class _JumpingSelector(selectors.BaseSelector):
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         key = self._real.register(fileobj, events, data)
         self.registered += 1
+        if self.loop is not None:
+            self.loop._refresh_fast()
         return key
 
     def unregister(self, fileobj: Any) -> selectors.SelectorKey:
@@ -101,6 +78,7 @@ class _JumpingSelector(selectors.BaseSelector):
         self.registered -= 1
         if self.loop is not None:
             self.loop._outside.forget(key.fd)
+            self.loop._refresh_fast()
         return key
 
     def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
@@ -143,7 +121,7 @@ class _JumpingSelector(selectors.BaseSelector):
         return loop._when_idle(real, timeout)
 
 
-class VirtualEventLoop(TaskRecording, OutsideHooks, asyncio.SelectorEventLoop):
+class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.SelectorEventLoop):
     """An asyncio event loop whose time is virtual.
 
     `loop.time()` reads the attached `Clock`. While the loop runs, the clock
@@ -191,7 +169,6 @@ class VirtualEventLoop(TaskRecording, OutsideHooks, asyncio.SelectorEventLoop):
     if TYPE_CHECKING:
         # CPython's private loop state, which typeshed does not describe.
         _ready: collections.deque[asyncio.Handle]
-        _scheduled: list[_FifoTimerHandle]
         _debug: bool
         _internal_fds: int
         _signal_handlers: dict[int, asyncio.Handle]
@@ -229,18 +206,19 @@ class VirtualEventLoop(TaskRecording, OutsideHooks, asyncio.SelectorEventLoop):
         self._clock = _choose_clock(clock, start)
         self._limit = limit
         self._limit_at = math.inf if limit is None else self._clock.reading + limit
-        self._timer_seq = itertools.count()
         self._work = WorkInFlight(self, float(io_grace))
         self._outside = OutsideWorld(float(io_grace))
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._background: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         selector = _JumpingSelector(selectors.DefaultSelector())
         super().__init__(selector)
+        self._init_timers()
         selector.loop = self
         self._jumping = selector
         self._clock_resolution = 1e-9
         if self._clock.timeline is not None:
             self._observe(self._clock.timeline)
+        self._refresh_fast()
 
     @property
     def clock(self) -> Clock:
@@ -249,25 +227,6 @@ class VirtualEventLoop(TaskRecording, OutsideHooks, asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self._clock._reading
-
-    def call_later(
-        self,
-        delay: float,
-        callback: Callable[[*_Ts], object],
-        *args: *_Ts,
-        context: Context | None = None,
-    ) -> asyncio.TimerHandle:
-        """Schedule `callback` `delay` virtual seconds from now.
-
-        A positive delay always lands at least one float step after now, however
-        small it is and however late the clock reads: time moves.
-        """
-        if delay is None:
-            raise TypeError("delay must not be None")
-        # self.time(), not the clock: a test may have replaced loop.time.
-        timer = self.call_at(later(self.time(), delay), callback, *args, context=context)
-        _drop_own_frame(timer)
-        return timer
 
     def call_soon_threadsafe(
         self, callback: Callable[[*_Ts], object], *args: *_Ts, context: Context | None = None
@@ -291,42 +250,47 @@ class VirtualEventLoop(TaskRecording, OutsideHooks, asyncio.SelectorEventLoop):
         """Wake the loop if it waits in real time (for a worker, say); any thread may call it."""
         self._write_to_self()
 
-    def call_at(
-        self,
-        when: float,
-        callback: Callable[[*_Ts], object],
-        *args: *_Ts,
-        context: Context | None = None,
-    ) -> asyncio.TimerHandle:
-        """Schedule `callback` at virtual time `when`; ties fire in scheduling order.
+    # What decides whether the fast path may run (see `simclock.iteration`).
 
-        `when` may lie in the past (the callback runs on the next iteration) or
-        be `math.inf` (it never runs). NaN raises ValueError.
-        """
-        if when is None:
-            raise TypeError("when cannot be None")
-        if when != when:
-            raise ValueError(
-                f"cannot schedule {callback!r} at a NaN virtual time "
-                "(was NaN passed to asyncio.sleep(), call_later() or call_at()?)"
-            )
-        self._check_closed()
-        if self._debug:
-            self._check_thread()
-            self._check_callback(callback, "call_at")
-        timer = _FifoTimerHandle(when, callback, args, self, context)
-        timer._seq = next(self._timer_seq)
-        timer._background = bool(self._background) and (
-            asyncio.current_task(self) in self._background
+    def _fast_path_allowed(self) -> bool:
+        return (
+            self._jumping.registered <= self._internal_fds
+            and not self._signal_handlers
+            and not self._debug
+            and self._timeline is None
+            and not self._closed
+            and not self._background
         )
-        _drop_own_frame(timer)
-        heapq.heappush(self._scheduled, timer)
-        timer._scheduled = True
+
+    def set_debug(self, enabled: bool) -> None:
+        super().set_debug(enabled)
+        if hasattr(self, "_jumping"):
+            self._refresh_fast()
+
+    def add_signal_handler(self, sig: int, callback: Callable[[*_Ts], object], *args: *_Ts) -> None:
+        try:
+            super().add_signal_handler(sig, callback, *args)
+        finally:
+            self._refresh_fast()
+
+    def remove_signal_handler(self, sig: int) -> bool:
+        try:
+            return super().remove_signal_handler(sig)
+        finally:
+            self._refresh_fast()
+
+    def _observe(self, timeline: Timeline) -> None:
+        super()._observe(timeline)
+        self._refresh_fast()
+
+    def _is_background(self) -> bool:
+        return bool(self._background) and asyncio.current_task(self) in self._background
+
+    def _timer_scheduled(self, when: float) -> None:
         if self._timeline is not None:
             task = asyncio.current_task(self)
             if task is not None:
                 self._timer_of_task[task] = when
-        return timer
 
     def run_forever(self) -> None:
         __tracebackhide__ = True  # pytest shows the error, not simclock's machinery
@@ -376,6 +340,8 @@ class VirtualEventLoop(TaskRecording, OutsideHooks, asyncio.SelectorEventLoop):
 
     def close(self) -> None:
         super().close()
+        self._clear_timers()
+        self._refresh_fast()
         # After closing, so that a worker starting a virtual sleep now either
         # sees the loop closed or is in the set released here.
         self._work.close()
@@ -384,8 +350,7 @@ class VirtualEventLoop(TaskRecording, OutsideHooks, asyncio.SelectorEventLoop):
         """Return once nothing but the caller is ready and no tracked thread works."""
         while True:
             await asyncio.sleep(0)
-            scheduled = self._scheduled
-            if self._ready or (scheduled and scheduled[0]._when <= self.time()):
+            if self._ready or self._next_deadline() <= self.time():
                 continue
             if not self._work.holds_time() and not self._work.inbox:
                 return
@@ -398,9 +363,8 @@ class VirtualEventLoop(TaskRecording, OutsideHooks, asyncio.SelectorEventLoop):
     ) -> list[tuple[selectors.SelectorKey, int]]:
         """Called by the selector when nothing is ready and no timer is due: wait, jump or fail."""
         __tracebackhide__ = True
-        scheduled = self._scheduled
         work = self._work
-        next_timer = scheduled[0]._when if scheduled else math.inf
+        next_timer = self._next_deadline()
         if work.holds_time():
             # A worker works: wait for it in real time, looking again and again
             # whether it is really working or durably blocked.
@@ -469,7 +433,7 @@ class VirtualEventLoop(TaskRecording, OutsideHooks, asyncio.SelectorEventLoop):
             or self._outside.could_wake()
         ):
             return False
-        if any(not timer._background for timer in self._scheduled if not timer._cancelled):
+        if any(not timer._background for timer in self._timers() if not timer._cancelled):
             return False
         return bool(self._foreground_tasks())
 
@@ -479,7 +443,7 @@ class VirtualEventLoop(TaskRecording, OutsideHooks, asyncio.SelectorEventLoop):
     def _livelock(self) -> None:
         __tracebackhide__ = True  # pytest shows the error, not simclock's machinery
         now = self._clock.reading
-        due = [timer for timer in self._scheduled if timer._when <= now]
+        due = [timer for timer in self._timers() if timer._when <= now]
         callbacks = []
         for handle in [*self._ready, *due][:5]:
             callback = getattr(handle, "_callback", None)
@@ -559,6 +523,7 @@ def background(task: asyncio.Task[_T]) -> asyncio.Task[_T]:
     loop = task.get_loop()
     if isinstance(loop, VirtualEventLoop):
         loop._background.add(task)
+        loop._refresh_fast()
     return task
 
 

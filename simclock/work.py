@@ -132,6 +132,9 @@ class Worker:
         self._last = reading
         return reading
 
+    def peek(self) -> float:
+        return self.read()
+
     def sleep(self, seconds: float) -> None:
         gate = _thread.allocate_lock()
         gate.acquire()
@@ -352,6 +355,12 @@ class WorkInFlight:
             _release(gate)
 
     # What the loop asks.
+
+    def quiet(self) -> bool:
+        """Nothing in flight, no virtual wait, nothing undelivered: a jump needs no second look."""
+        if self.inbox or self._deadlines or self._external or self._workers:
+            return False
+        return not self._pools or not any(pool.starts_queued() for pool in self._pools.values())
 
     def holds_time(self) -> bool:
         """Some worker is working, so the loop must not jump (without looking closer)."""
