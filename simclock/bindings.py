@@ -25,10 +25,13 @@ The bindings, while at least one `bound()` block is open:
 - `time.clock_gettime` and `time.clock_gettime_ns` for the monotonic clocks:
   replaced as module attributes.
 - `time.time`, `time.time_ns`, `datetime.now`, `date.today` and the other
-  wall-clock readers: time-machine, through its public API (`travel` with
-  `tick=False`, moved with `shift` as the clock moves). time-machine's travel
-  is process-wide, so every thread reads the virtual wall clock while a clock
-  is bound; the monotonic clocks are per thread.
+  wall-clock readers: time-machine (`travel` with `tick=False`). Its traveller
+  asks its `time_ns()` for each instant; simclock answers per thread, from
+  the same view as the monotonic clocks, so a thread's wall and monotonic
+  clocks always agree, and a jump costs nothing. Should a time-machine
+  release stop asking (checked at every bind), the traveller is moved with
+  `shift` as the clock moves instead, and every thread reads the clock's
+  wall time.
 
 After the last `bound()` block ends, every one of them is real again, for
 every holder of a reference, however the run ended.
@@ -46,7 +49,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
-from simclock.clock import Clock
+from simclock.clock import MONOTONIC_ORIGIN, Clock
 
 if TYPE_CHECKING:
     import time_machine
@@ -89,13 +92,18 @@ def _import_time_machine() -> Any:
 
 
 time_machine = _import_time_machine()
+_REAL_TIME_NS: Callable[[], int] = time_machine.escape_hatch.time.time_ns
 
 
 class View(Protocol):
     """What one thread's clocks read, and what its `time.sleep` does."""
 
     def read(self) -> float:
-        """The monotonic reading this thread sees now."""
+        """The monotonic reading this thread sees now (a tick may move the clock on)."""
+        ...
+
+    def peek(self) -> float:
+        """The monotonic reading this thread sees now, moving nothing: for the wall clock."""
         ...
 
     def sleep(self, seconds: float) -> None:
@@ -118,6 +126,9 @@ class ClockView:
 
     def read(self) -> float:
         return self.clock._read()
+
+    def peek(self) -> float:
+        return self.clock._reading
 
     def sleep(self, seconds: float) -> None:
         # Nothing else on this thread can run meanwhile: time just passes, and
@@ -310,7 +321,8 @@ def _bind(clock: Clock) -> None:
         traveller = travel.start()
         installed: list[Callable[[], None]] = []
         try:
-            clock._on_move = _wall_follower(clock, traveller)
+            if not _read_through(traveller):
+                clock._on_move = _wall_follower(clock, traveller)
             _patch_time_module()
             _start_logging_clock(clock)
             for install, uninstall in _hooks:
@@ -365,6 +377,26 @@ def _forget_in_a_forked_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_in_a_forked_child)
+
+
+def _read_through(traveller: time_machine.Traveller) -> bool:
+    """Let `traveller` read each thread's wall clock from its view; False if it would not."""
+    probe = -1234567
+    traveller.time_ns = lambda: probe  # type: ignore[method-assign]
+    if time.time_ns() != probe:
+        del traveller.time_ns
+        return False
+    traveller.time_ns = _wall_ns  # type: ignore[method-assign]
+    return True
+
+
+def _wall_ns() -> int:
+    """`time.time_ns()` as the calling thread sees it while a clock is bound."""
+    view: View | None = getattr(_views, "top", None)
+    clock = _clock
+    if view is None or clock is None:
+        return _REAL_TIME_NS()
+    return clock._start_ns + round((view.peek() - MONOTONIC_ORIGIN) * _NS)
 
 
 def _wall_follower(clock: Clock, traveller: time_machine.Traveller) -> Callable[[], None]:
