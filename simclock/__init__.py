@@ -11,9 +11,18 @@ from simclock.clock import DEFAULT_START, MONOTONIC_ORIGIN, Clock
 from simclock.errors import ClockConflict, Deadlock, Livelock, SimclockError, TimeLimitExceeded
 from simclock.loop import VirtualEventLoop, background, new_event_loop
 from simclock.recording import mark
+from simclock.replay import ScriptRun, replay_script
 from simclock.runner import run
 from simclock.testcase import VirtualClockTestCase
-from simclock.timeline import Event, EventKind, Timeline, TimelineAssertionError
+from simclock.timeline import (
+    Event,
+    EventKind,
+    TaskEvent,
+    TaskState,
+    TaskStates,
+    Timeline,
+    TimelineAssertionError,
+)
 from simclock.work import external_work
 
 __all__ = [
@@ -25,7 +34,11 @@ __all__ = [
     "Event",
     "EventKind",
     "Livelock",
+    "ScriptRun",
     "SimclockError",
+    "TaskEvent",
+    "TaskState",
+    "TaskStates",
     "TimeLimitExceeded",
     "Timeline",
     "TimelineAssertionError",
@@ -36,6 +49,7 @@ __all__ = [
     "external_work",
     "mark",
     "new_event_loop",
+    "replay_script",
     "run",
 ]
 

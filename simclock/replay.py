@@ -17,24 +17,34 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import io
 import os
 import sys
 import traceback
 import types
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from importlib.machinery import SourceFileLoader
-from typing import Any
+from typing import Any, TextIO
 
 from simclock import bindings
-from simclock.clock import Clock
+from simclock.clock import DEFAULT_START, Clock, StartLike
 from simclock.loop import VirtualEventLoop
 from simclock.outside import DEFAULT_IO_GRACE
 from simclock.recording import recording_prints
 from simclock.timeline import Timeline
 
-__all__ = ["ScriptError", "compile_script", "run_script", "virtual_loops", "virtual_process"]
+__all__ = [
+    "ScriptError",
+    "ScriptRun",
+    "compile_script",
+    "replay_script",
+    "run_script",
+    "virtual_loops",
+    "virtual_process",
+]
 
 
 #: What `run_script` returns for an uncaught KeyboardInterrupt: the caller should
@@ -219,6 +229,87 @@ def run_script(
         if timeline is not None:
             timeline.real_seconds = bindings.real_perf_counter() - real_start
             timeline.virtual_seconds = clock.now - virtual_start
+
+
+@dataclass(frozen=True)
+class ScriptRun:
+    """What `replay_script` saw: the exit status, both output streams, and the timeline."""
+
+    status: int
+    stdout: str
+    stderr: str
+    timeline: Timeline
+
+
+def replay_script(
+    path: str | os.PathLike[str],
+    *,
+    argv: Sequence[str] = (),
+    start: StartLike | None = None,
+    limit: float | None = None,
+    io_grace: float | None = None,
+) -> ScriptRun:
+    """Run the script at `path` in this process as `simclock run` does, and return what it did.
+
+    The in-process form of `simclock run --json`: the script runs as
+    `python path *argv` would (`__main__`, its own `sys.argv`), with the
+    whole process on a fresh virtual clock starting at the wall-clock
+    instant `start` (default `DEFAULT_START`, so dates come out the same on
+    every run). Its stdout and stderr are captured rather than printed; an
+    uncaught exception shows in `stderr` as python prints it and gives
+    status 1, `SystemExit` gives its code. The timeline records everything,
+    ready for assertions: `replay_script("lesson.py").timeline.assert_at(4.0, "done")`.
+
+    Raises `ScriptError` when the script cannot be run at all (missing, not
+    Python). Call it where no virtual clock drives the process already: not
+    from inside a simclock test or another replay.
+
+    It is called `replay_script`, not `replay`, because `simclock.replay` is
+    this module.
+    """
+    script = compile_script(os.fspath(path))
+    timeline = Timeline()
+    clock = Clock(DEFAULT_START if start is None else start)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = stdout, stderr
+    try:
+        with _pythons_warnings():
+            status = run_script(
+                script, list(argv), clock, limit=limit, io_grace=io_grace, timeline=timeline
+            )
+    finally:
+        sys.stdout, sys.stderr = saved
+    return ScriptRun(status, stdout.getvalue(), stderr.getvalue(), timeline)
+
+
+@contextmanager
+def _pythons_warnings() -> Iterator[None]:
+    """Warnings filtered and shown on stderr as a fresh `python SCRIPT` would, for the block.
+
+    The caller's own filters (pytest's, say) would otherwise keep the
+    script's warnings from its stderr.
+    """
+    with warnings.catch_warnings():
+        warnings.resetwarnings()
+        for category in (ResourceWarning, ImportWarning, PendingDeprecationWarning):
+            warnings.simplefilter("ignore", category)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
+
+        def show(
+            message: Warning | str,
+            category: type[Warning],
+            filename: str,
+            lineno: int,
+            file: TextIO | None = None,
+            line: str | None = None,
+        ) -> None:
+            text = warnings.formatwarning(message, category, filename, lineno, line)
+            (file or sys.stderr).write(text)
+
+        warnings.showwarning = show
+        yield
 
 
 def _exit_status(code: object) -> int:

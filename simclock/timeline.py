@@ -2,93 +2,52 @@
 
 A `Timeline` attached to a `Clock` records, while a virtual loop runs on it:
 
-- each task's lifecycle: created, ran (every step), waited, finished,
-  cancelled or failed, under the task's name;
+- each task's lifecycle: created (and by which task), ran (every step),
+  waited (and on which tasks), finished, cancelled or failed, under the
+  task's name;
 - every line printed to stdout, with the task that printed it;
 - explicit marks, `simclock.mark("text")`.
 
-Assertions read naturally and, when they fail, show the expected against the
-recorded events with their virtual timestamps. Rendering lives in
-`simclock.render`; this module only records and checks.
+It answers questions a lesson asks (`state_at`: which tasks were done at
+t=3?) and its assertions read naturally and, when they fail, say when the
+expected thing did happen. Rendering lives in `simclock.render`; this module
+only records, saves and checks.
 """
 
 from __future__ import annotations
 
-import enum
+import difflib
 import json
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
 
-__all__ = ["Event", "EventKind", "Timeline", "TimelineAssertionError"]
+from simclock.events import (
+    ENDINGS,
+    Event,
+    EventKind,
+    TaskEvent,
+    TaskState,
+    TaskStates,
+    same_instant,
+)
 
-
-# Instants closer than this are one instant: the loop's clock resolution.
-_RESOLUTION = 1e-9
+__all__ = [
+    "Event",
+    "EventKind",
+    "TaskEvent",
+    "TaskState",
+    "TaskStates",
+    "Timeline",
+    "TimelineAssertionError",
+]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-class EventKind(enum.StrEnum):
-    CREATED = "created"
-    RAN = "ran"
-    WAITED = "waited"
-    FINISHED = "finished"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-    PRINTED = "printed"
-    MARK = "mark"
-
-
-_ENDINGS = frozenset({EventKind.FINISHED, EventKind.CANCELLED, EventKind.FAILED})
-
-
-@dataclass(frozen=True)
-class Event:
-    """One thing that happened: when (virtual seconds), in which task, what, and its text.
-
-    Two fields say how tasks relate, when the loop could tell: `parent` on a
-    CREATED event names the task that was running when this one was made, and
-    `awaited` on a WAITED event names the tasks whose ending the task waited
-    for (a task it awaited directly, or the tasks of an `asyncio.gather`).
-    """
-
-    at: float
-    task: str | None
-    kind: EventKind
-    text: str = ""
-    awaited: tuple[str, ...] = ()
-    parent: str | None = None
-
-    def __str__(self) -> str:
-        where = self.task or "-"
-        text = f" {self.text}" if self.text else ""
-        if self.awaited:
-            text += f" (awaiting {', '.join(self.awaited)})"
-        return f"t={self.at:8.3f}s  {where:<16} {self.kind.value:<9}{text}"
-
-    def as_dict(self) -> dict[str, Any]:
-        """The event as JSON-ready data: `t`, `task`, `kind`, `text`, and the relations if set."""
-        data: dict[str, Any] = {"t": self.at, "task": self.task, "kind": self.kind.value}
-        data["text"] = self.text
-        if self.awaited:
-            data["awaited"] = list(self.awaited)
-        if self.parent is not None:
-            data["parent"] = self.parent
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Event:
-        """The event `as_dict` described."""
-        return cls(
-            float(data["t"]),
-            data.get("task"),
-            EventKind(data["kind"]),
-            str(data.get("text", "")),
-            tuple(data.get("awaited", ())),
-            data.get("parent"),
-        )
+_DEFAULT_NAME = re.compile(r"Task-\d+")
+_STATE_OF_ENDING = {
+    EventKind.FINISHED: TaskState.FINISHED,
+    EventKind.CANCELLED: TaskState.CANCELLED,
+    EventKind.FAILED: TaskState.FAILED,
+}
 
 
 class TimelineAssertionError(AssertionError):
@@ -99,8 +58,14 @@ class Timeline:
     """The record of a virtual run, in the order things happened.
 
     Attach one with `simclock.run(coro, timeline=...)`, `simclock run --timeline`,
-    or the pytest fixture. Times are the clock's `now` readings, so a timeline
-    over a fresh clock starts at 0.0.
+    `simclock.replay_script`, or the pytest fixture; load one that
+    `simclock run --json` saved with `Timeline.from_json`. Times are the
+    clock's `now` readings, so a timeline over a fresh clock starts at 0.0.
+
+    Where an assertion takes something that happened, it takes a string or a
+    `TaskEvent`. A string names a task's step when it reads "<task> <step>"
+    for a task that exists (`"washing_task finished"`, `"main() ended"`);
+    otherwise it is text to look for in the printed lines and marks.
     """
 
     def __init__(self) -> None:
@@ -192,7 +157,7 @@ class Timeline:
         "At" allows for float sums: 0.1 + 0.2 is the instant 0.3, to within the
         clock's 1 ns resolution.
         """
-        return [event for event in self.notes() if _same_instant(event.at, when)]
+        return [event for event in self.notes() if same_instant(event.at, when)]
 
     def tasks(self) -> list[str]:
         """Task names in the order the tasks were created."""
@@ -206,34 +171,155 @@ class Timeline:
                 continue
             if event.kind is EventKind.CREATED:
                 start = event.at
-            elif event.kind in _ENDINGS and start is not None:
+            elif event.kind in ENDINGS and start is not None:
                 return start, event.at
         if start is None:
             raise TimelineAssertionError(f"no task named {task!r}; tasks: {self.tasks()}")
         return start, None
 
-    def find(self, text: str) -> Event:
-        """The first printed line or mark that contains `text`."""
+    def find(self, what: str | TaskEvent) -> Event:
+        """The first event `what` names: a task's step, or a printed line or mark containing it."""
+        step = self._as_task_event(what)
+        if step is not None:
+            task, kinds = self._task_name(step.task), step.kinds()
+            for event in self.events:
+                if event.task == task and event.kind in kinds:
+                    return event
+            raise TimelineAssertionError(f"{step} never happened\n{self._dump()}")
+        text = str(what)
         for event in self.notes():
             if text in event.text:
                 return event
         raise TimelineAssertionError(f"nothing printed or marked contains {text!r}\n{self._dump()}")
 
+    def state_at(self, when: float | Event) -> TaskStates:
+        """Each task's state at virtual instant `when`, or at the moment an event happened.
+
+        At an instant: a task counts from the instant it was created, and is
+        done from just *after* the instant it ended. At the instant itself it
+        is still pending: several things happen at one instant, and until its
+        ending comes, code running at that instant sees it pending. So the
+        blog's `asyncio.wait(tasks, timeout=3)`, which returns at t=3 just
+        before A ends at t=3, reads as it did for the program:
+        `state_at(3.0).done == [C, B]`, `.pending == [A]`.
+
+        At an event (`state_at(timeline.find("완료된 작업"))`): exactly what
+        was recorded before that event counts, and the event's own task is
+        RUNNING. This settles every question about order within one instant.
+        """
+        if isinstance(when, Event):
+            cutoff = next((i for i, e in enumerate(self.events) if e is when), None)
+            if cutoff is None:
+                cutoff = self.events.index(when)
+            counted = self.events[:cutoff]
+        else:
+            counted = [e for e in self.events if e.at < when and not same_instant(e.at, when)]
+            counted += [
+                e
+                for e in self.events[len(counted) :]
+                if e.kind is EventKind.CREATED and same_instant(e.at, when)
+            ]
+        states = TaskStates()
+        for event in counted:
+            if event.task is None:
+                continue
+            if event.kind is EventKind.CREATED:
+                states[event.task] = TaskState.PENDING
+            elif event.kind in ENDINGS and event.task in states:
+                states.end(event.task, _STATE_OF_ENDING[event.kind])
+        running = when.task if isinstance(when, Event) else None
+        if running is not None and running in states and not states[running].done:
+            states[running] = TaskState.RUNNING
+        return states
+
+    def _task_name(self, task: str) -> str:
+        """The name of the task `task` names: its own, or `main()` for a default-named one."""
+        names = self.tasks()
+        if task in names:
+            return task
+        by_label = [
+            name
+            for name in names
+            if _DEFAULT_NAME.fullmatch(name) and f"{self.coroutines.get(name)}()" == task
+        ]
+        if len(by_label) == 1:
+            return by_label[0]
+        if by_label:
+            raise TimelineAssertionError(f"{task!r} could be any of {by_label}: name one")
+        raise TimelineAssertionError(f"no task named {task!r}; tasks: {names}")
+
+    def _as_task_event(self, what: str | TaskEvent) -> TaskEvent | None:
+        if isinstance(what, TaskEvent):
+            return what
+        names = set(self.tasks())
+        labels = {f"{self.coroutines.get(n)}()" for n in names if _DEFAULT_NAME.fullmatch(n)}
+        return TaskEvent.parse(what, names | labels)
+
+    def _happened(self, what: str | TaskEvent) -> str:
+        """When `what` happened, for a failure message: `at t=4.000s (washing_task)`."""
+        try:
+            event = self.find(what)
+        except TimelineAssertionError:
+            return "never happened"
+        return f"happened at t={event.at:.3f}s ({event.task or 'outside any task'})"
+
     # Assertions.
 
-    def assert_printed(self, expected: Sequence[str]) -> None:
-        """The printed lines are exactly `expected`, in order."""
-        actual = self.printed()
-        if list(expected) != actual:
-            raise TimelineAssertionError(
-                _diff("printed lines", list(expected), actual) + "\n" + self._dump()
-            )
+    def assert_printed(self, expected: Sequence[str], *, subsequence: bool = False) -> None:
+        """The printed lines are exactly `expected`, in order.
+
+        With `subsequence=True`, the `expected` lines were printed in that
+        order, other lines allowed before, between and after them. A failure
+        shows a diff: only the lines that differ are flagged, each recorded
+        line with the time it was printed.
+        """
+        if subsequence:
+            self._assert_printed_in_order(list(expected))
+            return
+        actual = [e for e in self.events if e.kind is EventKind.PRINTED]
+        wanted = list(expected)
+        got = [event.text for event in actual]
+        if wanted == got:
+            return
+        lines = ["printed lines differ (- expected only, + printed only):"]
+        matcher = difflib.SequenceMatcher(a=wanted, b=got, autojunk=False)
+        for op, a1, a2, b1, b2 in matcher.get_opcodes():
+            if op == "equal":
+                lines += [f"    t={actual[i].at:7.3f}s  {got[i]!r}" for i in range(b1, b2)]
+                continue
+            lines += [f"  - expected    {wanted[i]!r}" for i in range(a1, a2)]
+            lines += [f"  + t={actual[i].at:7.3f}s  {got[i]!r}" for i in range(b1, b2)]
+        raise TimelineAssertionError("\n".join(lines))
+
+    def assert_printed_in_order(self, *expected: str) -> None:
+        """Each of `expected` was printed, in this order, whatever else came between."""
+        self._assert_printed_in_order(list(expected))
+
+    def _assert_printed_in_order(self, expected: list[str]) -> None:
+        printed = [e for e in self.events if e.kind is EventKind.PRINTED]
+        index = 0
+        previous: Event | None = None
+        for line in expected:
+            while index < len(printed) and printed[index].text != line:
+                index += 1
+            if index == len(printed):
+                earlier = [e for e in printed if e.text == line]
+                if not earlier:
+                    where = "it was never printed"
+                else:
+                    where = f"it was printed at t={earlier[0].at:.3f}s, before that"
+                after = f" after {previous.text!r} (t={previous.at:.3f}s)" if previous else ""
+                raise TimelineAssertionError(
+                    f"expected {line!r} to be printed{after}, but {where}\n{self._dump()}"
+                )
+            previous = printed[index]
+            index += 1
 
     def assert_sequence(self, expected: Sequence[tuple[float, str]]) -> None:
         """The printed lines and marks are exactly `expected`, as (virtual time, text) pairs."""
         actual = [(event.at, event.text) for event in self.notes()]
         same = len(expected) == len(actual) and all(
-            _same_instant(t, at) and text == got
+            same_instant(t, at) and text == got
             for (t, text), (at, got) in zip(expected, actual, strict=True)
         )
         if not same:
@@ -241,24 +327,40 @@ class Timeline:
             recorded = [f"t={t:.3f}s {text}" for t, text in actual]
             raise TimelineAssertionError(_diff("printed lines and marks", shown, recorded))
 
-    def assert_at(self, when: float, *texts: str) -> None:
-        """At virtual time `when`, lines or marks containing each of `texts` were recorded."""
-        here = [event.text for event in self.at(when)]
-        missing = [text for text in texts if not any(text in line for line in here)]
+    def assert_at(self, when: float, *expected: str | TaskEvent) -> None:
+        """At virtual time `when`, each of `expected` happened.
+
+        A string is text some printed line or mark at `when` contains, or a
+        task's step (`"washing_task finished"`); a `TaskEvent` is a step.
+        """
+        here = [e for e in self.events if same_instant(e.at, when)]
+        missing = []
+        for what in expected:
+            step = self._as_task_event(what)
+            if step is not None:
+                task, kinds = self._task_name(step.task), step.kinds()
+                found = any(e.task == task and e.kind in kinds for e in here)
+            else:
+                found = any(str(what) in e.text for e in here if e.kind in _NOTE_KINDS)
+            if not found:
+                missing.append(what)
         if missing:
+            said = "\n".join(f"  {str(what)!r} {self._happened(what)}" for what in missing)
+            recorded = [e.text for e in here if e.kind in _NOTE_KINDS]
             raise TimelineAssertionError(
-                f"at t={when:.3f}s expected {missing!r}, recorded {here!r}\n{self._dump()}"
+                f"at t={when:.3f}s expected {[str(what) for what in missing]!r}, recorded "
+                f"{recorded!r}\n{said}\n{self._dump()}"
             )
 
-    def assert_before(self, first: str, then: str) -> None:
-        """The first line or mark containing `first` came before the first containing `then`.
+    def assert_before(self, first: str | TaskEvent, then: str | TaskEvent) -> None:
+        """`first` happened before `then`: printed lines, marks or task steps (see the class).
 
         Events at the same instant count in the order they happened.
         """
         a, b = self.find(first), self.find(then)
         if self.events.index(a) >= self.events.index(b):
             raise TimelineAssertionError(
-                f"expected {first!r} before {then!r}, but\n  {b}\ncame before\n  {a}"
+                f"expected {str(first)!r} before {str(then)!r}, but\n  {b}\ncame before\n  {a}"
             )
 
     def assert_overlapped(self, task_a: str, task_b: str) -> None:
@@ -278,7 +380,7 @@ class Timeline:
         start, end = self.span(task)
         if end is None:
             raise TimelineAssertionError(f"{task!r} started at t={start:.3f}s and never ended")
-        if not _same_instant(end - start, seconds):
+        if not same_instant(end - start, seconds):
             raise TimelineAssertionError(
                 f"{task!r} took {end - start:.6g}s (t={start:.3f}..{end:.3f}s), "
                 f"expected {seconds:g}s"
@@ -290,17 +392,16 @@ class Timeline:
         return "\n".join([head, *(f"  {event}" for event in shown)])
 
 
-def _same_instant(a: float, b: float) -> bool:
-    return abs(a - b) <= _RESOLUTION
+_NOTE_KINDS = (EventKind.PRINTED, EventKind.MARK)
 
 
 def _diff(what: str, expected: list[str], actual: list[str]) -> str:
-    lines = [f"{what} differ:"]
-    for index in range(max(len(expected), len(actual))):
-        want = expected[index] if index < len(expected) else "<nothing>"
-        got = actual[index] if index < len(actual) else "<nothing>"
-        sign = " " if want == got else "!"
-        lines.append(f" {sign} {index:3d} expected {want!r}")
-        if want != got:
-            lines.append(f"       recorded {got!r}")
+    lines = [f"{what} differ (- expected only, + recorded only):"]
+    matcher = difflib.SequenceMatcher(a=expected, b=actual, autojunk=False)
+    for op, a1, a2, b1, b2 in matcher.get_opcodes():
+        if op == "equal":
+            lines += [f"    {line!r}" for line in expected[a1:a2]]
+            continue
+        lines += [f"  - {line!r}" for line in expected[a1:a2]]
+        lines += [f"  + {line!r}" for line in actual[b1:b2]]
     return "\n".join(lines)

@@ -137,7 +137,7 @@ def test_failed_assertions_show_expected_against_recorded_with_times(capsys):
         timeline.assert_took("washing_task", 3.0)
     with pytest.raises(AssertionError, match="no task named 'dryer'"):
         timeline.assert_took("dryer", 1.0)
-    with pytest.raises(AssertionError, match=r"! +1 expected 'wrong'"):
+    with pytest.raises(AssertionError, match=r"(?s)- expected +'wrong'.*\+ t="):
         timeline.assert_printed([timeline.printed()[0], "wrong"])
 
 
@@ -213,3 +213,103 @@ def test_replay_records_module_level_prints(tmp_path):
     run_script(compile_script(str(path)), [], simclock.Clock(), timeline=timeline)
     timeline.assert_sequence([(0.0, "first"), (2.0, "second")])
     assert timeline.virtual_seconds == 2.0
+
+
+def test_state_at_an_instant_counts_an_ending_from_just_after_it(capsys):
+    timeline = replay_blog("08_wait_timeout")
+    capsys.readouterr()
+    letter = {timeline.find(f":: {x}").task: x for x in "ABC"}
+    at_timeout = timeline.state_at(3.0)
+    assert [letter[task] for task in at_timeout.done] == ["C", "B"]  # in the order they ended
+    assert [letter.get(task, "main") for task in at_timeout.pending] == ["main", "A"]
+    assert set(timeline.state_at(0.0).values()) == {simclock.TaskState.PENDING}
+    after = timeline.state_at(3.5)
+    assert after.pending == [] and all(state.done for state in after.values())
+
+
+def test_state_at_an_event_is_exact_and_its_own_task_is_running(capsys):
+    timeline = replay_blog("08_wait_timeout")
+    capsys.readouterr()
+    reported = timeline.find("완료된 작업")
+    states = timeline.state_at(reported)
+    a = timeline.find(":: A").task
+    assert states[reported.task or ""] is simclock.TaskState.RUNNING
+    assert states[a] is simclock.TaskState.PENDING
+    assert timeline.state_at(timeline.find(":: A"))[a] is simclock.TaskState.RUNNING
+    assert timeline.state_at(timeline.find(f"{a} finished"))[a] is simclock.TaskState.RUNNING
+
+
+def test_task_steps_in_ordering_assertions(capsys):
+    timeline = replay_blog("05_create_task")
+    capsys.readouterr()
+    timeline.assert_before("vacuum_task finished", "washing_task finished")
+    timeline.assert_before(simclock.TaskEvent("washing_task", "created"), "샤워 종료")
+    timeline.assert_before("washing_task finished", "main() ended")
+    timeline.assert_at(4.0, "washing_task finished", "main() finished", "공부 종료")
+    timeline.assert_at(3.0, simclock.TaskEvent("vacuum_task"))
+    with pytest.raises(AssertionError, match=r"(?s)'washing_task finished' happened at t=4\.000s"):
+        timeline.assert_at(3.0, "washing_task finished")
+    with pytest.raises(AssertionError, match="'washing_task cancelled' never happened"):
+        timeline.assert_at(4.0, "washing_task cancelled")
+    with pytest.raises(AssertionError, match="expected 'washing_task finished' before"):
+        timeline.assert_before("washing_task finished", "vacuum_task ended")
+    with pytest.raises(ValueError, match="a task step is one of"):
+        simclock.TaskEvent("washing_task", "done")
+
+
+def test_text_that_names_no_task_is_looked_for_in_the_printed_lines():
+    async def main():
+        print("dryer finished")
+        simclock.mark("main ended")
+
+    timeline = simclock.Timeline()
+    simclock.run(main(), timeline=timeline)
+    timeline.assert_at(0.0, "dryer finished", "main ended")
+    timeline.assert_before("dryer finished", "main() finished")
+
+
+def test_assert_printed_flags_only_the_lines_that_differ(capsys):
+    timeline = replay_blog("04_await_in_sequence")
+    capsys.readouterr()
+    lines = timeline.printed()
+    swapped = [lines[0], lines[2], lines[1], *lines[3:]]
+    with pytest.raises(AssertionError) as failure:
+        timeline.assert_printed(swapped)
+    flagged = [line for line in str(failure.value).splitlines() if line.startswith("  ")]
+    flagged = [line for line in flagged if line.lstrip().startswith(("-", "+"))]
+    assert len(flagged) == 2, str(failure.value)  # one line moved: one -, one +
+    assert "t=  4.000s" in str(failure.value)
+
+
+def test_printed_in_order_allows_lines_between_and_says_when_one_came(capsys):
+    timeline = replay_blog("10_as_completed")
+    capsys.readouterr()
+    timeline.assert_printed(["처리 완료 : c", "처리 완료 : b", "처리 완료 : a"], subsequence=True)
+    timeline.assert_printed_in_order(" 1.0초 :: C", "처리 완료 : c", " 3.0초 :: A")
+    with pytest.raises(AssertionError, match=r"printed at t=1\.000s, before that"):
+        timeline.assert_printed_in_order("처리 완료 : b", "처리 완료 : c")
+    with pytest.raises(AssertionError, match="never printed"):
+        timeline.assert_printed_in_order("처리 완료 : d")
+
+
+def test_replay_script_returns_status_output_and_timeline(tmp_path):
+    path = tmp_path / "lesson.py"
+    path.write_text(
+        "import asyncio, datetime, sys\n"
+        "async def main():\n"
+        "    await asyncio.sleep(2)\n"
+        "    print(sys.argv[1:], datetime.date.today())\n"
+        "    raise SystemExit(3)\n"
+        "asyncio.run(main())\n",
+        encoding="utf-8",
+    )
+    result = simclock.replay_script(path, argv=["--fast"], start="2030-05-06T00:00:00Z")
+    assert (result.status, result.stdout) == (3, "['--fast'] 2030-05-06\n")
+    result.timeline.assert_at(2.0, "['--fast']")
+    assert result.timeline.duration == 2.0
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise KeyError('gone')\n", encoding="utf-8")
+    failed = simclock.replay_script(broken)
+    assert failed.status == 1 and "KeyError: 'gone'" in failed.stderr
+    with pytest.raises(simclock.replay.ScriptError, match="can't open file"):
+        simclock.replay_script(tmp_path / "missing.py")
