@@ -1,10 +1,12 @@
 """One iteration of a virtual loop, and the timers and callbacks it runs.
 
 A mixin of `VirtualEventLoop`, holding what makes a virtual loop faster than
-asyncio's own: a virtual loop never waits, so in the common case (no file
-descriptor beyond the self-pipe, no signal handler, debug off, no timeline
-recording, nothing real in flight) an iteration needs no selector call at all.
-It runs what is ready, or else moves the clock to the next deadline, inline.
+asyncio's own: a virtual loop never waits, so in the common case (no signal
+handler, debug off, no timeline recording, nothing real in flight or expected
+from outside) an iteration needs no selector round trip. It polls the files
+registered beyond the self-pipe, if any, with one raw zero-timeout call, as
+asyncio polls them every iteration; when none has an event it runs what is
+ready, or else moves the clock to the next deadline, inline.
 
 Timers are kept in deadline buckets rather than in a heap of handles:
 `_scheduled` is a heap of distinct deadlines (plain floats, compared in C),
@@ -127,6 +129,9 @@ class LoopIteration:
     # Whether iterations, call_at, call_later and call_soon may take the fast
     # path. Kept up to date by `_refresh_fast` wherever one of its inputs changes.
     _fast = False
+    # With files registered beyond the self-pipe, each iteration of the fast
+    # path first polls them, as asyncio does: any event means the general path.
+    _poll_files: Callable[[], object] | None = None
     _scheduled: list[float]
     _buckets: dict[float, Bucket]
     _ntimers = 0
@@ -139,8 +144,12 @@ class LoopIteration:
     def _fast_path_allowed(self) -> bool:
         raise NotImplementedError
 
+    def _zero_timeout_poll(self) -> Callable[[], object] | None:
+        raise NotImplementedError
+
     def _refresh_fast(self) -> None:
         self._fast = self._fast_path_allowed()
+        self._poll_files = self._zero_timeout_poll()
 
     # Scheduling.
 
@@ -395,6 +404,9 @@ class LoopIteration:
             # A test that replaced loop.time gets the general path: its timers
             # come due by the replaced clock, not by jumps.
             while self._fast and not work.inbox and "time" not in attributes:
+                poll = self._poll_files
+                if poll is not None and poll():
+                    break  # I/O is ready: the general path selects and processes it
                 if self._timer_cancelled_count:
                     self._drop_cancelled_timers()
                 heap = self._scheduled

@@ -8,6 +8,8 @@ off, so that every iteration goes through the selector as asyncio's own
 import asyncio
 import math
 import re
+import signal
+import socket
 import threading
 import time
 
@@ -235,16 +237,59 @@ def test_the_fast_path_steps_aside_for_debug_mode_and_signal_handlers():
         seen.append(loop._fast)
         loop.set_debug(False)
         seen.append(loop._fast)
-        reader, writer = __import__("socket").socketpair()
-        loop.add_reader(reader, lambda: None)
+        loop.add_signal_handler(signal.SIGUSR1, lambda: None)
         seen.append(loop._fast)
-        loop.remove_reader(reader)
+        loop.remove_signal_handler(signal.SIGUSR1)
         seen.append(loop._fast)
-        reader.close()
-        writer.close()
         return seen
 
     assert simclock.run(main()) == [True, False, True, False, True]
+
+
+def test_registered_files_are_polled_every_iteration_as_asyncio_does(monkeypatch):
+    async def main(delay=1.0):
+        loop = asyncio.get_running_loop()
+        order = []
+        reader, writer = socket.socketpair()
+        reader.setblocking(False)
+
+        def readable():
+            order.append(("read", reader.recv(100)))
+
+        loop.add_reader(reader, readable)
+
+        async def chatter():
+            for index in range(3):
+                writer.send(b"x%d" % index)
+                order.append(("sent", index))
+                await asyncio.sleep(0)
+                order.append(("after one iteration", index))
+                await asyncio.sleep(0)
+                order.append(("after two iterations", index))
+                await asyncio.sleep(delay)
+
+        await chatter()
+        loop.remove_reader(reader)
+        reader.close()
+        writer.close()
+        return order
+
+    async def polling_flags():
+        loop = asyncio.get_running_loop()
+        reader, writer = socket.socketpair()
+        flags = [loop._poll_files is None]
+        loop.add_reader(reader, print)
+        flags.append(loop._poll_files is not None and loop._fast)
+        loop.remove_reader(reader)
+        flags.append(loop._poll_files is None)
+        reader.close()
+        writer.close()
+        return flags
+
+    assert simclock.run(polling_flags()) == [True, True, True]
+    fast, general = run_both_ways(main, monkeypatch)
+    assert fast == general == asyncio.run(main(delay=0.001))
+    assert ("read", b"x2") in fast
 
 
 def test_a_closed_loop_refuses_callbacks_as_asyncio_does():
