@@ -20,7 +20,17 @@ from simclock.timeline import Timeline
 
 __all__ = ["main"]
 
-_CHART_SUFFIXES = {".svg": render.to_svg, ".html": render.to_html, ".htm": render.to_html}
+_CHART_SUFFIXES = {
+    ".svg": render.to_svg,
+    ".html": render.to_html,
+    ".htm": render.to_html,
+    ".mmd": render.to_mermaid,
+}
+_CHART_KINDS = "a .svg, .html or .mmd (Mermaid) file"
+
+
+class _UsageError(Exception):
+    """A mistake in the command line, found before the script runs: one line, status 2."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
         const="-",
         default=None,
         metavar="FILE",
-        help="after the run, draw which task ran when: on stderr, or --timeline=FILE.svg/.html",
+        help="after the run, draw which task ran when: on stderr, or with the '=' form "
+        "--timeline=FILE.svg, .html or .mmd (Mermaid) into FILE",
     )
     run.add_argument(
         "--io-grace",
@@ -73,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     compare.add_argument(
         "--real-timeout", type=float, default=600.0, help="give up on the real run after this"
+    )
+    compare.add_argument(
+        "--start",
+        default=None,
+        help="wall-clock start of the virtual run, as for `run` ('now' to match a real run's "
+        "dates)",
     )
     _add_script(compare)
     return parser
@@ -97,7 +114,13 @@ _VALUED = {"--start", "--limit", "--json", "--io-grace", "--real-timeout"}
 
 
 def _split_bare_timeline(argv: list[str]) -> list[str]:
-    """`--timeline` right before SCRIPT must not swallow SCRIPT as its file."""
+    """`--timeline` right before SCRIPT must not swallow SCRIPT as its file.
+
+    A bare `--timeline` means the terminal; a file comes only as
+    `--timeline=FILE`. When the token after a bare one looks like a chart
+    file (`--timeline out.svg script.py`), that is a mistake to point out,
+    not a script to run.
+    """
     out = argv[:1]
     index = 1
     while index < len(argv):
@@ -106,6 +129,15 @@ def _split_bare_timeline(argv: list[str]) -> list[str]:
             out += argv[index : index + 2]
             index += 2
             continue
+        if token == "--timeline" and index + 1 < len(argv):
+            following = argv[index + 1]
+            if Path(following).suffix.lower() == ".json":
+                raise _UsageError(f"--timeline draws a chart; for JSON use --json {following}")
+            if Path(following).suffix.lower() in _CHART_SUFFIXES:
+                raise _UsageError(
+                    f"--timeline takes its file after '=': --timeline={following} "
+                    f"(a bare --timeline draws on the terminal, and {following} is no script)"
+                )
         out.append("--timeline=-" if token == "--timeline" else token)
         if not token.startswith("-"):
             return out + argv[index + 1 :]  # SCRIPT: what follows is the script's
@@ -113,21 +145,50 @@ def _split_bare_timeline(argv: list[str]) -> list[str]:
     return out
 
 
+def _check_writable(option: str, path: str) -> None:
+    """Fail before the run, not after it, when `path` cannot be written."""
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise _UsageError(f"{option}={path}: is a directory")
+    if not parent.is_dir():
+        raise _UsageError(f"{option}={path}: no directory {str(parent)!r} to write it in")
+    if not os.access(target if target.exists() else parent, os.W_OK):
+        raise _UsageError(f"{option}={path}: not writable")
+
+
+def _check_options(options: argparse.Namespace) -> None:
+    """Every mistake in the options, found before the script's first line runs."""
+    if options.command == "run":
+        chart = options.timeline
+        if chart not in (None, "-"):
+            if Path(chart).suffix.lower() not in _CHART_SUFFIXES:
+                raise _UsageError(f"--timeline={chart}: use {_CHART_KINDS}")
+            _check_writable("--timeline", chart)
+        if options.json:
+            _check_writable("--json", options.json)
+    try:
+        _clock(options.start)
+    except (ValueError, TypeError) as error:
+        raise _UsageError(f"--start: {error}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    options = _parser().parse_args(_split_bare_timeline(arguments))
+    try:
+        options = _parser().parse_args(_split_bare_timeline(arguments))
+        _check_options(options)
+    except _UsageError as error:
+        print(f"simclock: {error}", file=sys.stderr)
+        return 2
     try:
         script = compile_script(options.script)
     except ScriptError as error:
         print(f"simclock: {error}", file=sys.stderr)
         return error.status
     if options.command == "compare":
-        return _compare(options.script, options.args, options.real_timeout)
-    try:
-        clock = _clock(options.start)
-    except (ValueError, TypeError) as error:
-        print(f"simclock: --start: {error}", file=sys.stderr)
-        return 2
+        return _compare(options.script, options.args, options.real_timeout, options.start)
+    clock = _clock(options.start)
     wants_timeline = options.timeline is not None or options.json or options.summary
     timeline = Timeline() if wants_timeline else None
     status = run_script(
@@ -140,7 +201,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if timeline is not None:
         sys.stdout.flush()
-        _report(timeline, options.timeline, options.json, options.summary, options.script)
+        try:
+            _report(timeline, options.timeline, options.json, options.summary, options.script)
+        except _WriteError as error:
+            print(f"simclock: {error}", file=sys.stderr)
+            status = status or 1
     if status == INTERRUPTED:
         _die_by_sigint()
     return status
@@ -160,16 +225,24 @@ def _report(
     if chart == "-":
         print(render.to_text(timeline), file=sys.stderr, end="")
     elif chart is not None:
-        draw = _CHART_SUFFIXES.get(Path(chart).suffix.lower())
-        if draw is None:
-            print(f"simclock: --timeline={chart}: use a .svg or .html file", file=sys.stderr)
-        else:
-            Path(chart).write_text(draw(timeline, f"simclock run {script}"), encoding="utf-8")
-            print(f"simclock: timeline written to {chart}", file=sys.stderr)
+        draw = _CHART_SUFFIXES[Path(chart).suffix.lower()]  # checked before the run
+        _write("--timeline", chart, draw(timeline, f"simclock run {script}"))
+        print(f"simclock: timeline written to {chart}", file=sys.stderr)
     if json_file:
-        Path(json_file).write_text(render.to_json(timeline), encoding="utf-8")
+        _write("--json", json_file, render.to_json(timeline))
     if summary:
         print(f"simclock: {render.summary(timeline)}", file=sys.stderr)
+
+
+class _WriteError(Exception):
+    """A file the run was to leave behind could not be written; the message is one line."""
+
+
+def _write(option: str, path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise _WriteError(f"cannot write {option}={path}: {error.strerror or error}") from None
 
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
@@ -189,7 +262,7 @@ def _only_numbers_differ(
     )
 
 
-def _compare(script: str, args: list[str], real_timeout: float) -> int:
+def _compare(script: str, args: list[str], real_timeout: float, start: str | None) -> int:
     environment = {**os.environ, "PYTHONIOENCODING": os.environ.get("PYTHONIOENCODING", "utf-8")}
 
     def timed(
@@ -208,6 +281,7 @@ def _compare(script: str, args: list[str], real_timeout: float) -> int:
         )
         return real_perf_counter() - started, result
 
+    starting = [] if start is None else [f"--start={start}"]
     try:
         real_seconds, real = timed([sys.executable, script, *args], real_timeout)
     except subprocess.TimeoutExpired:
@@ -215,7 +289,7 @@ def _compare(script: str, args: list[str], real_timeout: float) -> int:
         return 2
     try:
         virtual_seconds, virtual = timed(
-            [sys.executable, "-m", "simclock", "run", script, *args], real_timeout
+            [sys.executable, "-m", "simclock", "run", *starting, script, *args], real_timeout
         )
     except subprocess.TimeoutExpired:
         print(f"simclock: the virtual run took longer than {real_timeout:g} s", file=sys.stderr)

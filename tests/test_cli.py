@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from simclock import Timeline
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -255,3 +257,55 @@ def test_version_names_the_package_version():
     result = simclock("--version")
     assert result.returncode == 0
     assert result.stdout.strip() == f"simclock {__import__('simclock').__version__}"
+
+
+def _never_runs(tmp_path: Path) -> Path:
+    """A script that leaves a file behind if it runs at all."""
+    return script(tmp_path, "open('ran', 'w').close()\n")
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (["--timeline=out.png"], "--timeline=out.png: use a .svg, .html or .mmd (Mermaid) file"),
+        (["--timeline", "out.svg"], "--timeline takes its file after '=': --timeline=out.svg"),
+        (["--timeline", "events.json"], "for JSON use --json events.json"),
+        (["--timeline=no/such/dir/out.svg"], "no directory 'no/such/dir' to write it in"),
+        (["--json", "."], "--json=.: is a directory"),
+        (["--start", "soonish"], "--start:"),
+    ],
+)
+def test_option_mistakes_fail_at_once_in_one_line_before_the_script_runs(tmp_path, options, says):
+    path = _never_runs(tmp_path)
+    result = simclock("run", *options, str(path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and says in result.stderr, result.stderr
+    assert not (tmp_path / "ran").exists()
+
+
+def test_a_file_that_cannot_be_written_after_the_run_is_one_line_and_a_failure(tmp_path):
+    path = script(tmp_path, "print('hello')\n")
+    result = simclock("run", "--json", "/dev/full", str(path))
+    assert result.stdout == "hello\n"
+    assert result.returncode == 1
+    assert result.stderr == "simclock: cannot write --json=/dev/full: No space left on device\n"
+
+
+def test_mermaid_timeline_file_and_json_that_a_timeline_loads(tmp_path):
+    example = ROOT / "examples/blog/05_create_task.py"
+    chart, data = tmp_path / "t.mmd", tmp_path / "t.json"
+    result = simclock("run", f"--timeline={chart}", "--json", str(data), str(example))
+    assert result.returncode == 0, result.stderr
+    assert chart.read_text(encoding="utf-8").startswith("gantt\n")
+    timeline = Timeline.from_json(data.read_text(encoding="utf-8"))
+    timeline.assert_at(4.0, "washing_task finished", "main() finished")
+    assert timeline.duration == 4.0 and timeline.tasks()[1:] == ["washing_task", "vacuum_task"]
+
+
+def test_compare_start_sets_the_virtual_runs_wall_clock(tmp_path):
+    path = script(tmp_path, "import datetime\nprint(datetime.date.today().year)\n")
+    pinned = simclock("compare", "--start", "2031-01-01T00:00:00Z", str(path))
+    assert pinned.returncode == 1 and "+2031" in pinned.stdout
+    assert simclock("compare", "--start", "now", str(path)).returncode == 0
+    bad = simclock("compare", "--start", "soonish", str(path))
+    assert bad.returncode == 2 and "--start:" in bad.stderr
