@@ -8,7 +8,14 @@ Each peer is used the way its documentation tells a user outside pytest:
   that code between two awaits gets to schedule its timers first.
 - aiotools: `VirtualClock().patch_loop()`, entered inside the running loop.
 - async-solipsism: its own `EventLoop`, given to `asyncio.Runner(loop_factory=...)`.
-- trio: `trio.run(..., clock=MockClock(autojump_threshold=0))`, for b, c and d.
+- trio: `trio.run(..., clock=MockClock(autojump_threshold=0))`, for seq, fan and crowd.
+- sleepfake: `async with SleepFake():` around the workload, inside a stock loop. It
+  patches `asyncio.sleep` (and `time.sleep`) and jumps at once to the next sleep's
+  deadline; a bare loop timer (`call_later`, a timeout) fires only after the loop has
+  been idle for `autojump_threshold` real seconds (0.02 by default).
+
+Two stock-asyncio contenders mark the limit (see `workloads.Pace`): "sleep(0)" and
+"limit", which resolves a future from `call_at(loop.time())` at each step.
 
 A peer that cannot be installed or imported still gets a column, which says why.
 """
@@ -17,12 +24,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from workloads import Outcome, Sizes, Workload
+from workloads import Outcome, Pace, Sizes, Workload
 
-__all__ = ["Contender", "load_contenders", "load_one", "plain_asyncio_real_timers"]
+__all__ = [
+    "Contender",
+    "limit",
+    "load_contenders",
+    "load_one",
+    "plain_asyncio_real_timers",
+]
 
 Main = Coroutine[Any, Any, Outcome]
 RunAsyncio = Callable[[Main], Outcome]
@@ -35,8 +48,8 @@ class Contender:
     title: str
     # The distribution it comes from, for install failures; None for the stdlib.
     distribution: str | None
-    # What workloads multiply their delays by here: 1 on a virtual clock, 0 for the limit.
-    scale: float = 1.0
+    # How its workloads wait: real delays on a virtual clock, none for the limits.
+    pace: Pace = field(default_factory=Pace)
     run_asyncio: RunAsyncio | None = None
     run_trio: RunTrio | None = None
     unavailable: str | None = None
@@ -47,8 +60,8 @@ class Contender:
 
     @property
     def checks_clock(self) -> bool:
-        """Whether its runs must show exact virtual durations (the zero-delay limit cannot)."""
-        return self.scale == 1.0
+        """Whether its runs must show exact virtual durations (the limits cannot)."""
+        return self.pace.checks_clock
 
     def supports(self, workload: Workload) -> bool:
         if self.unavailable is not None:
@@ -63,8 +76,12 @@ class Contender:
             trio_main = workload.trio_main
             assert trio_main is not None
             return self.run_trio(lambda: trio_main(sizes))
+        return self.run_coroutine(workload.asyncio_main(sizes, self.pace))
+
+    def run_coroutine(self, main: Main) -> Outcome:
+        """Run one asyncio coroutine on this contender, from making the loop to closing it."""
         assert self.run_asyncio is not None
-        return self.run_asyncio(workload.asyncio_main(sizes, self.scale))
+        return self.run_asyncio(main)
 
 
 def _run_on_stock_loop(main: Main) -> Outcome:
@@ -73,12 +90,22 @@ def _run_on_stock_loop(main: Main) -> Outcome:
 
 
 def plain_asyncio() -> Contender:
-    return Contender("plain", "plain asyncio, 0 delay", None, 0.0, _run_on_stock_loop)
+    """Stock asyncio with every sleep made `asyncio.sleep(0)`: no timer at all (information)."""
+    return Contender("plain", "asyncio sleep(0)", None, Pace(scale=0.0), _run_on_stock_loop)
+
+
+def limit() -> Contender:
+    """Stock asyncio resolving each step from `call_at(loop.time())`: the targets' limit."""
+    return Contender(
+        "limit", "limit: asyncio call_at(now)", None, Pace(0.0, True), _run_on_stock_loop
+    )
 
 
 def plain_asyncio_real_timers() -> Contender:
     """Stock asyncio with real microsecond sleeps: a real timer per sleep, the fair memory mark."""
-    return Contender("plain-timers", "plain asyncio, us sleeps", None, 1e-6, _run_on_stock_loop)
+    return Contender(
+        "plain-timers", "asyncio, real 1e-6-scaled timers", None, Pace(1e-6), _run_on_stock_loop
+    )
 
 
 def _simclock() -> Contender:
@@ -116,6 +143,19 @@ def _async_solipsism_runner() -> RunAsyncio:
     def run(main: Main) -> Outcome:
         with asyncio.Runner(loop_factory=async_solipsism.EventLoop) as runner:
             return runner.run(main)
+
+    return run
+
+
+def _sleepfake_runner() -> RunAsyncio:
+    from sleepfake import SleepFake
+
+    def run(main: Main) -> Outcome:
+        async def with_sleeps_faked() -> Outcome:
+            async with SleepFake():
+                return await main
+
+        return _run_on_stock_loop(with_sleeps_faked())
 
     return run
 
@@ -167,12 +207,13 @@ PEER_COLUMNS = (
     _PeerColumn("aiotools", "aiotools VirtualClock", "aiotools", _aiotools_runner),
     _PeerColumn("solipsism", "async-solipsism", "async-solipsism", _async_solipsism_runner),
     _PeerColumn("trio", "trio MockClock(0)", "trio", load_trio=_trio_runner),
+    _PeerColumn("sleepfake", "sleepfake", "sleepfake", _sleepfake_runner),
 )
 
 
 def load_contenders(with_peers: bool, install_failures: dict[str, str]) -> list[Contender]:
-    """Plain asyncio, simclock and (unless told not to) every peer, usable or not."""
-    contenders = [plain_asyncio(), _simclock()]
+    """The limit, plain asyncio, simclock and (unless told not to) every peer, usable or not."""
+    contenders = [limit(), plain_asyncio(), _simclock()]
     if with_peers:
         for column in PEER_COLUMNS:
             failures = (
@@ -186,7 +227,7 @@ def load_contenders(with_peers: bool, install_failures: dict[str, str]) -> list[
 
 def load_one(key: str) -> Contender:
     """One contender by key, importing only what it needs (for a memory probe's process)."""
-    builtin = {"plain": plain_asyncio, "plain-timers": plain_asyncio_real_timers}
+    builtin = {"limit": limit, "plain": plain_asyncio, "plain-timers": plain_asyncio_real_timers}
     if key in builtin:
         return builtin[key]()
     if key == "simclock":

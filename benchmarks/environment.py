@@ -23,6 +23,7 @@ def describe() -> list[str]:
         f"- python: {platform.python_implementation()} {platform.python_version()} "
         f"({_relative(Path(sys.prefix))})",
         f"- simclock: {_simclock_source()}",
+        f"- load average (1, 5, 15 min) when the report was written: {_load()}",
         f"- packages: {_package_versions()}",
     ]
 
@@ -37,6 +38,14 @@ def _machine() -> str:
     except OSError:
         model = platform.processor() or model
     return f"{platform.platform()}, {os.cpu_count()} CPUs, {model}"
+
+
+def _load() -> str:
+    """Other work on the machine makes timings noisy: the report says how much there was."""
+    try:
+        return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def _relative(path: Path) -> str:
