@@ -16,7 +16,6 @@ number: every lookup is a dict, never a scan.
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -45,7 +44,6 @@ MOST_LANES = 300
 
 ENDINGS = (EventKind.FINISHED, EventKind.CANCELLED, EventKind.FAILED)
 
-_DEFAULT_NAME = re.compile(r"Task-\d+")
 #: The lane of prints and marks made outside any task (a script's top level).
 TOP_LEVEL = "(top level)"
 
@@ -129,12 +127,14 @@ def chart(timeline: Timeline, most_lanes: int = MOST_LANES, label_width: int = 3
     joins: list[Join] = []
     open_wait: dict[str, Wait] = {}
 
+    labels = timeline.labels()
+
     def lane_of(task: str | None, at: float) -> Lane:
         key = TOP_LEVEL if task is None else task
         lane = lanes.get(key)
         if lane is None:
             coroutine = timeline.coroutines.get(key, "") if task is not None else ""
-            lane = lanes[key] = Lane(key, _label(key, coroutine), coroutine, at)
+            lane = lanes[key] = Lane(key, printable(labels.get(key, key)), coroutine, at)
         return lane
 
     for event in timeline.events:
@@ -176,13 +176,6 @@ def chart(timeline: Timeline, most_lanes: int = MOST_LANES, label_width: int = 3
     if len(ordered) > most_lanes:
         result.groups = _groups(ordered)
     return result
-
-
-def _label(name: str, coroutine: str) -> str:
-    """A default-named task is shown by its coroutine: `main()` says more than `Task-1`."""
-    if coroutine and _DEFAULT_NAME.fullmatch(name):
-        return f"{coroutine}()"
-    return printable(name)
 
 
 def _distinguish(lanes: list[Lane], width: int) -> None:

@@ -163,6 +163,33 @@ class Timeline:
         """Task names in the order the tasks were created."""
         return [e.task for e in self.events if e.kind is EventKind.CREATED and e.task]
 
+    def labels(self) -> dict[str, str]:
+        """Each task as charts and lessons name it, by task name.
+
+        A task left with a default name (`Task-7`) is named by the call that
+        made it, `fetch_data('A', 3)`, or else by its coroutine, `main()`;
+        any other task by its own name.
+        """
+        labels: dict[str, str] = {}
+        for event in self.events:
+            if event.kind is EventKind.CREATED and event.task:
+                labels[event.task] = self._label(event.task, event.text)
+        for task in self.coroutines.keys() - labels.keys():
+            labels[task] = self._label(task, "")
+        return labels
+
+    def label(self, task: str) -> str:
+        """`task` as charts name it: see `labels`."""
+        return self.labels().get(task, task)
+
+    def _label(self, task: str, call: str) -> str:
+        if not _DEFAULT_NAME.fullmatch(task):
+            return task
+        if call:
+            return call
+        coroutine = self.coroutines.get(task)
+        return f"{coroutine}()" if coroutine else task
+
     def span(self, task: str) -> tuple[float, float | None]:
         """When `task` was created, and when it ended (None if it never did)."""
         start: float | None = None
@@ -233,27 +260,22 @@ class Timeline:
         return states
 
     def _task_name(self, task: str) -> str:
-        """The name of the task `task` names: its own, or `main()` for a default-named one."""
-        names = self.tasks()
-        if task in names:
+        """The name of the task `task` names: its own name, or its label (see `labels`)."""
+        labels = self.labels()
+        if task in labels:
             return task
-        by_label = [
-            name
-            for name in names
-            if _DEFAULT_NAME.fullmatch(name) and f"{self.coroutines.get(name)}()" == task
-        ]
+        by_label = [name for name, label in labels.items() if label == task]
         if len(by_label) == 1:
             return by_label[0]
         if by_label:
             raise TimelineAssertionError(f"{task!r} could be any of {by_label}: name one")
-        raise TimelineAssertionError(f"no task named {task!r}; tasks: {names}")
+        raise TimelineAssertionError(f"no task named {task!r}; tasks: {list(labels)}")
 
     def _as_task_event(self, what: str | TaskEvent) -> TaskEvent | None:
         if isinstance(what, TaskEvent):
             return what
-        names = set(self.tasks())
-        labels = {f"{self.coroutines.get(n)}()" for n in names if _DEFAULT_NAME.fullmatch(n)}
-        return TaskEvent.parse(what, names | labels)
+        labels = self.labels()
+        return TaskEvent.parse(what, {*labels, *labels.values()})
 
     def _happened(self, what: str | TaskEvent) -> str:
         """When `what` happened, for a failure message: `at t=4.000s (washing_task)`."""

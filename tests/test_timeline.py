@@ -313,3 +313,30 @@ def test_replay_script_returns_status_output_and_timeline(tmp_path):
     assert failed.status == 1 and "KeyError: 'gone'" in failed.stderr
     with pytest.raises(simclock.replay.ScriptError, match="can't open file"):
         simclock.replay_script(tmp_path / "missing.py")
+
+
+def test_unnamed_tasks_are_labelled_by_the_call_that_made_them():
+    class Washer:
+        async def spin(self, seconds):
+            await asyncio.sleep(seconds)
+
+    async def fetch(letter, seconds, *, retries=0):
+        await asyncio.sleep(seconds)
+
+    async def main():
+        await asyncio.gather(
+            fetch("A", 3, retries=2),
+            fetch("x" * 100, 1),
+            Washer().spin(2),
+            asyncio.create_task(fetch("B", 2), name="named"),
+        )
+
+    timeline = simclock.Timeline()
+    simclock.run(main(), timeline=timeline)
+    labels = list(timeline.labels().values())  # in the order the tasks were made
+    assert labels[:2] == ["main()", "named"]  # gather's argument is made before gather runs
+    assert labels[2] == "fetch('A', 3, 2)"
+    assert labels[3].startswith("fetch('xxxx") and len(labels[3]) < 40
+    assert labels[4] == "spin(2)"  # `self` left out
+    timeline.assert_at(3.0, "fetch('A', 3, 2) finished")
+    assert timeline.label("named") == "named"

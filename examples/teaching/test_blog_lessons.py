@@ -24,11 +24,6 @@ def replay(stem: str) -> simclock.ScriptRun:
     return result
 
 
-def letters(timeline: simclock.Timeline, *names: str) -> dict[str, str]:
-    """The default-named task (`Task-2`) that printed `:: A`, by letter: {"Task-2": "A"}."""
-    return {timeline.find(f":: {name}").task or "": name for name in names}
-
-
 def test_await_in_sequence_takes_the_sum_of_the_chores_11_seconds():
     timeline = replay("04_await_in_sequence").timeline
     assert timeline.duration == 11.0
@@ -76,24 +71,31 @@ def test_taskgroup_block_ends_when_its_last_task_does():
 
 def test_wait_with_timeout_3_returns_c_and_b_done_and_a_pending():
     timeline = replay("08_wait_timeout").timeline
-    letter = letters(timeline, "A", "B", "C")
     at_timeout = timeline.state_at(3.0)
-    assert [letter[task] for task in at_timeout.done] == ["C", "B"]
-    assert [letter[task] for task in at_timeout.pending if task in letter] == ["A"]
+    # A task left unnamed is labelled by the call that made it.
+    assert [timeline.label(task) for task in at_timeout.done] == [
+        "fetch_data('C', 1)",
+        "fetch_data('B', 2)",
+    ]
+    assert [timeline.label(task) for task in at_timeout.pending] == ["main()", "fetch_data('A', 3)"]
     timeline.assert_at(3.0, "완료된 작업 :  ['c', 'b']")
     # A is due at t=3 too, but finishes only after main has reported it pending.
-    timeline.assert_before("안 끝난 작업", ":: A")
+    timeline.assert_before("안 끝난 작업", "fetch_data('A', 3) finished")
+    timeline.assert_at(3.0, "fetch_data('A', 3) finished")
 
 
 def test_wait_first_completed_returns_as_soon_as_c_is_done():
     timeline = replay("09_wait_first_completed").timeline
-    letter = letters(timeline, "C")
-    letter.update({task: name for task, name in zip(timeline.tasks()[1:3], "AB", strict=True)})
     reported = timeline.find("완료된 작업")
     assert reported.at == 1.0
-    states = timeline.state_at(reported)
-    assert [letter[task] for task in states.done] == ["C"]
-    assert sorted(letter[task] for task in states.pending if task in letter) == ["A", "B"]
+    states = timeline.state_at(reported)  # exactly when main printed the line
+    assert [timeline.label(task) for task in states.done] == ["fetch_data('C', 1)"]
+    assert [timeline.label(task) for task in states.pending] == [
+        "main()",
+        "fetch_data('A', 3)",
+        "fetch_data('B', 2)",
+    ]
+    assert states[reported.task or ""] is simclock.TaskState.RUNNING
 
 
 def test_as_completed_hands_results_over_in_the_order_they_finish():
