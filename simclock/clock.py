@@ -34,8 +34,11 @@ import datetime as dt
 import math
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, TypeAlias
+import warnings
+from collections.abc import Callable, Coroutine, Generator
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+
+from simclock.schedule import Schedule
 
 if TYPE_CHECKING:
     from simclock.timeline import Timeline
@@ -57,6 +60,7 @@ _NS = 1_000_000_000
 
 class _Settles(Protocol):
     async def _settle(self) -> None: ...
+    def _advance_to(self, until: float) -> Coroutine[Any, Any, None]: ...
 
 
 class Clock:
@@ -69,10 +73,26 @@ class Clock:
     the clock itself only keeps time and says who is moving it.
     """
 
-    def __init__(self, start: StartLike | None = None, *, tick: float = 0.0) -> None:
+    def __init__(
+        self,
+        start: StartLike | None = None,
+        *,
+        tick: float = 0.0,
+        seed: int | None = None,
+        jitter: float = 0.0,
+        autojump: bool = True,
+    ) -> None:
         """`start`: the wall-clock instant at `now == 0`, as for `simclock.run`; default
         `DEFAULT_START`. `tick`: seconds each read of `time.monotonic()` or
-        `time.perf_counter()` moves the clock on; default 0, exact."""
+        `time.perf_counter()` moves the clock on; default 0, exact.
+
+        `seed`: explore the schedule this seed picks (`simclock.schedule`): loops
+        on this clock order same-instant events by it; `jitter` (in [0, 1)) also
+        lengthens each timer by up to that fraction. Default: asyncio's order.
+
+        `autojump`: whether an idle loop moves the clock to the next deadline by
+        itself (the default). With `autojump=False` time moves only when the
+        program says so: `await clock.advance(seconds)`."""
         # Invariant: `self._reading` is the monotonic reading, and the wall
         # clock reads `self._start_ns / 1e9 + (self._reading - MONOTONIC_ORIGIN)`.
         # Deadlines are set from readings, so the reading is what a jump sets
@@ -81,6 +101,16 @@ class Clock:
         self._reading = MONOTONIC_ORIGIN
         self._start_ns = _start_to_ns(DEFAULT_START if start is None else start)
         self._tick = _checked_tick(tick)
+        if not isinstance(autojump, bool):
+            raise TypeError(f"autojump must be True or False, got {autojump!r}")
+        #: Whether idle loops on this clock jump to the next deadline by themselves.
+        self.autojump = autojump
+        #: The explored schedule loops on this clock follow, or None for asyncio's order.
+        self.schedule: Schedule | None = None
+        if seed is not None:
+            self.schedule = Schedule(seed, jitter=jitter)
+        elif jitter:
+            raise ValueError("jitter= explores schedules: give a seed= with it")
         self._on_move: Callable[[], None] | None = None
         # Loops running on this clock right now, by the thread that runs them.
         self._running: dict[int, _Settles] = {}
@@ -118,18 +148,59 @@ class Clock:
         """The virtual wall-clock instant as an aware UTC datetime."""
         return dt.datetime.fromtimestamp(self.wall, dt.UTC)
 
-    def advance(self, seconds: float) -> None:
-        """Move virtual time forward by `seconds` at once, as if a blocking call took that long.
+    def advance(self, seconds: float) -> Advance:
+        """Move virtual time forward by `seconds`.
 
-        Callable from sync code and from inside a coroutine. Timers that come
-        due fire on the loop's next iteration, in deadline order; the tasks they
-        wake read the advanced time, not their own deadline. To let timers fire
-        at their own instants, `await asyncio.sleep(seconds)` instead: the loop
-        jumps from deadline to deadline on its own.
+        With `autojump` (the default) time moves at once, as if a blocking call
+        took that long; callable from sync code and from a coroutine. Timers
+        that come due fire on the loop's next iteration, in deadline order, and
+        the tasks they wake read the advanced time. (`await asyncio.sleep(s)`
+        lets each fire at its own instant instead.)
+
+        With `autojump=False`, inside a running loop, `await clock.advance(s)`:
+        the loop moves the clock from deadline to deadline up to `now + s`,
+        running every timer at its own instant, in order, and everything those
+        wake, before the await returns. Not awaited there, it does nothing and
+        warns. Outside a running loop it moves at once, as with autojump.
         """
         seconds = _checked_duration(seconds, "advance")
+        loop = self._running.get(threading.get_ident())
+        if not self.autojump and loop is not None:
+            return Advance(self, loop, seconds)
         if seconds:
             self._move_to(later(self._reading, seconds))
+        return Advance(self, None, seconds)
+
+    def set_wall(self, when: dt.datetime | float) -> None:
+        """Set the wall clock (`time.time()`, `datetime.now()`) to `when`, as NTP might.
+
+        Monotonic time does not move and no timer fires: only the wall clock
+        jumps, forwards or backwards. `when` is an aware datetime (naive means
+        UTC) or an epoch number. Recorded on the timeline, if any.
+        """
+        if isinstance(when, str):
+            raise TypeError(f"set_wall() takes a datetime or an epoch number, got {when!r}")
+        self._move_wall(_start_to_ns(when) - self.wall_ns(), f"wall clock set to {when!s}")
+
+    def shift_wall(self, seconds: float) -> None:
+        """Move the wall clock by `seconds` (negative: back), as a DST or NTP correction does.
+
+        Monotonic time does not move and no timer fires. Recorded on the timeline, if any.
+        """
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise TypeError(f"shift_wall() takes a number of seconds, got {seconds!r}")
+        if not math.isfinite(seconds):
+            raise ValueError(f"shift_wall() takes a finite number of seconds, got {seconds!r}")
+        self._move_wall(round(seconds * _NS), f"wall clock shifted by {seconds:+g}s")
+
+    def _move_wall(self, delta_ns: int, text: str) -> None:
+        self._start_ns += delta_ns
+        if self._on_move is not None:
+            self._on_move()
+        if self.timeline is not None:
+            from simclock.events import EventKind
+
+            self.timeline.record(self.now, None, EventKind.MARK, text)
 
     async def run_until_idle(self) -> None:
         """Let every other task run until all of them wait on time, I/O, or nothing.
@@ -161,6 +232,35 @@ class Clock:
 
     def _loop_in_this_thread(self) -> _Settles | None:
         return self._running.get(threading.get_ident())
+
+
+class Advance:
+    """What `Clock.advance` returns: awaitable; with `autojump=False` it must be awaited."""
+
+    def __init__(self, clock: Clock, loop: _Settles | None, seconds: float) -> None:
+        self._clock = clock
+        self._loop = loop
+        self._seconds = seconds
+        self._awaited = loop is None
+
+    def __repr__(self) -> str:
+        return f"<simclock.Advance {self._seconds}s>"
+
+    def __await__(self) -> Generator[Any, None, None]:
+        self._awaited = True
+        if self._loop is None:
+            return (yield from asyncio.sleep(0).__await__())
+        until = later(self._clock._reading, self._seconds)
+        return (yield from self._loop._advance_to(until).__await__())
+
+    def __del__(self) -> None:
+        if not self._awaited:
+            warnings.warn(
+                f"clock.advance({self._seconds}) was never awaited: with autojump=False, "
+                "time moves only by `await clock.advance(...)`",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
 
 def later(reading: float, seconds: float) -> float:

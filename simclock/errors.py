@@ -24,14 +24,24 @@ class Deadlock(SimclockError):
     """
 
     def __init__(
-        self, now: float, tasks: list[asyncio.Task[object]], threads: list[str] | None = None
+        self,
+        now: float,
+        tasks: list[asyncio.Task[object]],
+        threads: list[str] | None = None,
+        *,
+        hint: str | None = None,
     ) -> None:
         self.now = now
         self.tasks = tasks
         self.threads = threads or []
         lines = [
-            f"no task can make progress at virtual t={now:.3f}s: nothing is ready, "
-            "no timer is pending, and no I/O, thread or signal can wake the loop.",
+            f"no task can make progress at virtual t={now:.3f}s: "
+            + (
+                f"{hint}."
+                if hint
+                else "nothing is ready, no timer is pending, and no I/O, thread or "
+                "signal can wake the loop."
+            ),
         ]
         lines += describe_tasks(tasks) or ["  (no pending tasks)"]
         if self.threads:

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
     from simclock.clock import Clock
     from simclock.outside import OutsideWorld
+    from simclock.schedule import Schedule
     from simclock.work import WorkInFlight
 
 __all__ = ["LoopIteration", "VirtualTimerHandle"]
@@ -133,6 +134,7 @@ class LoopIteration:
     # path first polls them, as asyncio does: any event means the general path.
     _poll_files: Callable[[], object] | None = None
     _scheduled: list[float]
+    _schedule: Schedule | None = None
     _buckets: dict[float, Bucket]
     _ntimers = 0
 
@@ -230,6 +232,10 @@ class LoopIteration:
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
+        if self._schedule is not None and self._schedule.jitter:
+            reading = self.time()
+            if when > reading:
+                when = reading + self._schedule.delay(when - reading)
         timer = VirtualTimerHandle(when, callback, args, self, context)  # type: ignore[arg-type]
         if timer._source_traceback:  # end it where the program called, not here
             del timer._source_traceback[-1]
@@ -380,6 +386,17 @@ class LoopIteration:
                 moved += 1
         self._ntimers -= moved
 
+    def _reorder_ready_from(self, start: int) -> None:
+        """Let the schedule order what this iteration's events made ready (from `start` on)."""
+        ready = self._ready
+        count = len(ready) - start
+        assert self._schedule is not None
+        if count < 2:
+            return
+        batch = [ready.pop() for _ in range(count)]
+        batch.reverse()
+        ready.extend(self._schedule.order(batch, self._clock.now))
+
     # One iteration.
 
     def _run_once(self) -> None:
@@ -447,6 +464,8 @@ class LoopIteration:
                         if type(bucket) is _list:
                             for timer in bucket:
                                 timer._scheduled = False
+                            if self._schedule is not None:
+                                bucket = self._schedule.order(bucket, clock.now)
                             ready.extend(bucket)
                             self._ntimers -= len(bucket)
                         else:
@@ -454,7 +473,10 @@ class LoopIteration:
                             ready.append(bucket)
                             self._ntimers -= 1
                     else:
+                        before = len(ready)
                         self._move_due_timers(end_time)
+                        if self._schedule is not None:
+                            self._reorder_ready_from(before)
                 for _ in range(len(ready)):
                     handle = popleft()
                     if handle._cancelled:
@@ -479,12 +501,15 @@ class LoopIteration:
             timeout = min(max(0.0, self._scheduled[0] - self.time()), _MAX_SELECT_TIMEOUT)
         else:
             timeout = None
+        before = len(ready)
         event_list: Any = self._selector.select(timeout)
         self._process_events(event_list)
         event_list = None  # breaks cycles when an exception occurs
         end_time = self.time() + self._clock_resolution
         if self._scheduled and self._scheduled[0] < end_time:
             self._move_due_timers(end_time)
+        if self._schedule is not None:
+            self._reorder_ready_from(before)
         popleft = ready.popleft
         for _ in range(len(ready)):
             handle: Any = popleft()

@@ -215,6 +215,9 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         self._work = WorkInFlight(self, float(io_grace))
         self._outside = OutsideWorld(float(io_grace))
         self._idle_waiters: list[asyncio.Future[None]] = []
+        self._schedule = self._clock.schedule
+        # With autojump off: the instant an `await clock.advance()` moves to, and its waiter.
+        self._advancing: tuple[float, asyncio.Future[None]] | None = None
         self._background: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         selector = _JumpingSelector(selectors.DefaultSelector())
         super().__init__(selector)
@@ -265,6 +268,8 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
             and self._timeline is None
             and not self._closed
             and not self._background
+            and self._clock.autojump
+            and not (self._schedule is not None and self._schedule.jitter)
         )
 
     def _zero_timeout_poll(self) -> Callable[[], object] | None:
@@ -406,6 +411,11 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
             target = next_timer
             if worker_deadline is not None and worker_deadline <= next_timer:
                 target = worker_deadline
+            if not self._clock.autojump:
+                if self._advancing is None and self._could_be_woken():
+                    return real.select(timeout=None)
+                if not self._may_advance_to(target):
+                    return []
             if self._background and self._only_background_ticks():
                 raise Deadlock(
                     self._clock.now,
@@ -422,13 +432,57 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
                 return real.select(max(0.0, min(target - self.time(), 1.0)))
             self._jump_to(target)
             return []
-        if (
+        if not self._clock.autojump and self._advancing is not None:
+            self._may_advance_to(math.inf)  # nothing left to run before its instant
+            return []
+        if self._could_be_woken():
+            return real.select(timeout=None)
+        raise Deadlock(self._clock.now, self._pending_tasks(), self._blocked_threads())
+
+    def _could_be_woken(self) -> bool:
+        """External I/O, a signal or a child process could still wake an idle loop."""
+        return bool(
             self._jumping.registered > self._internal_fds
             or self._signal_handlers
             or self._outside.could_wake()
-        ):
-            return real.select(timeout=None)
-        raise Deadlock(self._clock.now, self._pending_tasks(), self._blocked_threads())
+        )
+
+    # Time that moves only when the program says so (autojump=False).
+
+    async def _advance_to(self, until: float) -> None:
+        if self._advancing is not None:
+            raise RuntimeError("another task is already awaiting clock.advance() on this loop")
+        waiter = self.create_future()
+        self._advancing = (until, waiter)
+        try:
+            await waiter
+        finally:
+            self._advancing = None
+
+    def _may_advance_to(self, target: float) -> bool:
+        """With autojump off: whether the loop may jump to `target` now.
+
+        Only within an `await clock.advance()`: up to its instant. Past it, the
+        clock is set to that instant and the advance ends (False: nothing to
+        jump to). With no advance in progress the run is deadlocked.
+        """
+        __tracebackhide__ = True
+        if self._advancing is None:
+            raise Deadlock(
+                self._clock.now,
+                self._pending_tasks(),
+                self._blocked_threads(),
+                hint="autojump is off and no task awaits clock.advance(): time cannot move",
+            )
+        until, waiter = self._advancing
+        if target <= until:
+            return True
+        self._clock._move_to(until)
+        self._work.expire_due(until)
+        self._advancing = None
+        if not waiter.done():
+            waiter.set_result(None)
+        return False
 
     def _only_background_ticks(self) -> bool:
         """Every pending timer is a background task's, and nothing else could wake a task.
@@ -436,12 +490,7 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         Then the other tasks wait on something no timer of theirs, no worker and
         no I/O can bring: the background tasks would tick forever for nothing.
         """
-        if (
-            self._work.next_deadline() is not None
-            or self._jumping.registered > self._internal_fds
-            or self._signal_handlers
-            or self._outside.could_wake()
-        ):
+        if self._work.next_deadline() is not None or self._could_be_woken():
             return False
         if any(not timer._background for timer in self._timers() if not timer._cancelled):
             return False

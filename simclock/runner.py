@@ -28,6 +28,9 @@ def run(
     io_grace: float = DEFAULT_IO_GRACE,
     tick: float = 0.0,
     livelock_after: int = DEFAULT_LIVELOCK_AFTER,
+    seed: int | None = None,
+    jitter: float = 0.0,
+    autojump: bool = True,
 ) -> _T:
     """Run `main` on a fresh `VirtualEventLoop` and return its result, like `asyncio.run`.
 
@@ -38,8 +41,11 @@ def run(
     `Deadlock` or `TimeLimitExceeded`.
 
     `start`, `limit`, `io_grace`, `livelock_after` and `clock` are as for
-    `VirtualEventLoop`; `tick` is as for `Clock` (a new clock's only: give
-    either `clock` or `tick`); `debug` is as for `asyncio.run`. With a
+    `VirtualEventLoop`; `tick`, `seed`, `jitter` and `autojump` are as for
+    `Clock` (a new clock's: give either `clock` or these); `debug` is as for
+    `asyncio.run`. With a `seed`, the run follows that explored schedule
+    (`simclock.explore`), exactly, every time; an error it raises carries a
+    note with the seed and the decisions that differed from asyncio's order. With a
     `timeline`, every task's lifecycle, every printed line and every
     `simclock.mark()` of the run is recorded on it. Anything that is not a
     coroutine is refused with the same error `asyncio.run` gives. Called while
@@ -49,10 +55,13 @@ def run(
     if asyncio._get_running_loop() is not None:
         # Checked first, as asyncio.run does, so the coroutine is not consumed.
         raise RuntimeError("simclock.run() cannot be called from a running event loop")
-    if tick:
+    if tick or seed is not None or jitter or autojump is not True:
         if clock is not None:
-            raise TypeError("pass either clock= or tick=, not both: a clock keeps its own tick")
-        clock = Clock(start, tick=tick)
+            raise TypeError(
+                "pass either clock= or tick=/seed=/jitter=/autojump=, not both: "
+                "a clock keeps its own"
+            )
+        clock = Clock(start, tick=tick, seed=seed, jitter=jitter, autojump=autojump)
         start = None
     chosen = _choose_clock(clock, start)
     previous_timeline = chosen.timeline
@@ -70,6 +79,10 @@ def run(
             )
             with runner:
                 return runner.run(main)
+    except BaseException as error:
+        if chosen.schedule is not None and isinstance(error, Exception):
+            error.add_note(chosen.schedule.report())
+        raise
     finally:
         if timeline is not None:
             timeline.real_seconds = bindings.real_perf_counter() - real_start

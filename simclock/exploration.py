@@ -1,0 +1,147 @@
+"""`simclock.explore` and `simclock.check`: many schedules of one program, and one twice.
+
+`explore` runs a program on `runs` different seeded schedules (see
+`simclock.schedule`) and stops at the first that fails, saying which seed
+replays it: `simclock.run(main(), seed=S)` takes exactly that schedule again,
+on any machine. `check` runs a program twice on the same schedule and reports
+the first event where the two runs differ: something outside the clock (an
+unseeded `random`, set order under `PYTHONHASHSEED`, real I/O) decided it.
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from simclock.clock import Clock
+from simclock.errors import SimclockError
+from simclock.runner import run
+from simclock.schedule import check_jitter, check_seed
+from simclock.timeline import Timeline
+
+__all__ = ["Exploration", "Nondeterminism", "check", "explore"]
+
+_T = TypeVar("_T")
+Main = Callable[[], Coroutine[Any, Any, _T]]
+
+
+@dataclass(frozen=True)
+class Exploration:
+    """What `explore` did when every run passed."""
+
+    runs: int
+    seeds: range
+    #: Decisions that differed from asyncio's order, over all runs.
+    reordered: int
+
+
+class Nondeterminism(SimclockError):
+    """Two runs on the same schedule did different things."""
+
+    def __init__(self, index: int, first: str | None, second: str | None) -> None:
+        self.index = index
+        self.first = first
+        self.second = second
+        super().__init__(
+            f"two runs on the same schedule differ at event {index}:\n"
+            f"  first run:  {first or '(run ended here)'}\n"
+            f"  second run: {second or '(run ended here)'}\n"
+            "something outside the virtual clock decided it: an unseeded random, "
+            "set or dict order under PYTHONHASHSEED, real I/O, or a thread's timing"
+        )
+
+
+def explore(
+    main: Main[_T], *, runs: int = 100, seed: int = 0, jitter: float = 0.0, **options: Any
+) -> Exploration:
+    """Run `main()` on `runs` seeded schedules, `seed`, `seed + 1`, ...; raise the first failure.
+
+    `main` is a callable returning a fresh coroutine (each run needs its own).
+    `options` go to `simclock.run` (start, limit, io_grace, ...). A failing run
+    re-raises its exception with a note naming the run, its seed, how to replay
+    it, and the schedule decisions that differed from asyncio's order.
+    """
+    if isinstance(runs, bool) or not isinstance(runs, numbers.Integral) or runs < 1:
+        raise ValueError(f"runs must be a positive integer, got {runs!r}")
+    seed = check_seed(seed)
+    jitter = check_jitter(jitter)
+    _check_main(main, "explore")
+    start = options.pop("start", None)
+    tick = options.pop("tick", 0.0)
+    reordered = 0
+    for index in range(int(runs)):
+        run_seed = seed + index
+        clock = Clock(start, tick=tick, seed=run_seed, jitter=jitter)
+        try:
+            run(main(), clock=clock, **options)
+        except Exception as error:
+            error.add_note(
+                f"found by simclock.explore on run {index + 1} of {runs}; replay it with "
+                f"simclock.run(main(), seed={run_seed}"
+                + (f", jitter={jitter}" if jitter else "")
+                + f") or pytest --simclock-seed={run_seed}"
+            )
+            raise
+        assert clock.schedule is not None
+        reordered += len(clock.schedule.decisions)
+    return Exploration(int(runs), range(seed, seed + int(runs)), reordered)
+
+
+def check(main: Main[_T], *, seed: int | None = None, **options: Any) -> Timeline:
+    """Run `main()` twice on the same schedule; raise `Nondeterminism` at the first difference.
+
+    Task names that asyncio numbers per process (`Task-7`) and object addresses
+    are compared by their order of appearance, not their digits. Returns the
+    first run's timeline.
+    """
+    _check_main(main, "check")
+    timelines = []
+    for _ in range(2):
+        timeline = Timeline()
+        run(main(), seed=seed, timeline=timeline, **options)
+        timelines.append(timeline)
+    first, second = (_normalised(timeline) for timeline in timelines)
+    for index, (one, two) in enumerate(zip(first, second, strict=False)):
+        if one != two:
+            raise Nondeterminism(index, one, two)
+    if len(first) != len(second):
+        index = min(len(first), len(second))
+        raise Nondeterminism(
+            index,
+            first[index] if index < len(first) else None,
+            second[index] if index < len(second) else None,
+        )
+    return timelines[0]
+
+
+_NUMBERED = re.compile(r"\bTask-\d+\b|\b0x[0-9a-f]+\b")
+
+
+def _normalised(timeline: Timeline) -> list[str]:
+    names: dict[str, str] = {}
+    counts = {"Task": 0, "0x": 0}
+
+    def rename(match: re.Match[str]) -> str:
+        text = match.group(0)
+        if text not in names:
+            kind = "Task" if text.startswith("Task") else "0x"
+            counts[kind] += 1
+            names[text] = f"{kind}#{counts[kind]}"
+        return names[text]
+
+    lines = []
+    for event in timeline.events:
+        text = f"t={event.at:.9f}s [{event.task or '-'}] {event.kind.value}: {event.text}"
+        lines.append(_NUMBERED.sub(rename, text))
+    return lines
+
+
+def _check_main(main: object, what: str) -> None:
+    if not callable(main):
+        raise TypeError(
+            f"{what}() takes a callable that returns a coroutine (each run needs a fresh "
+            f"one), got {main!r}"
+        )

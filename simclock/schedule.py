@@ -1,0 +1,161 @@
+"""Seeded schedules: legal reorderings a real run could produce, chosen on purpose.
+
+With a virtual clock every run is the same run. A `Schedule` makes a run take
+a different, seeded, legal order wherever asyncio leaves the order open:
+
+- timers due at the same virtual instant (stock asyncio's timer heap is not
+  stable: their order is unspecified);
+- callbacks that became ready in the same iteration because of different
+  events: due timers, I/O events, what threads handed back.
+
+What asyncio orders by contract keeps its order: `call_soon` from one callback
+runs in call order, a future's callbacks in registration order, a task's own
+steps one after another. Only the handles one iteration gathers from events
+are reordered, never those already queued.
+
+The strategy follows probabilistic concurrency testing (PCT): every task (or
+other owner of a callback) draws a random priority the first time it shows up,
+and handles are ordered by their owner's priority. A bug that needs task B to
+run before task A at *every* meeting is found with probability 1/2 per run,
+where shuffling each meeting independently would need luck at each one. At a
+few random decisions (the "change points") the highest owner drops below all
+others, which reaches orders a fixed priority never gives.
+
+`jitter` adds to each timer a deterministic pseudo-random delay of at most
+that fraction of its delay, so that near-equal deadlines swap as under load.
+
+Every decision that differs from the default order is kept in `decisions`,
+with the virtual instant and the owners involved, for the failure report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import numbers
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Decision", "Schedule", "check_jitter", "check_seed"]
+
+# How likely each multi-owner decision is to be a change point.
+_CHANGE_POINT_CHANCE = 0.05
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A place where the explored order differed from the default one."""
+
+    at: float  # virtual seconds since the clock started
+    default: tuple[str, ...]
+    chosen: tuple[str, ...]
+
+    def __str__(self) -> str:
+        chosen, default = " -> ".join(self.chosen), " -> ".join(self.default)
+        return f"t={self.at:.6g}s: ran {chosen} (default: {default})"
+
+
+def check_seed(seed: object) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an integer, got {seed!r}")
+    return int(seed)
+
+
+def check_jitter(jitter: object) -> float:
+    if (
+        isinstance(jitter, bool)
+        or not isinstance(jitter, numbers.Real)
+        or not 0 <= float(jitter) < 1
+    ):
+        raise ValueError(f"jitter must be a number in [0, 1), got {jitter!r}")
+    return float(jitter)
+
+
+class Schedule:
+    """The seeded choices of one run. Deterministic: the same seed, the same run."""
+
+    def __init__(self, seed: int, *, jitter: float = 0.0) -> None:
+        self.seed = check_seed(seed)
+        self.jitter = check_jitter(jitter)
+        self._random = random.Random(self.seed)
+        self._jitter_random = random.Random(~self.seed)
+        # By id(): owners need not be hashable. `_seen` keeps them alive, so no id is reused.
+        self._priorities: dict[int, float] = {}
+        self._seen: list[Any] = []
+        self._demoted = 0
+        #: Decisions that differed from the default order, oldest first (at most 100 kept).
+        self.decisions: list[Decision] = []
+        self.decision_count = 0
+
+    def __repr__(self) -> str:
+        return f"Schedule(seed={self.seed}, jitter={self.jitter})"
+
+    def delay(self, delay: float) -> float:
+        """`delay` with this run's jitter added: at most `jitter` times more."""
+        if not self.jitter or not delay > 0 or delay == math.inf:
+            return delay
+        return delay * (1 + self.jitter * self._jitter_random.random())
+
+    def order(self, handles: Sequence[Any], now: float) -> list[Any]:
+        """`handles` (made ready by different events, default order given) in this run's order."""
+        owners = [_owner(handle) for handle in handles]
+        if len(set(map(id, owners))) < 2:
+            return list(handles)
+        self.decision_count += 1
+        priorities = self._priorities
+        for owner in owners:
+            if id(owner) not in priorities:
+                priorities[id(owner)] = self._random.random()
+                self._seen.append(owner)
+        if self._random.random() < _CHANGE_POINT_CHANCE:
+            top = max(owners, key=lambda owner: priorities[id(owner)])
+            self._demoted += 1
+            priorities[id(top)] = -self._demoted
+        # sorted() is stable: one owner's handles keep their order.
+        ranked = sorted(range(len(handles)), key=lambda index: -priorities[id(owners[index])])
+        chosen = [handles[index] for index in ranked]
+        if ranked != sorted(ranked) and len(self.decisions) < 100:
+            self.decisions.append(
+                Decision(
+                    now,
+                    tuple(_name(owner) for owner in owners),
+                    tuple(_name(owners[index]) for index in ranked),
+                )
+            )
+        return chosen
+
+    def report(self, limit: int = 5) -> str:
+        """What this schedule did differently, for a failure message."""
+        lines = [f"schedule seed={self.seed}" + (f", jitter={self.jitter}" if self.jitter else "")]
+        if not self.decisions:
+            lines.append("  (every decision took the default order)")
+        for decision in self.decisions[:limit]:
+            lines.append(f"  {decision}")
+        if len(self.decisions) > limit:
+            lines.append(f"  ... and {len(self.decisions) - limit} more")
+        return "\n".join(lines)
+
+
+def _owner(handle: Any) -> Any:
+    """The task (or object) a ready handle acts for: whose priority orders it."""
+    callback = getattr(handle, "_callback", None)
+    owner = getattr(callback, "__self__", None)
+    if isinstance(owner, asyncio.Task):
+        return owner
+    args = getattr(handle, "_args", None) or ()
+    if args and isinstance(args[0], asyncio.Future):
+        # asyncio.sleep's timer resolves a future; the task awaiting it owns it.
+        for waiter, _context in getattr(args[0], "_callbacks", None) or ():
+            task = getattr(waiter, "__self__", None)
+            if isinstance(task, asyncio.Task):
+                return task
+    return owner if owner is not None else callback
+
+
+def _name(owner: Any) -> str:
+    if isinstance(owner, asyncio.Task):
+        return owner.get_name()
+    name = getattr(owner, "__qualname__", None) or type(owner).__name__
+    return str(name)

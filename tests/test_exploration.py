@@ -1,0 +1,298 @@
+"""Schedule exploration and replay by seed, the determinism check, manual time, wall time."""
+
+import asyncio
+import datetime as dt
+import importlib
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import simclock
+from simclock.schedule import Schedule
+
+RACES = Path(__file__).resolve().parent.parent / "examples" / "races"
+RACE_EXAMPLES = ["token_refresh", "lost_update", "lock_order"]
+
+
+@pytest.fixture(params=RACE_EXAMPLES)
+def race(request, monkeypatch):
+    monkeypatch.syspath_prepend(str(RACES))
+    module = importlib.import_module(request.param)
+    yield module
+    sys.modules.pop(request.param, None)
+
+
+def test_each_race_passes_in_asyncios_own_order(race):
+    simclock.run(race.main())
+
+
+def test_exploration_finds_each_race_within_100_runs_and_its_seed_replays(race):
+    with pytest.raises((AssertionError, simclock.Deadlock)) as found:
+        simclock.explore(race.main, runs=100, seed=0)
+    notes = "\n".join(found.value.__notes__)
+    assert "found by simclock.explore on run" in notes
+    seed = int(notes.split("simclock.run(main(), seed=")[1].split(")")[0])
+    assert "(default: " in notes  # the decision that differed, with the tasks involved
+    for _ in range(3):  # the same schedule, every time
+        with pytest.raises(type(found.value)):
+            simclock.run(race.main(), seed=seed)
+
+
+def test_a_program_without_races_passes_every_explored_schedule():
+    async def main():
+        lock = asyncio.Lock()
+        total = []
+
+        async def add(index):
+            await asyncio.sleep(1)
+            async with lock:
+                value = len(total)
+                await asyncio.sleep(0)
+                total.append(value)
+
+        await asyncio.gather(*(add(index) for index in range(5)))
+        assert total == [0, 1, 2, 3, 4]
+
+    result = simclock.explore(main, runs=50, seed=7)
+    assert result.runs == 50 and result.seeds == range(7, 57)
+    assert result.reordered > 0  # schedules did differ from asyncio's order
+
+
+def test_explored_schedules_keep_asyncios_ordering_contracts():
+    async def main():
+        loop = asyncio.get_running_loop()
+        seen = []
+        for index in range(5):
+            loop.call_soon(seen.append, ("soon", index))
+        future = loop.create_future()
+        for index in range(3):
+            future.add_done_callback(lambda _, index=index: seen.append(("done", index)))
+
+        async def sleeper(name):
+            for step in range(3):
+                await asyncio.sleep(1)
+                seen.append((name, step))
+
+        loop.call_later(0.5, future.set_result, None)
+        await asyncio.gather(sleeper("a"), sleeper("b"))
+        soon = [item for item in seen if item[0] == "soon"]
+        done = [item for item in seen if item[0] == "done"]
+        steps = {name: [s for n, s in seen if n == name] for name in "ab"}
+        assert soon == [("soon", index) for index in range(5)]
+        assert done == [("done", index) for index in range(3)]
+        assert steps == {"a": [0, 1, 2], "b": [0, 1, 2]}
+        return [item for item in seen if item[0] in "ab"]
+
+    orders = set()
+    for seed in range(40):
+        orders.add(tuple(simclock.run(main(), seed=seed)))
+    assert len(orders) > 1  # a and b did swap at some tie
+
+
+def test_a_seed_gives_the_same_schedule_every_time():
+    async def main():
+        order = []
+
+        async def worker(name):
+            for _ in range(5):
+                await asyncio.sleep(1)
+                order.append(name)
+
+        await asyncio.gather(*(worker(name) for name in "abcd"))
+        return order
+
+    assert len({tuple(simclock.run(main(), seed=12345)) for _ in range(5)}) == 1
+    assert simclock.run(main()) == list("abcd") * 5  # no seed: asyncio's own order
+
+
+def test_jitter_moves_timers_later_by_at_most_its_fraction():
+    async def main():
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await asyncio.sleep(10)
+        return loop.time() - start
+
+    took = {simclock.run(main(), seed=seed, jitter=0.5) for seed in range(10)}
+    assert all(10 <= value <= 15 for value in took)
+    assert len(took) > 1
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "words"),
+    [
+        ({"runs": 0}, ValueError, "runs must be a positive integer"),
+        ({"runs": 2.5}, ValueError, "runs must be a positive integer"),
+        ({"seed": "7"}, TypeError, "seed must be an integer"),
+        ({"jitter": 1.0}, ValueError, r"jitter must be a number in \[0, 1\)"),
+        ({"jitter": -0.1}, ValueError, r"jitter must be a number in \[0, 1\)"),
+    ],
+)
+def test_bad_exploration_options_are_refused_by_name(options, error, words):
+    async def main():
+        pass
+
+    with pytest.raises(error, match=words):
+        simclock.explore(main, **options)
+
+
+def test_explore_wants_a_callable_not_a_coroutine():
+    async def main():
+        pass
+
+    coroutine = main()
+    with pytest.raises(TypeError, match="callable that returns a coroutine"):
+        simclock.explore(coroutine)  # type: ignore[arg-type]
+    coroutine.close()
+
+
+def test_jitter_without_a_seed_is_refused():
+    with pytest.raises(ValueError, match="give a seed"):
+        simclock.Clock(jitter=0.1)
+
+
+def test_schedule_report_names_the_tasks_of_each_decision():
+    schedule = Schedule(3)
+    assert "seed=3" in schedule.report()
+    assert "every decision took the default order" in schedule.report()
+
+
+# The determinism self-check.
+
+
+def test_check_passes_a_deterministic_program_and_returns_its_timeline():
+    async def main():
+        async def worker(name):
+            await asyncio.sleep(1)
+            print(name, time.time())
+
+        await asyncio.gather(worker("a"), worker("b"))
+
+    timeline = simclock.check(main)
+    assert timeline.printed() == [
+        "a 1735689601.0",
+        "b 1735689601.0",
+    ]
+
+
+def test_check_reports_the_first_event_where_two_runs_differ():
+    runs = iter(["first", "second"])
+
+    async def main():
+        await asyncio.sleep(1)
+        print("hello")
+        await asyncio.sleep(2)
+        print(next(runs))  # something outside the clock decides this
+
+    with pytest.raises(simclock.Nondeterminism) as error:
+        simclock.check(main)
+    message = str(error.value)
+    assert "first run:" in message and "printed: first" in message
+    assert "second run:" in message and "printed: second" in message
+    assert "t=3.000000000s" in message
+
+
+# Time that moves only when the test says so.
+
+
+def test_manual_time_moves_only_by_advance_and_fires_each_timer_at_its_own_instant():
+    async def main():
+        clock = simclock.current_clock()
+        loop = asyncio.get_running_loop()
+        fired = []
+        for delay in (3, 1, 2, 10):
+            loop.call_later(delay, lambda d=delay: fired.append((d, clock.now)))
+        await asyncio.sleep(0)
+        assert fired == [] and clock.now == 0
+        await clock.advance(5)
+        assert clock.now == 5
+        return fired
+
+    assert simclock.run(main(), autojump=False) == [(1, 1.0), (2, 2.0), (3, 3.0)]
+
+
+def test_manual_time_runs_what_each_timer_wakes_before_advance_returns():
+    async def main():
+        clock = simclock.current_clock()
+        seen = []
+
+        async def ticker():
+            while True:
+                await asyncio.sleep(1)
+                seen.append(clock.now)
+
+        task = asyncio.create_task(ticker())
+        await clock.advance(3.5)
+        seen.append("advanced")
+        task.cancel()
+        return seen
+
+    assert simclock.run(main(), autojump=False) == [1.0, 2.0, 3.0, "advanced"]
+
+
+def test_manual_time_with_nothing_to_do_is_a_deadlock_that_says_why():
+    async def main():
+        await asyncio.sleep(1)
+
+    with pytest.raises(simclock.Deadlock, match="autojump is off"):
+        simclock.run(main(), autojump=False)
+
+
+def test_an_advance_never_awaited_under_manual_time_warns():
+    async def main():
+        clock = simclock.current_clock()
+        clock.advance(1)  # forgot the await
+        await asyncio.sleep(0)
+        return clock.now
+
+    with pytest.warns(RuntimeWarning, match="never awaited"):
+        assert simclock.run(main(), autojump=False) == 0.0
+
+
+def test_advance_with_autojump_moves_at_once_and_may_be_awaited():
+    async def main():
+        clock = simclock.current_clock()
+        clock.advance(2)
+        await clock.advance(3)
+        return clock.now
+
+    assert simclock.run(main()) == 5.0
+
+
+# The wall clock on its own.
+
+
+def test_set_wall_and_shift_wall_move_only_the_wall_clock():
+    async def main():
+        clock = simclock.current_clock()
+        loop = asyncio.get_running_loop()
+        fired = []
+        loop.call_later(100, fired.append, "late timer")
+        monotonic = time.monotonic()
+        clock.set_wall(dt.datetime(2030, 6, 1, tzinfo=dt.UTC))
+        after_set = dt.datetime.now(dt.UTC)
+        clock.shift_wall(-3600)
+        after_shift = time.time()
+        await asyncio.sleep(0)
+        return fired, time.monotonic() - monotonic, after_set, after_shift
+
+    timeline = simclock.Timeline()
+    fired, moved, after_set, after_shift = simclock.run(main(), timeline=timeline)
+    assert fired == [] and moved == 0.0
+    assert after_set == dt.datetime(2030, 6, 1, tzinfo=dt.UTC)
+    assert after_shift == dt.datetime(2030, 6, 1, tzinfo=dt.UTC).timestamp() - 3600
+    marks = [event.text for event in timeline.events if event.kind == simclock.EventKind.MARK]
+    assert marks == ["wall clock set to 2030-06-01 00:00:00+00:00", "wall clock shifted by -3600s"]
+
+
+@pytest.mark.parametrize("bad", ["2030-01-01", None])
+def test_set_wall_refuses_what_is_not_an_instant(bad):
+    with pytest.raises(TypeError):
+        simclock.Clock().set_wall(bad)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "1"])
+def test_shift_wall_refuses_what_is_not_a_finite_number(bad):
+    with pytest.raises((TypeError, ValueError)):
+        simclock.Clock().shift_wall(bad)
