@@ -9,6 +9,7 @@ prints what a real run prints, in the same order, and `time.time()`,
 from simclock.bindings import current_clock
 from simclock.clock import DEFAULT_START, MONOTONIC_ORIGIN, Clock
 from simclock.errors import ClockConflict, Deadlock, Livelock, SimclockError, TimeLimitExceeded
+from simclock.exploration import Exploration, Nondeterminism, check, explore
 from simclock.loop import VirtualEventLoop, background, new_event_loop
 from simclock.recording import mark
 from simclock.replay import ScriptRun, replay_script
@@ -33,7 +34,9 @@ __all__ = [
     "Deadlock",
     "Event",
     "EventKind",
+    "Exploration",
     "Livelock",
+    "Nondeterminism",
     "ScriptRun",
     "SimclockError",
     "TaskEvent",
@@ -45,7 +48,9 @@ __all__ = [
     "VirtualClockTestCase",
     "VirtualEventLoop",
     "background",
+    "check",
     "current_clock",
+    "explore",
     "external_work",
     "mark",
     "new_event_loop",
