@@ -95,7 +95,8 @@ def to_svg(timeline: Timeline, title: str = "simclock timeline") -> str:
     return _svg(chart(timeline), timeline, title)
 
 
-def _svg(drawn: Chart, timeline: Timeline, title: str) -> str:
+def _svg(drawn: Chart, timeline: Timeline, title: str, listing: bool = True) -> str:
+    """The picture; with `listing`, the printed lines under it (a page lists them itself)."""
     from simclock.render import summary
 
     if drawn.groups is not None:
@@ -113,8 +114,9 @@ def _svg(drawn: Chart, timeline: Timeline, title: str) -> str:
     y = layout.plot_bottom + 40.0
     legend, y = _legend(used, layout, y)
     body += legend
-    listed, y = _listing(drawn, layout, y + 12)
-    body += listed
+    if listing:
+        listed, y = _listing(drawn, layout, y + 12)
+        body += listed
     height = round(y + 16)
     width = layout.width
     head = [
@@ -152,7 +154,7 @@ def _lanes(drawn: Chart, layout: _Layout, used: set[str]) -> list[str]:
     for index, lane in enumerate(drawn.lanes):
         y = layout.y(index)
         parts.append(
-            f'<text x="{_MARGIN}" y="{y + 4:.1f}">{_esc(lane.label)}'
+            f'<text class="label" x="{_MARGIN}" y="{y + 4:.1f}">{_esc(lane.label)}'
             f"<title>{_esc(lane.name)}</title></text>"
         )
         if lane.parent in index_of:
@@ -164,13 +166,14 @@ def _lanes(drawn: Chart, layout: _Layout, used: set[str]) -> list[str]:
                 f'stroke="{_JOIN}" stroke-dasharray="3,3"/>'
             )
         parts += _lane(lane, layout, y, drawn.span, used)
+    opacity = "" if len(drawn.joins) <= 4 else ' stroke-opacity="0.5"'
     for join in drawn.joins:
         used.add("join")
         x1, y1 = layout.x(join.ended), layout.y(index_of[join.awaited])
         x2, y2 = layout.x(join.resumed), layout.y(index_of[join.waiter])
         parts.append(
             f'<path d="M{x1 + 6:.1f},{y1:.1f} C{x1 + 34:.1f},{y1:.1f} {x2 + 34:.1f},{y2:.1f} '
-            f'{x2 + 7:.1f},{y2:.1f}" fill="none" stroke="{_JOIN}" stroke-width="1.3" '
+            f'{x2 + 7:.1f},{y2:.1f}" fill="none" stroke="{_JOIN}" stroke-width="1.3"{opacity} '
             f'marker-end="url(#arrow)"><title>{_esc(join.waiter)} resumed at '
             f"{join.resumed:.3f}s: {_esc(join.awaited)} ended at {join.ended:.3f}s"
             "</title></path>"
@@ -190,7 +193,8 @@ def _lane(lane: Lane, layout: _Layout, y: float, span: float, used: set[str]) ->
         )
         bar = max(2.0, layout.x(end) - layout.x(lane.start))
         parts.append(
-            f'<rect x="{layout.x(lane.start):.1f}" y="{y - 4:.1f}" width="{bar:.1f}" height="8" '
+            f'<rect class="bar" x="{layout.x(lane.start):.1f}" y="{y - 4:.1f}" width="{bar:.1f}" '
+            'height="8" '
             f'rx="4" fill="{_WAITING}"><title>{_esc(lane.name)}: {lane.start:.3f}s to '
             f"{end:.3f}s. {_esc(waits)}</title></rect>"
         )
@@ -271,7 +275,7 @@ def _groups(drawn: Chart, layout: _Layout, labels: list[str], used: set[str]) ->
         bar = max(2.0, layout.x(group.end) - layout.x(group.start))
         used.add("group")
         parts.append(
-            f'<text x="{_MARGIN}" y="{y + 4:.1f}">{_esc(label)}</text>'
+            f'<text class="label" x="{_MARGIN}" y="{y + 4:.1f}">{_esc(label)}</text>'
             f'<rect x="{layout.x(group.start):.1f}" y="{y - 5:.1f}" width="{bar:.1f}" '
             f'height="10" rx="3" fill="{_WAITING}" stroke="{_RAN}"><title>{_esc(group.label)}: '
             f"{group.count:,} tasks from {group.start:g}s to {group.end:g}s; {how}"
@@ -365,7 +369,7 @@ def _listing(drawn: Chart, layout: _Layout, y: float) -> tuple[list[str], float]
                     f"{_esc(where)}</text>"
                 )
             parts.append(
-                f'<text x="{_MARGIN + indent * _COLUMN:.1f}" y="{y:.1f}" '
+                f'<text class="line" x="{_MARGIN + indent * _COLUMN:.1f}" y="{y:.1f}" '
                 f'xml:space="preserve">{_esc(piece)}</text>'
             )
     if len(drawn.notes) > _MOST_NOTES:
@@ -407,7 +411,7 @@ def to_html(timeline: Timeline, title: str = "simclock timeline") -> str:
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_esc(title)}</title><style>{_STYLE}</style></head><body>",
-        f'<div class="chart">{_svg(drawn, timeline, title)}</div>',
+        f'<div class="chart">{_svg(drawn, timeline, title, listing=False)}</div>',
         '<h2>Printed lines and marks</h2><table id="notes"><thead><tr><th>#</th><th>t</th>'
         "<th>task</th><th>kind</th><th>text</th></tr></thead>",
         f"<tbody>\n{note_rows}\n</tbody></table>",
