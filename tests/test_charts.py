@@ -5,6 +5,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -16,6 +17,7 @@ from simclock.chartlabels import columns, elide, printable, wrap
 from simclock.timeline import EventKind
 
 SVG = "{http://www.w3.org/2000/svg}"
+BLOG = Path(__file__).resolve().parent.parent / "examples" / "blog"
 
 HOSTILE = [
     "\x1b[31mred\x1b[0m and \x1b]0;title\x07 back to plain",
@@ -328,3 +330,12 @@ def test_mermaid_of_the_create_task_lesson(capsys):
 @pytest.mark.parametrize("draw", [render.to_svg, render.to_html, render.to_text])
 def test_an_empty_timeline_still_draws(draw):
     draw(simclock.Timeline())
+
+
+def test_readme_shows_the_mermaid_chart_the_create_task_lesson_makes():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    shown = re.search(r"```mermaid\n(.*?)```", readme, re.DOTALL)
+    assert shown is not None
+    result = simclock.replay_script(BLOG / "05_create_task.py")
+    title = "simclock run examples/blog/05_create_task.py"
+    assert shown.group(1) == render.to_mermaid(result.timeline, title)
