@@ -121,10 +121,16 @@ def install_simclock_factories(clock_mode: str, policy_factory: bool = True) -> 
     import simclock
 
     made = [0]
+    # --seed: every loop explores its own seeded schedule (seed * 1,000,000 + its number).
+    seed = os.environ.get("SIMCLOCK_CONFORMANCE_SEED")
 
     def make_loop() -> simclock.VirtualEventLoop:
         made[0] += 1
         if clock_mode == "fresh":
+            if seed is not None:
+                return simclock.VirtualEventLoop(
+                    simclock.Clock(seed=int(seed) * 1_000_000 + made[0])
+                )
             return simclock.VirtualEventLoop(simclock.Clock())
         return simclock.new_event_loop()
 
@@ -424,6 +430,8 @@ def run_module(python: str, module: str, loop: str, opts: argparse.Namespace) ->
     )
     for name in ("PYTHONASYNCIODEBUG", "PYTHONDEVMODE", "PYTHONWARNINGS"):
         env.pop(name, None)
+    if opts.seed is not None:
+        env["SIMCLOCK_CONFORMANCE_SEED"] = str(opts.seed)
     missing = False
     simclock_file = None
     attempt = 0
@@ -787,6 +795,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default="fresh",
         help="fresh: each simclock loop gets its own Clock (default); attach: "
         "a loop made while a virtual loop runs shares its clock",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="run simclock loops on explored schedules: loop N of a module gets "
+        "seed SEED * 1,000,000 + N (with --clock fresh)",
     )
     parser.add_argument(
         "--no-policy-factory",

@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 
 from simclock import bindings
-from simclock.clock import Clock, StartLike
+from simclock.clock import Advance, Clock, StartLike
 from simclock.errors import describe_tasks
 from simclock.loop import VirtualEventLoop, background_tasks
 from simclock.outside import DEFAULT_IO_GRACE
@@ -43,7 +43,7 @@ from simclock.timeline import Timeline
 __all__ = ["ClockFixture", "SimclockLeftoverTasksWarning", "SimclockOverrideWarning"]
 
 _DEFAULT_LIMIT = 86400.0
-_OPTIONS = {"start", "limit", "io_grace", "tick"}
+_OPTIONS = {"start", "limit", "io_grace", "tick", "seed", "jitter", "autojump"}
 _LOOP_FIXTURE = re.compile(
     r"^(event_loop|_session_event_loop|.*::<event_loop>"
     r"|_(function|class|module|package|session)_scoped_runner)$"
@@ -70,6 +70,18 @@ class _Options:
     limit: float | None
     io_grace: float = DEFAULT_IO_GRACE
     tick: float = 0.0
+    seed: int | None = None
+    jitter: float = 0.0
+    autojump: bool = True
+
+    def clock(self) -> Clock:
+        return Clock(
+            self.start,
+            tick=self.tick,
+            seed=self.seed,
+            jitter=self.jitter,
+            autojump=self.autojump,
+        )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -79,6 +91,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="run every async test on simclock's virtual clock",
+    )
+    group.addoption(
+        "--simclock-seed",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help="run simclock tests on the schedule SEED picks (replays an explored failure)",
+    )
+    group.addoption(
+        "--simclock-explore",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run each async simclock test on N seeded schedules (from --simclock-seed, or 0)",
     )
     parser.addini("simclock_all", "run every async test on the virtual clock", "bool", False)
     parser.addini(
@@ -102,9 +128,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "simclock(enabled=True, *, start=None, limit=None, io_grace=1.0, tick=0): run this async "
-        "test on "
-        "simclock's virtual clock; simclock(False) opts out of --simclock",
+        "simclock(enabled=True, *, start=None, limit=None, io_grace=1.0, tick=0, seed=None, "
+        "jitter=0, autojump=True): run this async test on simclock's virtual clock; "
+        "simclock(False) opts out of --simclock",
     )
 
 
@@ -131,9 +157,10 @@ def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
     if _runs_on_another_backend(node):
         return None  # anyio's trio runs, say: never simclock's
     marker = node.get_closest_marker("simclock")
+    seed = _seed(node)
     if marker is None:
         if config.getoption("simclock") or config.getini("simclock_all"):
-            return _Options(None, _default_limit(config), tick=_default_tick(config))
+            return _Options(None, _default_limit(config), tick=_default_tick(config), seed=seed)
         return None
     if marker.args and not marker.args[0]:
         return None
@@ -149,6 +176,47 @@ def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
         None if limit == math.inf else limit,
         marker.kwargs.get("io_grace", DEFAULT_IO_GRACE),
         marker.kwargs.get("tick", _default_tick(config)),
+        seed if seed is not None else marker.kwargs.get("seed"),
+        marker.kwargs.get("jitter", 0.0),
+        marker.kwargs.get("autojump", True),
+    )
+
+
+def _seed(node: Any) -> int | None:
+    """The schedule seed of `node`: its explored seed, else --simclock-seed, else none."""
+    callspec = getattr(node, "callspec", None)
+    if callspec is not None and _EXPLORED_SEED in callspec.params:
+        seed: int = callspec.params[_EXPLORED_SEED]
+        return seed
+    chosen: int | None = node.config.getoption("simclock_seed")
+    return chosen
+
+
+_EXPLORED_SEED = "_simclock_explored_seed"
+
+
+@pytest.fixture(name=_EXPLORED_SEED)
+def _explored_seed(request: pytest.FixtureRequest) -> int:
+    """The seed a test explored with --simclock-explore runs on (read through `_seed`)."""
+    seed: int = request.param
+    return seed
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    runs = metafunc.config.getoption("simclock_explore")
+    if not runs:
+        return
+    if runs < 0:
+        raise pytest.UsageError(f"--simclock-explore takes a positive number of runs, got {runs}")
+    if not inspect.iscoroutinefunction(metafunc.function):
+        return
+    if _options(metafunc.definition) is None:
+        return
+    first = metafunc.config.getoption("simclock_seed") or 0
+    seeds = list(range(first, first + runs))
+    metafunc.fixturenames.append(_EXPLORED_SEED)
+    metafunc.parametrize(
+        _EXPLORED_SEED, seeds, ids=[f"simclock-seed={seed}" for seed in seeds], indirect=True
     )
 
 
@@ -162,7 +230,7 @@ def _runs_on_another_backend(node: Any) -> bool:
 
 
 def _make_loop(options: _Options) -> VirtualEventLoop:
-    clock = Clock(options.start, tick=options.tick)
+    clock = options.clock()
     clock.timeline = Timeline()
     loop = VirtualEventLoop(clock, limit=options.limit, io_grace=options.io_grace)
     _recent_loops.append(loop)
@@ -395,6 +463,9 @@ def _loop_that_ran() -> VirtualEventLoop | None:
 def _failure_report(clock: Clock, last: int = 15) -> str:
     wall = f"{clock.datetime():%Y-%m-%d %H:%M:%S.%f}"
     lines = [f"virtual time at failure: t={clock.now:.6f}s (wall clock {wall} UTC)"]
+    if clock.schedule is not None:
+        lines.append(clock.schedule.report())
+        lines.append(f"replay this schedule with: pytest --simclock-seed={clock.schedule.seed}")
     if clock.timeline is not None and clock.timeline.events:
         events = clock.timeline.events[-last:]
         lines.append(f"last {len(events)} of {len(clock.timeline.events)} timeline events:")
@@ -437,9 +508,9 @@ class ClockFixture:
         """What the test's loop recorded: tasks, prints and marks, with virtual times."""
         return self.clock.timeline
 
-    def advance(self, seconds: float) -> None:
-        """Move virtual time forward at once; see `Clock.advance`."""
-        self.clock.advance(seconds)
+    def advance(self, seconds: float) -> Advance:
+        """Move virtual time forward; see `Clock.advance` (await it with autojump=False)."""
+        return self.clock.advance(seconds)
 
     async def run_until_idle(self) -> None:
         """Let every other task run until all of them wait; see `Clock.run_until_idle`."""
@@ -458,7 +529,7 @@ def simclock_fixture(request: pytest.FixtureRequest) -> Iterator[ClockFixture]:
         yield ClockFixture(None)
         return
     options = _options(item) or _Options(None, None, tick=_default_tick(item.config))
-    clock = Clock(options.start, tick=options.tick)
+    clock = options.clock()
     clock.timeline = Timeline()
     item.stash[_FIXTURE_CLOCK] = clock
 

@@ -566,3 +566,64 @@ def test_asyncio_run_in_a_sync_test_with_the_fixture_is_on_the_tests_clock(pytes
         """,
     )
     run(pytester, *NO_ASYNCIO).assert_outcomes(passed=1)
+
+
+RACE_TEST = textwrap.dedent("""
+    import asyncio
+    import pytest
+
+    {marks}
+    async def test_lost_update():
+        value = [0]
+
+        async def increment(delay, extra):
+            await asyncio.sleep(delay)
+            if extra:
+                await asyncio.sleep(extra)  # arrives as the other's save ends
+            current = value[0]
+            await asyncio.sleep(0.1)
+            value[0] = current + 1
+
+        await asyncio.gather(increment(1.0, 0.0), increment(1.0, 0.1))
+        assert value[0] == 2
+""")
+
+
+@pytest.mark.parametrize("args", [NO_ASYNCIO, WITH_ASYNCIO], ids=["own-runner", "pytest-asyncio"])
+def test_explore_finds_a_race_and_its_seed_replays_it(pytester, args):
+    write(pytester, RACE_TEST.format(marks="@pytest.mark.simclock"))
+    run(pytester, *args).assert_outcomes(passed=1)  # asyncio's own order hides it
+    explored = run(pytester, *args, "--simclock-explore=30")
+    outcomes = explored.parseoutcomes()
+    assert outcomes.get("failed", 0) >= 1 and outcomes.get("passed", 0) >= 1
+    failing = [line for line in explored.outlines if line.startswith("FAILED")]
+    seed = int(failing[0].split("simclock-seed=")[1].split("]")[0])
+    explored.stdout.fnmatch_lines(
+        ["*schedule seed=*", "*(default: *", "*replay this schedule with: pytest --simclock-seed=*"]
+    )
+    for _ in range(2):
+        run(pytester, *args, f"--simclock-seed={seed}").assert_outcomes(failed=1)
+
+
+def test_the_marker_takes_a_seed_and_manual_time(pytester):
+    write(
+        pytester,
+        """
+        import asyncio
+        import pytest
+
+        @pytest.mark.simclock(autojump=False)
+        async def test_manual(simclock):
+            fired = []
+            asyncio.get_running_loop().call_later(5, fired.append, "five")
+            await asyncio.sleep(0)
+            assert fired == [] and simclock.now == 0
+            await simclock.advance(6)
+            assert fired == ["five"] and simclock.now == 6
+
+        @pytest.mark.simclock(seed=3)
+        async def test_seeded(simclock):
+            assert simclock.clock.schedule.seed == 3
+        """,
+    )
+    run(pytester, *NO_ASYNCIO).assert_outcomes(passed=2)
