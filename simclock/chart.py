@@ -20,11 +20,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from simclock.chartlabels import elide, printable
+from simclock.events import ENDINGS
 from simclock.timeline import EventKind, Timeline
 
 __all__ = [
-    "ENDINGS",
     "MOST_LANES",
+    "PROFILE_BINS",
     "TOP_LEVEL",
     "Chart",
     "Join",
@@ -36,13 +37,13 @@ __all__ = [
     "nice_step",
     "number_ranges",
     "seconds",
+    "summary",
     "ticks",
 ]
 
 #: Tasks beyond which drawings show `Chart.groups` instead of one lane per task.
 MOST_LANES = 300
 
-ENDINGS = (EventKind.FINISHED, EventKind.CANCELLED, EventKind.FAILED)
 
 #: The lane of prints and marks made outside any task (a script's top level).
 TOP_LEVEL = "(top level)"
@@ -67,6 +68,15 @@ class Wait:
     until: float | None
     reason: str
     awaited: tuple[str, ...] = ()
+
+    def describe(self, end: float | None, labels: dict[str, str] | None = None) -> str:
+        """`0s to 4s: awaiting washing_task`; a wait still open runs to `end`."""
+        until = self.until if self.until is not None else end
+        stretch = f"{self.since:g}s to {until:g}s" if until is not None else f"from {self.since:g}s"
+        names = labels or {}
+        if self.awaited:
+            return f"{stretch}: awaiting {', '.join(names.get(a, a) for a in self.awaited)}"
+        return f"{stretch}: {self.reason or 'waiting'}"
 
 
 @dataclass
@@ -94,9 +104,17 @@ class Join:
     resumed: float
 
 
+#: How many stretches of time a summary counts live tasks in.
+PROFILE_BINS = 120
+
+
 @dataclass
 class LaneGroup:
-    """The tasks that ran one coroutine, for the summary of a crowded chart."""
+    """The tasks that ran one coroutine, for the summary of a crowded chart.
+
+    `alive[i]` is how many of them were alive during the i-th of
+    `PROFILE_BINS` equal stretches of the run: the shape of the crowd.
+    """
 
     label: str
     count: int = 0
@@ -104,6 +122,20 @@ class LaneGroup:
     end: float = 0.0
     endings: Counter[str] = field(default_factory=Counter)
     notes: int = 0
+    alive: list[int] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        """`worker() (400 tasks)`."""
+        return f"{self.label} ({self.count:,} task{'' if self.count == 1 else 's'})"
+
+    def describe(self) -> str:
+        """`worker() (400 tasks): t=0..40.9s, 400 finished, at most 400 alive at once`."""
+        how = ", ".join(f"{count:,} {ending}" for ending, count in self.endings.items())
+        return (
+            f"{self.title}: t={self.start:g}..{self.end:g}s, {how}, "
+            f"at most {max(self.alive, default=0):,} alive at once"
+        )
 
 
 @dataclass
@@ -174,7 +206,7 @@ def chart(timeline: Timeline, most_lanes: int = MOST_LANES, label_width: int = 3
     span = max(timeline.end, timeline.virtual_seconds)
     result = Chart(ordered, notes, joins, span)
     if len(ordered) > most_lanes:
-        result.groups = _groups(ordered)
+        result.groups = _groups(ordered, span)
     return result
 
 
@@ -193,8 +225,13 @@ def _distinguish(lanes: list[Lane], width: int) -> None:
             lane.label = elide(lane.label, width - len(suffix)) + suffix
 
 
-def _groups(lanes: list[Lane]) -> list[LaneGroup]:
+def _groups(lanes: list[Lane], span: float) -> list[LaneGroup]:
     groups: dict[str, LaneGroup] = {}
+    changes: dict[str, list[int]] = {}
+
+    def bin_of(at: float) -> int:
+        return min(PROFILE_BINS - 1, int(at / span * PROFILE_BINS)) if span > 0 else 0
+
     for lane in lanes:
         key = f"{lane.coroutine}()" if lane.coroutine else lane.label
         group = groups.get(key)
@@ -205,7 +242,26 @@ def _groups(lanes: list[Lane]) -> list[LaneGroup]:
         group.end = max(group.end, lane.end if lane.end is not None else lane.start)
         group.endings[lane.ending.value if lane.ending else "still pending"] += 1
         group.notes += len(lane.notes)
+        change = changes.setdefault(key, [0] * (PROFILE_BINS + 1))
+        change[bin_of(lane.start)] += 1
+        change[bin_of(lane.end if lane.end is not None else span) + 1] -= 1
+    for key, group in groups.items():
+        alive, running = [], 0
+        for step in changes[key][:PROFILE_BINS]:
+            running += step
+            alive.append(running)
+        group.alive = alive
     return list(groups.values())
+
+
+def summary(timeline: Timeline) -> str:
+    """`4.000 s virtual in 1.2 ms real (3,300x)`: how long the recorded run took."""
+    virtual = timeline.duration
+    real = timeline.real_seconds
+    if real > 0:
+        ratio = f" ({virtual / real:,.0f}x)" if virtual > 0 else ""
+        return f"{virtual:.3f} s virtual in {real * 1000:.1f} ms real{ratio}"
+    return f"{virtual:.3f} s virtual"
 
 
 def nice_step(span: float, most: int) -> float:

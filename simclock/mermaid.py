@@ -78,7 +78,7 @@ def to_mermaid(timeline: Timeline, title: str = "simclock timeline") -> str:
     if drawn.groups is not None:
         lines.append("    section tasks by coroutine")
         for index, group in enumerate(drawn.groups, 1):
-            text = label(f"{group.label} ({group.count:,} tasks)")
+            text = label(group.title)
             lines.append(f"    {text} :g{index}, {_ms(group.start)}, {_ms(group.end)}")
         return "\n".join(lines) + "\n"
     milestones = 0

@@ -14,10 +14,11 @@ recorded events.
 
 from __future__ import annotations
 
-from simclock.chart import ENDINGS, Chart, chart, seconds, ticks
+from simclock.chart import TOP_LEVEL, Chart, LaneGroup, chart, seconds, summary, ticks
 from simclock.chartlabels import columns, elide
+from simclock.htmlpage import to_html
 from simclock.mermaid import to_mermaid
-from simclock.svgchart import to_html, to_svg
+from simclock.svgchart import to_svg
 from simclock.timeline import EventKind, Timeline
 
 __all__ = ["summary", "to_html", "to_json", "to_mermaid", "to_svg", "to_text"]
@@ -25,16 +26,6 @@ __all__ = ["summary", "to_html", "to_json", "to_mermaid", "to_svg", "to_text"]
 _END_GLYPH = {EventKind.FINISHED: "■", EventKind.CANCELLED: "✕", EventKind.FAILED: "!"}
 #: Past this many, the terminal lists only the first printed lines and joins.
 _MOST_LISTED = 200
-
-
-def summary(timeline: Timeline) -> str:
-    """`4.000 s virtual in 1.2 ms real (3,300x)`: how long the recorded run took."""
-    virtual = timeline.duration
-    real = timeline.real_seconds
-    if real > 0:
-        ratio = f" ({virtual / real:,.0f}x)" if virtual > 0 else ""
-        return f"{virtual:.3f} s virtual in {real * 1000:.1f} ms real{ratio}"
-    return f"{virtual:.3f} s virtual"
 
 
 def to_json(timeline: Timeline) -> str:
@@ -55,10 +46,7 @@ def to_text(timeline: Timeline, width: int = 80) -> str:
     drawn = chart(timeline, label_width=24)
     rows: list[tuple[str, float, float | None, list[float], EventKind | None]]
     if drawn.groups is not None:
-        rows = [
-            (elide(f"{g.label} ({g.count:,} tasks)", 24), g.start, g.end, [], None)
-            for g in drawn.groups
-        ]
+        rows = [(elide(g.title, 24), g.start, g.end, [], None) for g in drawn.groups]
     else:
         rows = [(lane.label, lane.start, lane.end, lane.ran, lane.ending) for lane in drawn.lanes]
     label_width = max([columns(row[0]) for row in rows] + [4]) + 1
@@ -80,7 +68,11 @@ def to_text(timeline: Timeline, width: int = 80) -> str:
             marks[where] = "|"
     lines.append(f"{'':<{label_width}}{''.join(axis).rstrip()}")
     lines.append(f"{'':<{label_width}}{''.join(marks).rstrip()}")
-    for label, start, end, ran, ending in rows:
+    for index, (label, start, end, ran, ending) in enumerate(rows):
+        if drawn.groups is not None:
+            profile = _profile(drawn.groups[index], cells)
+            lines.append(f"{_pad(label, label_width)}{profile.rstrip()}")
+            continue
         row = [" "] * cells
         last = span if end is None else end
         for index in range(cell(start), cell(last) + 1):
@@ -91,9 +83,28 @@ def to_text(timeline: Timeline, width: int = 80) -> str:
             row[cell(end)] = _END_GLYPH[ending]
         lines.append(f"{_pad(label, label_width)}{''.join(row).rstrip()}")
     lines.append("")
-    lines.append(f"{'':<{label_width}}● ran  ─ waiting  ■ finished  ✕ cancelled  ! failed")
+    if drawn.groups is not None:
+        lines.append(f"{'':<{label_width}}▁▄█ how many tasks were alive, to the peak of each row")
+    else:
+        lines.append(f"{'':<{label_width}}● ran  ─ waiting  ■ finished  ✕ cancelled  ! failed")
     lines += _text_details(drawn, label_width)
     return "\n".join(lines) + "\n"
+
+
+_LEVELS = " ▁▂▃▄▅▆▇█"
+
+
+def _profile(group: LaneGroup, cells: int) -> str:
+    """How many of the group's tasks were alive, as a row of block characters."""
+    peak = max(group.alive, default=0) or 1
+    bins = len(group.alive)
+    row = []
+    for cell in range(cells):
+        first = cell * bins // cells
+        count = max(group.alive[first : max(first + 1, (cell + 1) * bins // cells)], default=0)
+        level = 0 if count == 0 else max(1, round(count / peak * (len(_LEVELS) - 1)))
+        row.append(_LEVELS[level])
+    return "".join(row)
 
 
 def _text_details(drawn: Chart, label_width: int) -> list[str]:
@@ -101,11 +112,7 @@ def _text_details(drawn: Chart, label_width: int) -> list[str]:
     if drawn.groups is not None:
         lines.append("")
         lines.append(f"{sum(g.count for g in drawn.groups):,} tasks, by coroutine:")
-        for group in drawn.groups:
-            how = ", ".join(f"{count:,} {ending}" for ending, count in group.endings.items())
-            lines.append(
-                f"  {group.label} ({group.count:,} tasks): t={group.start:g}..{group.end:g}s, {how}"
-            )
+        lines += [f"  {group.describe()}" for group in drawn.groups]
     else:
         labels = {lane.name: lane.label for lane in drawn.lanes}
         if drawn.joins:
@@ -115,14 +122,14 @@ def _text_details(drawn: Chart, label_width: int) -> list[str]:
                 f"{labels[join.waiter]} resumed at {seconds(join.resumed)} "
                 f"when {labels[join.awaited]} ended at {seconds(join.ended)}"
             )
-        failures = [lane for lane in drawn.lanes if lane.ending in ENDINGS[2:]]
+        failures = [lane for lane in drawn.lanes if lane.ending is EventKind.FAILED]
         for lane in failures[:_MOST_LISTED]:
             lines.append(f"{lane.label} failed at {seconds(lane.end or 0.0)}: {lane.failure}")
     if drawn.notes:
         lines.append("")
         labels = {lane.name: lane.label for lane in drawn.lanes}
         for note in drawn.notes[:_MOST_LISTED]:
-            where = labels.get(note.task or "", labels.get("(top level)", "-"))
+            where = labels.get(note.task or TOP_LEVEL, "-")
             prefix = "mark: " if note.kind is EventKind.MARK else ""
             lines.append(f"{note.at:9.3f}s  {_pad(where, label_width)}│ {prefix}{note.text}")
         if len(drawn.notes) > _MOST_LISTED:

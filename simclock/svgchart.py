@@ -1,4 +1,4 @@
-"""The chart as a self-contained SVG picture, and as an HTML page around it.
+"""The chart as a self-contained SVG picture.
 
 The picture is meant for a slide: it reads without hovering. Each printed
 line and mark is a numbered tick on its task's lane and a numbered row under
@@ -26,12 +26,13 @@ from simclock.chart import (
     chart,
     number_ranges,
     seconds,
+    summary,
     ticks,
 )
 from simclock.chartlabels import columns, elide, printable, wrap
 from simclock.timeline import EventKind, Timeline
 
-__all__ = ["to_html", "to_svg"]
+__all__ = ["escape", "picture", "to_svg"]
 
 _FONT = 13
 _COLUMN = 7.9  # px per terminal column at 13 px in a monospace font (0.6 em, rounded up)
@@ -55,8 +56,8 @@ _FONT_FAMILY = (
 )
 
 
-def _esc(text: str) -> str:
-    """Text safe in XML and HTML, attribute values included."""
+def escape(text: str) -> str:
+    """`text` made printable and escaped: safe in XML and HTML, attribute values included."""
     return (
         printable(text)
         .replace("&", "&amp;")
@@ -92,15 +93,13 @@ class _Layout:
 
 def to_svg(timeline: Timeline, title: str = "simclock timeline") -> str:
     """A self-contained SVG of the chart, well-formed XML whatever the script printed."""
-    return _svg(chart(timeline), timeline, title)
+    return picture(chart(timeline), timeline, title)
 
 
-def _svg(drawn: Chart, timeline: Timeline, title: str, listing: bool = True) -> str:
-    """The picture; with `listing`, the printed lines under it (a page lists them itself)."""
-    from simclock.render import summary
-
+def picture(drawn: Chart, timeline: Timeline, title: str, listing: bool = True) -> str:
+    """The SVG of `drawn`; with `listing`, the printed lines under it (a page lists them itself)."""
     if drawn.groups is not None:
-        labels = [elide(f"{g.label} ({g.count:,} tasks)", 32) for g in drawn.groups]
+        labels = [elide(g.title, 32) for g in drawn.groups]
     else:
         labels = [lane.label for lane in drawn.lanes]
     layout = _Layout(drawn, labels)
@@ -122,15 +121,15 @@ def _svg(drawn: Chart, timeline: Timeline, title: str, listing: bool = True) -> 
     head = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="{_FONT_FAMILY}" font-size="{_FONT}">',
-        f"<title>{_esc(title)}</title>",
+        f"<title>{escape(title)}</title>",
         "<defs>"
         '<marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
         f'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
         f'fill="{_JOIN}"/></marker></defs>',
         f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
         f'<text x="{_MARGIN}" y="24" font-size="15" font-weight="600">'
-        f"{_esc(elide(title, layout.text_columns - 4))}</text>",
-        f'<text x="{_MARGIN}" y="44" fill="#555">{_esc(summary(timeline))}</text>',
+        f"{escape(elide(title, layout.text_columns - 4))}</text>",
+        f'<text x="{_MARGIN}" y="44" fill="#555">{escape(summary(timeline))}</text>',
     ]
     return "\n".join([*head, *body, "</svg>"]) + "\n"
 
@@ -154,8 +153,8 @@ def _lanes(drawn: Chart, layout: _Layout, used: set[str]) -> list[str]:
     for index, lane in enumerate(drawn.lanes):
         y = layout.y(index)
         parts.append(
-            f'<text class="label" x="{_MARGIN}" y="{y + 4:.1f}">{_esc(lane.label)}'
-            f"<title>{_esc(lane.name)}</title></text>"
+            f'<text class="label" x="{_MARGIN}" y="{y + 4:.1f}">{escape(lane.label)}'
+            f"<title>{escape(lane.name)}</title></text>"
         )
         if lane.parent in index_of:
             used.add("created")
@@ -174,8 +173,8 @@ def _lanes(drawn: Chart, layout: _Layout, used: set[str]) -> list[str]:
         parts.append(
             f'<path d="M{x1 + 6:.1f},{y1:.1f} C{x1 + 34:.1f},{y1:.1f} {x2 + 34:.1f},{y2:.1f} '
             f'{x2 + 7:.1f},{y2:.1f}" fill="none" stroke="{_JOIN}" stroke-width="1.3"{opacity} '
-            f'marker-end="url(#arrow)"><title>{_esc(join.waiter)} resumed at '
-            f"{join.resumed:.3f}s: {_esc(join.awaited)} ended at {join.ended:.3f}s"
+            f'marker-end="url(#arrow)"><title>{escape(join.waiter)} resumed at '
+            f"{join.resumed:.3f}s: {escape(join.awaited)} ended at {join.ended:.3f}s"
             "</title></path>"
         )
     return parts
@@ -186,31 +185,27 @@ def _lane(lane: Lane, layout: _Layout, y: float, span: float, used: set[str]) ->
     end = lane.end if lane.end is not None else span
     if lane.name != TOP_LEVEL:
         used.add("waiting")
-        waits = "; ".join(
-            f"{w.since:g}s to {(w.until if w.until is not None else end):g}s: "
-            + (f"awaiting {', '.join(w.awaited)}" if w.awaited else w.reason or "waiting")
-            for w in lane.waits[:20]
-        )
+        waits = "; ".join(wait.describe(end) for wait in lane.waits[:20])
         bar = max(2.0, layout.x(end) - layout.x(lane.start))
         parts.append(
             f'<rect class="bar" x="{layout.x(lane.start):.1f}" y="{y - 4:.1f}" width="{bar:.1f}" '
             'height="8" '
-            f'rx="4" fill="{_WAITING}"><title>{_esc(lane.name)}: {lane.start:.3f}s to '
-            f"{end:.3f}s. {_esc(waits)}</title></rect>"
+            f'rx="4" fill="{_WAITING}"><title>{escape(lane.name)}: {lane.start:.3f}s to '
+            f"{end:.3f}s. {escape(waits)}</title></rect>"
         )
     for at in _distinct(lane.ran):
         used.add("ran")
         parts.append(
             f'<circle cx="{layout.x(at):.1f}" cy="{y:.1f}" r="4.5" fill="{_RAN}">'
-            f"<title>{_esc(lane.name)} ran at {at:.3f}s</title></circle>"
+            f"<title>{escape(lane.name)} ran at {at:.3f}s</title></circle>"
         )
     if lane.end is not None and lane.ending is not None:
         used.add(lane.ending.value)
         detail = f": {lane.failure}" if lane.failure else ""
         parts.append(
             f'<rect x="{layout.x(lane.end) - 4:.1f}" y="{y - 8:.1f}" width="8" height="16" '
-            f'fill="{_COLOURS[lane.ending]}"><title>{_esc(lane.name)} {lane.ending.value} at '
-            f"{lane.end:.3f}s{_esc(detail)}</title></rect>"
+            f'fill="{_COLOURS[lane.ending]}"><title>{escape(lane.name)} {lane.ending.value} at '
+            f"{lane.end:.3f}s{escape(detail)}</title></rect>"
         )
     parts += _note_ticks(lane.notes, layout, y, used)
     return parts
@@ -254,7 +249,7 @@ def _note_ticks(notes: list[Note], layout: _Layout, y: float, used: set[str]) ->
         shown = "; ".join(note.text for note in members[:5])
         parts.append(
             f'<path d="M{x:.1f},{y - 9:.1f} l-4,-6 h8 z" fill="{_MARK if mark else _NOTE}">'
-            f"<title>{at:.3f}s {_esc(shown)}</title></path>"
+            f"<title>{at:.3f}s {escape(shown)}</title></path>"
         )
         numbers = [note.number for note in members]
         label_end = label_x + len(number_ranges(label)) * 6.1 + 4
@@ -268,18 +263,24 @@ def _note_ticks(notes: list[Note], layout: _Layout, y: float, used: set[str]) ->
 
 
 def _groups(drawn: Chart, layout: _Layout, labels: list[str], used: set[str]) -> list[str]:
+    """Each group's tasks alive over time, as an area as tall as the lane at its peak."""
     parts: list[str] = []
+    height = layout.lane_height - 6
     for index, (group, label) in enumerate(zip(drawn.groups or [], labels, strict=True)):
-        y = layout.y(index)
-        how = ", ".join(f"{count:,} {ending}" for ending, count in group.endings.items())
-        bar = max(2.0, layout.x(group.end) - layout.x(group.start))
+        base = layout.y(index) + height / 2
+        peak = max(group.alive, default=0) or 1
+        step = _PLOT_WIDTH / max(1, len(group.alive))
+        points = [f"{layout.plot_left:.1f},{base:.1f}"]
+        for bin_index, count in enumerate(group.alive):
+            top = base - height * count / peak
+            left = layout.plot_left + bin_index * step
+            points.append(f"{left:.1f},{top:.1f} {left + step:.1f},{top:.1f}")
+        points.append(f"{layout.plot_left + _PLOT_WIDTH:.1f},{base:.1f}")
         used.add("group")
         parts.append(
-            f'<text class="label" x="{_MARGIN}" y="{y + 4:.1f}">{_esc(label)}</text>'
-            f'<rect x="{layout.x(group.start):.1f}" y="{y - 5:.1f}" width="{bar:.1f}" '
-            f'height="10" rx="3" fill="{_WAITING}" stroke="{_RAN}"><title>{_esc(group.label)}: '
-            f"{group.count:,} tasks from {group.start:g}s to {group.end:g}s; {how}"
-            "</title></rect>"
+            f'<text class="label" x="{_MARGIN}" y="{layout.y(index) + 4:.1f}">{escape(label)}'
+            f'</text><polygon class="bar" points="{" ".join(points)}" fill="{_WAITING}" '
+            f'stroke="{_RAN}" stroke-width="1"><title>{escape(group.describe())}</title></polygon>'
         )
     return parts
 
@@ -306,7 +307,7 @@ _LEGEND_TEXT = {
     "mark": "simclock.mark n",
     "join": "resumed when the awaited task ended",
     "created": "created by",
-    "group": "tasks of one coroutine, first start to last end",
+    "group": "tasks of one coroutine alive (height: how many, to the peak)",
 }
 
 
@@ -338,12 +339,9 @@ def _listing(drawn: Chart, layout: _Layout, y: float) -> tuple[list[str], float]
     parts: list[str] = []
     if drawn.groups is not None:
         for group in drawn.groups:
-            how = ", ".join(f"{count:,} {ending}" for ending, count in group.endings.items())
-            line = (
-                f"{group.label} ({group.count:,} tasks): t={group.start:g}..{group.end:g}s, {how}"
-            )
+            line = group.describe()
             y += 18
-            parts.append(f'<text x="{_MARGIN}" y="{y:.1f}">{_esc(line)}</text>')
+            parts.append(f'<text x="{_MARGIN}" y="{y:.1f}">{escape(line)}</text>')
     if not drawn.notes:
         return parts, y
     labels = {lane.name: lane.label for lane in drawn.lanes}
@@ -366,11 +364,11 @@ def _listing(drawn: Chart, layout: _Layout, y: float) -> tuple[list[str], float]
                     f'<text x="{_MARGIN}" y="{y:.1f}" xml:space="preserve">'
                     f'<tspan fill="{colour}">{note.number:>{width}}</tspan>'
                     f'<tspan fill="#555">  {note.at:7.3f}s  </tspan>'
-                    f"{_esc(where)}</text>"
+                    f"{escape(where)}</text>"
                 )
             parts.append(
                 f'<text class="line" x="{_MARGIN + indent * _COLUMN:.1f}" y="{y:.1f}" '
-                f'xml:space="preserve">{_esc(piece)}</text>'
+                f'xml:space="preserve">{escape(piece)}</text>'
             )
     if len(drawn.notes) > _MOST_NOTES:
         y += 18
@@ -380,88 +378,3 @@ def _listing(drawn: Chart, layout: _Layout, y: float) -> tuple[list[str], float]
             "--json list them all</text>"
         )
     return parts, y
-
-
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
-    ".chart{overflow-x:auto;margin:0 0 2em 0}"
-    "table{border-collapse:collapse;margin-bottom:2em;max-width:100%}"
-    "td,th{padding:2px 12px;text-align:left;vertical-align:top;border-bottom:1px solid #eee}"
-    "td.text{font-family:ui-monospace,monospace;white-space:pre-wrap;overflow-wrap:anywhere;"
-    "max-width:70ch}"
-    "td.num{text-align:right;font-variant-numeric:tabular-nums}"
-)
-
-
-def to_html(timeline: Timeline, title: str = "simclock timeline") -> str:
-    """A self-contained page: the SVG chart, every printed line and mark, and every task.
-
-    The tables list everything, however many: the picture above them lists
-    only the first lines when there are very many.
-    """
-    drawn = chart(timeline)
-    labels = {lane.name: lane.label for lane in drawn.lanes}
-    note_rows = "\n".join(
-        f'<tr><td class="num">{note.number}</td><td class="num">{note.at:.3f}s</td>'
-        f"<td><bdi>{_esc(labels.get(note.task or TOP_LEVEL, '-'))}</bdi></td>"
-        f'<td>{note.kind.value}</td><td class="text"><bdi>{_esc(note.text)}</bdi></td></tr>'
-        for note in drawn.notes
-    )
-    parts = [
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_esc(title)}</title><style>{_STYLE}</style></head><body>",
-        f'<div class="chart">{_svg(drawn, timeline, title, listing=False)}</div>',
-        '<h2>Printed lines and marks</h2><table id="notes"><thead><tr><th>#</th><th>t</th>'
-        "<th>task</th><th>kind</th><th>text</th></tr></thead>",
-        f"<tbody>\n{note_rows}\n</tbody></table>",
-        *_task_table(drawn),
-        "</body></html>\n",
-    ]
-    return "\n".join(parts)
-
-
-def _task_table(drawn: Chart) -> list[str]:
-    if drawn.groups is not None:
-        rows = "\n".join(
-            f'<tr><td><bdi>{_esc(g.label)}</bdi></td><td class="num">{g.count:,}</td>'
-            f'<td class="num">{g.start:.3f}s</td><td class="num">{g.end:.3f}s</td>'
-            f"<td>{_esc(', '.join(f'{n:,} {e}' for e, n in g.endings.items()))}</td></tr>"
-            for g in drawn.groups
-        )
-        return [
-            '<h2>Tasks, by coroutine</h2><table id="tasks"><thead><tr><th>coroutine</th>'
-            "<th>tasks</th><th>first created</th><th>last ended</th><th>endings</th></tr>"
-            f"</thead><tbody>\n{rows}\n</tbody></table>"
-        ]
-    labels = {lane.name: lane.label for lane in drawn.lanes}
-    rows_list = []
-    for lane in drawn.lanes:
-        if lane.name == TOP_LEVEL:
-            continue
-        waits = "; ".join(
-            f"{w.since:g}s to {'' if w.until is None else f'{w.until:g}s'} "
-            + (
-                f"awaiting {', '.join(labels.get(a, a) for a in w.awaited)}"
-                if w.awaited
-                else w.reason
-            )
-            for w in lane.waits
-        )
-        how = lane.ending.value if lane.ending else "still pending"
-        if lane.failure:
-            how += f": {lane.failure}"
-        ended = f"{lane.end:.3f}s" if lane.end is not None else ""
-        rows_list.append(
-            f"<tr><td><bdi>{_esc(lane.label)}</bdi></td><td>{_esc(lane.name)}</td>"
-            f'<td class="num">{lane.start:.3f}s</td>'
-            f"<td><bdi>{_esc(labels.get(lane.parent or '', ''))}</bdi></td>"
-            f'<td class="num">{ended}</td><td>{_esc(how)}</td>'
-            f'<td class="text">{_esc(waits)}</td></tr>'
-        )
-    rows = "\n".join(rows_list)
-    return [
-        '<h2>Tasks</h2><table id="tasks"><thead><tr><th>task</th><th>name</th><th>created</th>'
-        "<th>created by</th><th>ended</th><th>how</th><th>waited</th></tr></thead>"
-        f"<tbody>\n{rows}\n</tbody></table>"
-    ]

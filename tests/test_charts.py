@@ -274,8 +274,15 @@ def test_legend_names_every_kind_of_mark_drawn():
 
 def test_crowded_runs_are_summarised_by_coroutine():
     timeline = many_workers(400)
+    groups = chart(timeline).groups
+    assert groups is not None and [g.title for g in groups] == [
+        "main() (1 task)",
+        "worker() (400 tasks)",
+    ]
+    alive = groups[1].alive  # worker i ends at 1 + i/10 s: the crowd thins out steadily
+    assert alive[0] == 400 and alive == sorted(alive, reverse=True) and 0 < alive[-1] < 10
     text = render.to_text(timeline)
-    assert "worker() (400 tasks)" in text
+    assert "worker() (400 tasks)" in text and "at most 400 alive at once" in text
     assert len(text.splitlines()) < 40
     svg = render.to_svg(timeline)
     root = ET.fromstring(svg)
