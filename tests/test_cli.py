@@ -1,11 +1,13 @@
 """`simclock run` and `simclock compare` behave as `python SCRIPT` would, on good and bad input."""
 
 import json
+import os
 import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -309,3 +311,25 @@ def test_compare_start_sets_the_virtual_runs_wall_clock(tmp_path):
     assert simclock("compare", "--start", "now", str(path)).returncode == 0
     bad = simclock("compare", "--start", "soonish", str(path))
     assert bad.returncode == 2 and "--start:" in bad.stderr
+
+
+def test_json_and_charts_of_a_script_printing_surrogates_and_colour_codes(tmp_path):
+    path = script(
+        tmp_path,
+        """\
+        import os
+        print("file:", os.fsdecode(b"caf\\xe9.txt"), "\\x1b[31mred\\x1b[0m \\x07")
+        """,
+    )
+    data, svg = tmp_path / "t.json", tmp_path / "t.svg"
+    command = ["run", "--json", str(data), f"--timeline={svg}", str(path)]
+    result = subprocess.run(
+        [sys.executable, "-m", "simclock", *command],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8:surrogateescape", "LC_ALL": "C.UTF-8"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    printed = Timeline.from_json(data.read_text(encoding="utf-8")).printed()
+    assert printed == ["file: caf\udce9.txt \x1b[31mred\x1b[0m \x07"]
+    ElementTree.fromstring(svg.read_text(encoding="utf-8"))
