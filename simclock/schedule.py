@@ -101,22 +101,27 @@ class Schedule:
     def order(self, handles: Sequence[Any], now: float) -> list[Any]:
         """`handles` (made ready by different events, default order given) in this run's order."""
         owners = [_owner(handle) for handle in handles]
-        if len(set(map(id, owners))) < 2:
-            return list(handles)
-        self.decision_count += 1
         priorities = self._priorities
+        keys = []
         for owner in owners:
-            if id(owner) not in priorities:
-                priorities[id(owner)] = self._random.random()
+            priority = priorities.get(id(owner))
+            if priority is None:
+                priority = priorities[id(owner)] = self._random.random()
                 self._seen.append(owner)
+            keys.append(priority)
+        if len(set(keys)) < 2:
+            return list(handles)  # one owner: its handles keep their order
+        self.decision_count += 1
         if self._random.random() < _CHANGE_POINT_CHANCE:
-            top = max(owners, key=lambda owner: priorities[id(owner)])
+            top = max(range(len(owners)), key=keys.__getitem__)
             self._demoted += 1
-            priorities[id(top)] = -self._demoted
-        # sorted() is stable: one owner's handles keep their order.
-        ranked = sorted(range(len(handles)), key=lambda index: -priorities[id(owners[index])])
-        chosen = [handles[index] for index in ranked]
-        if ranked != sorted(ranked) and len(self.decisions) < 100:
+            priorities[id(owners[top])] = -self._demoted
+            keys = [priorities[id(owner)] for owner in owners]
+        # Highest priority first; equal keys (one owner) keep their order.
+        ranked = sorted(range(len(handles)), key=lambda index: (-keys[index], index))
+        if ranked == list(range(len(handles))):
+            return list(handles)
+        if len(self.decisions) < 100:
             self.decisions.append(
                 Decision(
                     now,
@@ -124,7 +129,7 @@ class Schedule:
                     tuple(_name(owners[index]) for index in ranked),
                 )
             )
-        return chosen
+        return [handles[index] for index in ranked]
 
     def report(self, limit: int = 5) -> str:
         """What this schedule did differently, for a failure message."""
@@ -140,18 +145,19 @@ class Schedule:
 
 def _owner(handle: Any) -> Any:
     """The task (or object) a ready handle acts for: whose priority orders it."""
-    callback = getattr(handle, "_callback", None)
-    owner = getattr(callback, "__self__", None)
-    if isinstance(owner, asyncio.Task):
-        return owner
-    args = getattr(handle, "_args", None) or ()
-    if args and isinstance(args[0], asyncio.Future):
+    callback = handle._callback
+    args = handle._args
+    if args and type(args[0]) is _Future:
         # asyncio.sleep's timer resolves a future; the task awaiting it owns it.
-        for waiter, _context in getattr(args[0], "_callbacks", None) or ():
+        for waiter, _context in args[0]._callbacks or ():
             task = getattr(waiter, "__self__", None)
             if isinstance(task, asyncio.Task):
                 return task
+    owner = getattr(callback, "__self__", None)
     return owner if owner is not None else callback
+
+
+_Future = asyncio.Future
 
 
 def _name(owner: Any) -> str:
