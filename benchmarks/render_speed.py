@@ -13,6 +13,7 @@ against the time per task at the smallest size (1.0 means linear).
 from __future__ import annotations
 
 import asyncio
+import gc
 import statistics
 import sys
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from simclock.chart import MOST_LANES
 
 SIZES = (1_000, 5_000, 20_000)
 QUICK_SIZES = (200, 1_000)
-RUNS = 3
+RUNS = 5
 
 
 async def _tasks(count: int) -> None:
@@ -57,11 +58,17 @@ class _Discard:
 
 
 def seconds_to_draw(draw: Callable[[simclock.Timeline], str], timeline: simclock.Timeline) -> float:
+    """The median of `RUNS` draws, the garbage collector off while timing, as timeit does."""
     times = []
     for _ in range(RUNS):
-        started = real_perf_counter()
-        draw(timeline)
-        times.append(real_perf_counter() - started)
+        gc.collect()
+        gc.disable()
+        try:
+            started = real_perf_counter()
+            draw(timeline)
+            times.append(real_perf_counter() - started)
+        finally:
+            gc.enable()
     return statistics.median(times)
 
 
@@ -83,7 +90,8 @@ def main() -> None:
             print(
                 f"{size:>7,} {name:>6} {took:>9.3f} {per_task * 1e6:>9.1f} {per_task / first:>7.2f}"
             )
-    print(f"(median of {RUNS} runs; growth = time per task against {sizes[0]:,} tasks)")
+    print(f"(median of {RUNS} runs, garbage collector off; growth: time per task against")
+    print(f" the time per task at {sizes[0]:,} tasks, 1.00 for linear)")
     timeline = recorded(MOST_LANES)
     took = seconds_to_draw(render.to_svg, timeline)
     print(f"the largest chart drawn a lane per task, {MOST_LANES} tasks, to SVG: {took:.3f} s")
