@@ -285,17 +285,31 @@ def _groups(drawn: Chart, layout: _Layout, labels: list[str], used: set[str]) ->
     return parts
 
 
+def _ending_glyph(kind: EventKind) -> str:
+    return f'<rect x="{{left}}" y="{{tall}}" width="8" height="16" fill="{_COLOURS[kind]}"/>'
+
+
+# Each legend entry's glyph, placed by `_legend` through the {x}, {y}, ... fields.
 _LEGEND = {
     "ran": f'<circle cx="{{x}}" cy="{{y}}" r="4.5" fill="{_RAN}"/>',
     "waiting": f'<rect x="{{left}}" y="{{top}}" width="18" height="8" rx="4" fill="{_WAITING}"/>',
-    "finished": f'<rect x="{{left}}" y="{{tall}}" width="8" height="16" fill="{_COLOURS[EventKind.FINISHED]}"/>',  # noqa: E501
-    "cancelled": f'<rect x="{{left}}" y="{{tall}}" width="8" height="16" fill="{_COLOURS[EventKind.CANCELLED]}"/>',  # noqa: E501
-    "failed": f'<rect x="{{left}}" y="{{tall}}" width="8" height="16" fill="{_COLOURS[EventKind.FAILED]}"/>',  # noqa: E501
+    "finished": _ending_glyph(EventKind.FINISHED),
+    "cancelled": _ending_glyph(EventKind.CANCELLED),
+    "failed": _ending_glyph(EventKind.FAILED),
     "printed": f'<path d="M{{x}},{{y}} m0,3 l-4,-6 h8 z" fill="{_NOTE}"/>',
     "mark": f'<path d="M{{x}},{{y}} m0,3 l-4,-6 h8 z" fill="{_MARK}"/>',
-    "join": f'<path d="M{{left}},{{top}} c14,0 14,8 2,8" fill="none" stroke="{_JOIN}" marker-end="url(#arrow)"/>',  # noqa: E501
-    "created": f'<line x1="{{x}}" y1="{{tall}}" x2="{{x}}" y2="{{bottom}}" stroke="{_JOIN}" stroke-dasharray="3,3"/>',  # noqa: E501
-    "group": f'<rect x="{{left}}" y="{{top}}" width="18" height="10" rx="3" fill="{_WAITING}" stroke="{_RAN}"/>',  # noqa: E501
+    "join": (
+        f'<path d="M{{left}},{{top}} c14,0 14,8 2,8" fill="none" stroke="{_JOIN}" '
+        'marker-end="url(#arrow)"/>'
+    ),
+    "created": (
+        f'<line x1="{{x}}" y1="{{tall}}" x2="{{x}}" y2="{{bottom}}" stroke="{_JOIN}" '
+        'stroke-dasharray="3,3"/>'
+    ),
+    "group": (
+        f'<rect x="{{left}}" y="{{top}}" width="18" height="10" rx="3" fill="{_WAITING}" '
+        f'stroke="{_RAN}"/>'
+    ),
 }
 _LEGEND_TEXT = {
     "ran": "ran",
