@@ -231,6 +231,9 @@ def _memory_table(m: Measurements) -> list[str]:
     titles["plain-timers"] = "stock asyncio, real 1e-6-scaled timers"
     for key, cell in m.memory.items():
         title = titles.get(key, key)
+        if cell.rss_asleep is not None and cell.rss_asleep <= 0 and not cell.error:
+            rows.append([title, "below what RSS resolves", "-", "-"])
+            continue
         if cell.error or cell.rss_asleep is None:
             m.notes.append(f"{WRONG} memory on {title}: {cell.error}")
             rows.append([title, f"error {WRONG}", "-", "-"])

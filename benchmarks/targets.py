@@ -107,7 +107,9 @@ def _speed_to_peers(m: Measurements, workload: str, goal: float) -> Target:
     peer = m.fastest_correct_peer(workload)
     simclock = m.times.get((workload, "simclock"))
     if peer is None:
-        return Target(name, text, "-", "not measured: no peer ran correctly")
+        ran = any(contender.is_peer for contender in m.contenders)
+        why = "no peer ran correctly" if ran else "no peers (--no-peers)"
+        return Target(name, text, "-", f"not measured: {why}")
     speedup = median_ratio(m.times.get((workload, peer.key)), simclock)
     if speedup is None:
         return Target(name, text, "-", "not measured: simclock's run failed")
@@ -132,6 +134,8 @@ def _memory(m: Measurements, goal: float) -> Target:
     simclock, stock = m.memory.get("simclock"), m.memory.get("plain-timers")
     if not (simclock and stock and simclock.rss_asleep and stock.rss_asleep):
         return Target(name, text, "-", "not measured: a probe failed")
+    if min(simclock.rss_asleep, stock.rss_asleep) <= 0:
+        return Target(name, text, "-", "not measured: below what RSS resolves")
     tasks = m.sizes.sleeping_tasks
     extra = simclock.rss_asleep / stock.rss_asleep - 1
     measured = (
