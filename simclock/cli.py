@@ -11,8 +11,9 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from simclock import __version__, render
+from simclock import __version__
 from simclock.bindings import real_perf_counter
 from simclock.clock import DEFAULT_START, Clock
 from simclock.replay import INTERRUPTED, ScriptError, compile_script, run_script
@@ -20,13 +21,21 @@ from simclock.timeline import Timeline
 
 __all__ = ["main"]
 
+# The renderer of each chart suffix, by name: simclock.render is imported only
+# when a run draws something, which keeps it out of every replay's start-up.
 _CHART_SUFFIXES = {
-    ".svg": render.to_svg,
-    ".html": render.to_html,
-    ".htm": render.to_html,
-    ".mmd": render.to_mermaid,
+    ".svg": "to_svg",
+    ".html": "to_html",
+    ".htm": "to_html",
+    ".mmd": "to_mermaid",
 }
 _CHART_KINDS = "a .svg, .html or .mmd (Mermaid) file"
+
+
+def _render() -> Any:
+    from simclock import render
+
+    return render
 
 
 class _UsageError(Exception):
@@ -223,15 +232,15 @@ def _report(
     timeline: Timeline, chart: str | None, json_file: str | None, summary: bool, script: str
 ) -> None:
     if chart == "-":
-        print(render.to_text(timeline), file=sys.stderr, end="")
+        print(_render().to_text(timeline), file=sys.stderr, end="")
     elif chart is not None:
-        draw = _CHART_SUFFIXES[Path(chart).suffix.lower()]  # checked before the run
+        draw = getattr(_render(), _CHART_SUFFIXES[Path(chart).suffix.lower()])  # checked before
         _write("--timeline", chart, draw(timeline, f"simclock run {script}"))
         print(f"simclock: timeline written to {chart}", file=sys.stderr)
     if json_file:
-        _write("--json", json_file, render.to_json(timeline))
+        _write("--json", json_file, _render().to_json(timeline))
     if summary:
-        print(f"simclock: {render.summary(timeline)}", file=sys.stderr)
+        print(f"simclock: {_render().summary(timeline)}", file=sys.stderr)
 
 
 class _WriteError(Exception):
