@@ -81,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
         help="real time to wait for an outside peer (child process, server) before a jump",
     )
     run.add_argument("--json", metavar="FILE", help="write the recorded events as JSON to FILE")
+    _add_seed(run)
     run.add_argument(
         "--summary", action="store_true", help="after the run, print virtual and real time"
     )
@@ -101,7 +102,26 @@ def _parser() -> argparse.ArgumentParser:
         "dates)",
     )
     _add_script(compare)
+    check = commands.add_parser(
+        "check",
+        help="run a script twice on one schedule; report the first event where the runs differ",
+        description="Run SCRIPT twice under `simclock run` on the same schedule and compare "
+        "what happened: a difference means something outside the virtual clock decided it "
+        "(an unseeded random, PYTHONHASHSEED, real I/O).",
+    )
+    check.add_argument("--start", default=None, help="wall-clock start, as for `run`")
+    _add_seed(check)
+    _add_script(check)
     return parser
+
+
+def _add_seed(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="take the explored schedule SEED picks (see simclock.explore)",
+    )
 
 
 def _add_script(command: argparse.ArgumentParser) -> None:
@@ -109,13 +129,13 @@ def _add_script(command: argparse.ArgumentParser) -> None:
     command.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="its arguments")
 
 
-def _clock(start: str | None) -> Clock:
+def _clock(start: str | None, seed: int | None = None) -> Clock:
     if start is None:
-        return Clock(DEFAULT_START)
+        return Clock(DEFAULT_START, seed=seed)
     try:
-        return Clock(float(start))
+        return Clock(float(start), seed=seed)
     except ValueError:
-        return Clock(start)
+        return Clock(start, seed=seed)
 
 
 # Options that take their value as the next token.
@@ -197,7 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error.status
     if options.command == "compare":
         return _compare(options.script, options.args, options.real_timeout, options.start)
-    clock = _clock(options.start)
+    if options.command == "check":
+        return _check(options.script, options.args, options.seed, options.start)
+    clock = _clock(options.start, options.seed)
     wants_timeline = options.timeline is not None or options.json or options.summary
     timeline = Timeline() if wants_timeline else None
     status = run_script(
@@ -218,6 +240,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     if status == INTERRUPTED:
         _die_by_sigint()
     return status
+
+
+def _check(script: str, args: list[str], seed: int | None, start: str | None) -> int:
+    """`simclock check`: two runs in fresh processes, one schedule; 0 if they agree."""
+    import tempfile
+
+    from simclock.exploration import first_difference
+
+    timelines = []
+    with tempfile.TemporaryDirectory(prefix="simclock-check-") as scratch:
+        for index in range(2):
+            record = Path(scratch) / f"run{index}.json"
+            command = [sys.executable, "-m", "simclock", "run", "--json", str(record)]
+            command += ["--seed", str(seed)] if seed is not None else []
+            command += ["--start", start] if start is not None else []
+            done = subprocess.run(
+                [*command, script, *args], capture_output=True, text=True, check=False
+            )
+            if not record.exists():
+                print(f"simclock: run {index + 1} of {script} wrote no timeline:", file=sys.stderr)
+                print(done.stderr, file=sys.stderr, end="")
+                return 1
+            timelines.append(Timeline.from_json(record.read_text(encoding="utf-8")))
+    difference = first_difference(*timelines)
+    if difference is None:
+        print(
+            f"simclock: two runs of {script} agree on all {len(timelines[0].events)} events",
+            file=sys.stderr,
+        )
+        return 0
+    print(f"simclock: {difference}", file=sys.stderr)
+    return 1
 
 
 def _die_by_sigint() -> None:

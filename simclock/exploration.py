@@ -22,7 +22,7 @@ from simclock.runner import run
 from simclock.schedule import check_jitter, check_seed
 from simclock.timeline import Timeline
 
-__all__ = ["Exploration", "Nondeterminism", "check", "explore"]
+__all__ = ["Exploration", "Nondeterminism", "check", "explore", "first_difference"]
 
 _T = TypeVar("_T")
 Main = Callable[[], Coroutine[Any, Any, _T]]
@@ -103,18 +103,26 @@ def check(main: Main[_T], *, seed: int | None = None, **options: Any) -> Timelin
         timeline = Timeline()
         run(main(), seed=seed, timeline=timeline, **options)
         timelines.append(timeline)
-    first, second = (_normalised(timeline) for timeline in timelines)
-    for index, (one, two) in enumerate(zip(first, second, strict=False)):
-        if one != two:
-            raise Nondeterminism(index, one, two)
-    if len(first) != len(second):
-        index = min(len(first), len(second))
-        raise Nondeterminism(
-            index,
-            first[index] if index < len(first) else None,
-            second[index] if index < len(second) else None,
-        )
+    difference = first_difference(*timelines)
+    if difference is not None:
+        raise difference
     return timelines[0]
+
+
+def first_difference(first: Timeline, second: Timeline) -> Nondeterminism | None:
+    """Where two timelines of one program first differ, or None if they agree throughout."""
+    one, two = _normalised(first), _normalised(second)
+    for index, (a, b) in enumerate(zip(one, two, strict=False)):
+        if a != b:
+            return Nondeterminism(index, a, b)
+    if len(one) != len(two):
+        index = min(len(one), len(two))
+        return Nondeterminism(
+            index,
+            one[index] if index < len(one) else None,
+            two[index] if index < len(two) else None,
+        )
+    return None
 
 
 _NUMBERED = re.compile(r"\bTask-\d+\b|\b0x[0-9a-f]+\b")

@@ -333,3 +333,34 @@ def test_json_and_charts_of_a_script_printing_surrogates_and_colour_codes(tmp_pa
     printed = Timeline.from_json(data.read_text(encoding="utf-8")).printed()
     assert printed == ["file: caf\udce9.txt \x1b[31mred\x1b[0m \x07"]
     ElementTree.fromstring(svg.read_text(encoding="utf-8"))
+
+
+def test_check_names_the_first_event_two_runs_disagree_on(tmp_path):
+    script = tmp_path / "dice.py"
+    script.write_text(
+        "import asyncio, random\n"
+        "async def main():\n"
+        "    await asyncio.sleep(1)\n"
+        "    print('roll', random.random())\n"
+        "asyncio.run(main())\n"
+    )
+    result = simclock("check", str(script))
+    assert result.returncode == 1
+    assert "differ at event" in result.stderr
+    assert "first run:  t=1.000000000s" in result.stderr and "printed: roll 0." in result.stderr
+
+
+def test_check_passes_a_deterministic_script():
+    result = simclock("check", str(ROOT / "examples/blog/05_create_task.py"))
+    assert result.returncode == 0, result.stderr
+    assert "agree on all" in result.stderr
+
+
+def test_run_seed_takes_an_explored_schedule():
+    race = str(ROOT / "examples/races/lost_update.py")
+    assert simclock("run", race).returncode == 0  # asyncio's own order
+    outcomes = {simclock("run", "--seed", str(seed), race).returncode for seed in range(8)}
+    assert outcomes == {0, 1}  # some schedules lose the update, some do not
+    first = simclock("run", "--seed", "1", race)
+    assert first.returncode == 1 and "an increment was lost" in first.stderr
+    assert simclock("run", "--seed", "1", race).stderr == first.stderr  # replayed exactly
