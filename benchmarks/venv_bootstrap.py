@@ -95,7 +95,9 @@ def use_commit(revision: str) -> str:
     commit's simclock/, pyproject.toml and README.md to benchmarks/.env/sources/
     and puts that folder first on the import path of this process and of every
     process it starts (PYTHONPATH), ahead of the editable install. Returns the
-    full commit hash.
+    full commit hash. A module the commit lacks is still found in the working
+    tree, through the editable install's finder: the commit's own code never asks
+    for one, but a harness import of a newer module would mix the two.
     """
     commit = subprocess.run(
         ["git", "-C", str(REPO_ROOT), "rev-parse", "--verify", f"{revision}^{{commit}}"],
