@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from simclock import __version__
@@ -30,6 +29,11 @@ _CHART_SUFFIXES = {
     ".mmd": "to_mermaid",
 }
 _CHART_KINDS = "a .svg, .html or .mmd (Mermaid) file"
+
+
+def _suffix(path: str) -> str:
+    # os.path, not pathlib: pathlib's imports cost every replay a few milliseconds.
+    return os.path.splitext(path)[1].lower()
 
 
 def _render() -> Any:
@@ -160,9 +164,9 @@ def _split_bare_timeline(argv: list[str]) -> list[str]:
             continue
         if token == "--timeline" and index + 1 < len(argv):
             following = argv[index + 1]
-            if Path(following).suffix.lower() == ".json":
+            if _suffix(following) == ".json":
                 raise _UsageError(f"--timeline draws a chart; for JSON use --json {following}")
-            if Path(following).suffix.lower() in _CHART_SUFFIXES:
+            if _suffix(following) in _CHART_SUFFIXES:
                 raise _UsageError(
                     f"--timeline takes its file after '=': --timeline={following} "
                     f"(a bare --timeline draws on the terminal, and {following} is no script)"
@@ -176,13 +180,12 @@ def _split_bare_timeline(argv: list[str]) -> list[str]:
 
 def _check_writable(option: str, path: str) -> None:
     """Fail before the run, not after it, when `path` cannot be written."""
-    target = Path(path)
-    parent = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
+    parent = os.path.dirname(path) or "."
+    if os.path.isdir(path):
         raise _UsageError(f"{option}={path}: is a directory")
-    if not parent.is_dir():
-        raise _UsageError(f"{option}={path}: no directory {str(parent)!r} to write it in")
-    if not os.access(target if target.exists() else parent, os.W_OK):
+    if not os.path.isdir(parent):
+        raise _UsageError(f"{option}={path}: no directory {parent!r} to write it in")
+    if not os.access(path if os.path.exists(path) else parent, os.W_OK):
         raise _UsageError(f"{option}={path}: not writable")
 
 
@@ -191,7 +194,7 @@ def _check_options(options: argparse.Namespace) -> None:
     if options.command == "run":
         chart = options.timeline
         if chart not in (None, "-"):
-            if Path(chart).suffix.lower() not in _CHART_SUFFIXES:
+            if _suffix(chart) not in _CHART_SUFFIXES:
                 raise _UsageError(f"--timeline={chart}: use {_CHART_KINDS}")
             _check_writable("--timeline", chart)
         if options.json:
@@ -251,18 +254,19 @@ def _check(script: str, args: list[str], seed: int | None, start: str | None) ->
     timelines = []
     with tempfile.TemporaryDirectory(prefix="simclock-check-") as scratch:
         for index in range(2):
-            record = Path(scratch) / f"run{index}.json"
+            record = os.path.join(scratch, f"run{index}.json")
             command = [sys.executable, "-m", "simclock", "run", "--json", str(record)]
             command += ["--seed", str(seed)] if seed is not None else []
             command += ["--start", start] if start is not None else []
             done = subprocess.run(
                 [*command, script, *args], capture_output=True, text=True, check=False
             )
-            if not record.exists():
+            if not os.path.exists(record):
                 print(f"simclock: run {index + 1} of {script} wrote no timeline:", file=sys.stderr)
                 print(done.stderr, file=sys.stderr, end="")
                 return 1
-            timelines.append(Timeline.from_json(record.read_text(encoding="utf-8")))
+            with open(record, encoding="utf-8") as recorded:
+                timelines.append(Timeline.from_json(recorded.read()))
     difference = first_difference(*timelines)
     if difference is None:
         print(
@@ -288,7 +292,7 @@ def _report(
     if chart == "-":
         print(_render().to_text(timeline), file=sys.stderr, end="")
     elif chart is not None:
-        draw = getattr(_render(), _CHART_SUFFIXES[Path(chart).suffix.lower()])  # checked before
+        draw = getattr(_render(), _CHART_SUFFIXES[_suffix(chart)])  # checked before
         _write("--timeline", chart, draw(timeline, f"simclock run {script}"))
         print(f"simclock: timeline written to {chart}", file=sys.stderr)
     if json_file:
@@ -303,7 +307,8 @@ class _WriteError(Exception):
 
 def _write(option: str, path: str, text: str) -> None:
     try:
-        Path(path).write_text(text, encoding="utf-8")
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(text)
     except OSError as error:
         raise _WriteError(f"cannot write {option}={path}: {error.strerror or error}") from None
 

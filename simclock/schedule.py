@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import math
 import numbers
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +78,8 @@ class Schedule:
     def __init__(self, seed: int, *, jitter: float = 0.0) -> None:
         self.seed = check_seed(seed)
         self.jitter = check_jitter(jitter)
+        import random  # only an explored run pays for importing it
+
         self._random = random.Random(self.seed)
         self._jitter_random = random.Random(~self.seed)
         # By id(): owners need not be hashable. `_seen` keeps them alive, so no id is reused.

@@ -17,7 +17,6 @@ only records, saves and checks.
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections.abc import Iterator, Sequence
 
@@ -114,6 +113,8 @@ class Timeline:
             "coroutines": self.coroutines,
             "events": [event.as_dict() for event in self.events],
         }
+        import json  # only a run that writes JSON pays for importing it
+
         text = json.dumps(document, ensure_ascii=False, indent=1)
         # A lone surrogate cannot be written as UTF-8; as a JSON escape it can.
         return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
@@ -121,6 +122,8 @@ class Timeline:
     @classmethod
     def from_json(cls, document: str | bytes) -> Timeline:
         """The timeline `to_json` (or `simclock run --json`) wrote, ready for assertions."""
+        import json
+
         data = json.loads(document)
         if not isinstance(data, dict) or not isinstance(data.get("events"), list):
             raise ValueError("not a simclock timeline: expected an object with an 'events' list")
