@@ -48,12 +48,24 @@ class Decision:
     """A place where the explored order differed from the default one."""
 
     at: float  # virtual seconds since the clock started
-    default: tuple[str, ...]
-    chosen: tuple[str, ...]
+    owners: tuple[Any, ...]  # whom each handle acted for, in the default order
+    ranked: tuple[int, ...]  # the order chosen, as indices into `owners`
+
+    @property
+    def default(self) -> tuple[str, ...]:
+        return tuple(_name(owner) for owner in self.owners)
+
+    @property
+    def chosen(self) -> tuple[str, ...]:
+        return tuple(_name(self.owners[index]) for index in self.ranked)
 
     def __str__(self) -> str:
-        chosen, default = " -> ".join(self.chosen), " -> ".join(self.default)
-        return f"t={self.at:.6g}s: ran {chosen} (default: {default})"
+        return f"t={self.at:.6g}s: ran {_listed(self.chosen)} (default: {_listed(self.default)})"
+
+
+def _listed(names: tuple[str, ...], shown: int = 6) -> str:
+    text = " -> ".join(names[:shown])
+    return text + (f" -> ... ({len(names) - shown} more)" if len(names) > shown else "")
 
 
 def check_seed(seed: object) -> int:
@@ -118,18 +130,13 @@ class Schedule:
             self._demoted += 1
             priorities[id(owners[top])] = -self._demoted
             keys = [priorities[id(owner)] for owner in owners]
-        # Highest priority first; equal keys (one owner) keep their order.
-        ranked = sorted(range(len(handles)), key=lambda index: (-keys[index], index))
+        # Highest priority first; sorted() is stable, so one owner's handles keep their order.
+        descending = [-key for key in keys]
+        ranked = sorted(range(len(handles)), key=descending.__getitem__)
         if ranked == list(range(len(handles))):
             return list(handles)
         if len(self.decisions) < 100:
-            self.decisions.append(
-                Decision(
-                    now,
-                    tuple(_name(owner) for owner in owners),
-                    tuple(_name(owners[index]) for index in ranked),
-                )
-            )
+            self.decisions.append(Decision(now, tuple(owners), tuple(ranked)))
         return [handles[index] for index in ranked]
 
     def report(self, limit: int = 5) -> str:
