@@ -159,18 +159,21 @@ def viewing(view: View) -> Iterator[View]:
         pop_view(view)
 
 
-def push_view(view: View) -> None:
-    """Let the calling thread read `view` until `pop_view(view)`; prefer `viewing()`."""
-    stack: list[View] | None = getattr(_views, "stack", None)
+def push_view(view: View | None) -> None:
+    """Let the calling thread read `view` (None: real time) until `pop_view(view)`.
+
+    Prefer `viewing()`.
+    """
+    stack: list[View | None] | None = getattr(_views, "stack", None)
     if stack is None:
         stack = _views.stack = []
     stack.append(view)
     _views.top = view
 
 
-def pop_view(view: View) -> None:
+def pop_view(view: View | None) -> None:
     """End what `push_view(view)` began in the calling thread."""
-    stack: list[View] = getattr(_views, "stack", [])
+    stack: list[View | None] = getattr(_views, "stack", [])
     if view in stack:
         stack.remove(view)
     _views.top = stack[-1] if stack else None

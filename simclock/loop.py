@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from contextvars import Context
 from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
-from simclock import bindings, threadhooks
+from simclock import bindings, childwaits, threadhooks
 from simclock.bindings import ClockView, real_monotonic
 from simclock.clock import Clock, StartLike
 from simclock.errors import ClockConflict, Deadlock, Livelock, TimeLimitExceeded, _shorten
@@ -54,7 +54,7 @@ DEFAULT_LIVELOCK_AFTER = 1_000_000
 # pending, before the loop calls the run deadlocked.
 _PATIENCE = 5.0
 
-assert threadhooks  # imported for its hooks on threading
+assert threadhooks and childwaits  # imported for their hooks on threading and subprocess
 
 
 class _JumpingSelector(selectors.BaseSelector):

@@ -140,3 +140,33 @@ def test_a_tls_peer_in_another_process_completes_its_handshake(tmp_path):
 
     with peer(TLS_SERVER, str(cert), str(key)) as port:
         assert simclock.run(main(port), start="now") == b"secret pong\n"
+
+
+def test_popen_wait_with_a_timeout_on_the_loop_thread_waits_for_the_real_child():
+    async def main():
+        clock = simclock.current_clock()
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+        before = clock.now
+        code = child.wait(timeout=5)  # a real run waits about 0.3 s for the child
+        return code, clock.now - before
+
+    code, moved = simclock.run(main())
+    assert code == 0
+    # The clock moved on by the real time the wait took, not by the timeout.
+    assert 0.3 <= moved < 5
+
+
+def test_subprocess_run_with_a_timeout_in_a_worker_thread_waits_for_the_real_child():
+    def in_worker():
+        done = subprocess.run(
+            [sys.executable, "-c", "import time; time.sleep(0.3); print('done')"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        return done.stdout.strip()
+
+    async def main():
+        return await asyncio.to_thread(in_worker)
+
+    assert simclock.run(main()) == "done"
