@@ -481,7 +481,9 @@ class ClockFixture:
     friends are virtual and `simclock.run(coro)` continues its timeline.
     """
 
-    def __init__(self, fallback: Clock | None) -> None:
+    def __init__(self, fallback: Clock | Callable[[], Clock | None] | None) -> None:
+        # A sync test's own clock, or how to find the clock an async test ran on
+        # once its loop has stopped (a sync fixture's teardown reads it then).
         self._fallback = fallback
 
     @property
@@ -492,8 +494,9 @@ class ClockFixture:
             loop = None
         if isinstance(loop, VirtualEventLoop):
             return loop.clock
-        if self._fallback is not None:
-            return self._fallback
+        fallback = self._fallback() if callable(self._fallback) else self._fallback
+        if fallback is not None:
+            return fallback
         raise RuntimeError(
             "the simclock fixture has no clock here: this test does not run on a virtual loop"
         )
@@ -526,7 +529,12 @@ def simclock_fixture(request: pytest.FixtureRequest) -> Iterator[ClockFixture]:
         yield ClockFixture(own.clock)
         return
     if _is_async_test(item):
-        yield ClockFixture(None)
+
+        def clock_that_ran() -> Clock | None:
+            loop = item.stash.get(_OWN_LOOP, None) or _loop_that_ran()
+            return loop.clock if loop is not None else None
+
+        yield ClockFixture(clock_that_ran)
         return
     options = _options(item) or _Options(None, None, tick=_default_tick(item.config))
     clock = options.clock()

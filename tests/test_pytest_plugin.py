@@ -627,3 +627,29 @@ def test_the_marker_takes_a_seed_and_manual_time(pytester):
         """,
     )
     run(pytester, *NO_ASYNCIO).assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize("args", [NO_ASYNCIO, WITH_ASYNCIO], ids=["own-runner", "pytest-asyncio"])
+def test_a_sync_fixture_reads_the_clock_in_its_teardown_after_an_async_test(pytester, args):
+    write(
+        pytester,
+        """
+        import asyncio
+        import pytest
+
+        seen = []
+
+        @pytest.fixture
+        def elapsed(simclock):
+            yield
+            seen.append(simclock.now)
+
+        @pytest.mark.simclock
+        async def test_sleeps(elapsed):
+            await asyncio.sleep(5)
+
+        def test_after():
+            assert seen == [5.0]
+        """,
+    )
+    run(pytester, *args, "-p", "no:randomly").assert_outcomes(passed=2)
