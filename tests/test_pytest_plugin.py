@@ -1,5 +1,6 @@
 """The pytest plugin, run on inner test sessions with and without pytest-asyncio."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -653,3 +654,37 @@ def test_a_sync_fixture_reads_the_clock_in_its_teardown_after_an_async_test(pyte
         """,
     )
     run(pytester, *args, "-p", "no:randomly").assert_outcomes(passed=2)
+
+
+def test_unittest_runs_without_debug_mode_unless_asked_and_stops_a_runaway():
+    import asyncio
+    import unittest
+
+    import simclock
+
+    seen = {}
+
+    class Cases(simclock.VirtualClockTestCase):
+        simclock_limit = 3600.0
+
+        async def test_debug_is_off(self):
+            seen["default"] = asyncio.get_running_loop().get_debug()
+
+        async def test_runaway(self):
+            while True:
+                await asyncio.sleep(1)
+
+    class Debugging(simclock.VirtualClockTestCase):
+        simclock_debug = True
+
+        async def test_debug_is_on(self):
+            seen["asked"] = asyncio.get_running_loop().get_debug()
+
+    suite = unittest.TestSuite()
+    suite.addTests(unittest.defaultTestLoader.loadTestsFromTestCase(Cases))
+    suite.addTests(unittest.defaultTestLoader.loadTestsFromTestCase(Debugging))
+    with open(os.devnull, "w") as quiet:
+        result = unittest.TextTestRunner(stream=quiet).run(suite)
+    assert seen == {"default": False, "asked": True}
+    assert [case.id().rsplit(".", 1)[1] for case, _ in result.errors] == ["test_runaway"]
+    assert "TimeLimitExceeded" in result.errors[0][1]
