@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     import time_machine
 from simclock.clockswap import SwappableBuiltin, SwapUnsupported
 from simclock.errors import ClockConflict
+from simclock.threadprobe import live_children
 
 __all__ = [
     "ClockView",
@@ -132,12 +133,20 @@ class ClockView:
 
     def sleep(self, seconds: float) -> None:
         # Nothing else on this thread can run meanwhile: time just passes, and
-        # workers whose virtual waits end meanwhile go on.
-        if seconds:
-            self.clock.advance(seconds)
-            expire_due = getattr(self.work, "expire_due", None)
-            if expire_due is not None:
-                expire_due(self.clock.reading)
+        # workers whose virtual waits end meanwhile go on. But while a child
+        # process runs, the sleep is likely a poll for it (waitpid in a loop
+        # against a monotonic deadline): then it sleeps for real, and the clock
+        # moves by the real time, so that the child gets the time it would.
+        if not seconds:
+            return
+        if live_children():
+            started = real_monotonic()
+            real_sleep(seconds)
+            seconds = max(seconds, real_monotonic() - started)
+        self.clock.advance(seconds)
+        expire_due = getattr(self.work, "expire_due", None)
+        if expire_due is not None:
+            expire_due(self.clock.reading)
 
 
 _views = threading.local()

@@ -75,3 +75,32 @@ class ThreadProbe:
             if fd is not None:
                 os.close(fd)
         self._cpu_fd = self._wchan_fd = None
+
+
+def live_children() -> bool | None:
+    """Whether this process has a child process still running (not a zombie).
+
+    Read from `/proc/self/task/*/children` (Linux, kernels with
+    CONFIG_PROC_CHILDREN); None where that cannot be known.
+    """
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    known = False
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children", "rb") as file:
+                pids = file.read().split()
+        except OSError:
+            continue
+        known = True
+        for pid in pids:
+            try:
+                with open(b"/proc/" + pid + b"/stat", "rb") as file:
+                    state = file.read().rsplit(b")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if state not in (b"Z", b"X"):
+                return True
+    return False if known else None

@@ -7,10 +7,12 @@ import ssl
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
 import simclock
+from simclock.bindings import real_perf_counter
 
 # Each peer prints its port, then serves one client in real time.
 BANNER_FIRST = """
@@ -170,3 +172,28 @@ def test_subprocess_run_with_a_timeout_in_a_worker_thread_waits_for_the_real_chi
         return await asyncio.to_thread(in_worker)
 
     assert simclock.run(main()) == "done"
+
+
+def test_a_hand_written_poll_for_a_real_child_gets_the_real_time_it_needs():
+    async def main():
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+        deadline = time.monotonic() + 5
+        while child.poll() is None:  # as test helpers poll a forked child
+            if time.monotonic() > deadline:
+                child.kill()
+                child.wait()
+                return "gave up"
+            time.sleep(0.01)
+        return child.returncode
+
+    assert simclock.run(main()) == 0
+
+
+def test_a_blocking_sleep_with_no_child_running_stays_virtual():
+    async def main():
+        started = real_perf_counter()
+        time.sleep(3600)
+        return real_perf_counter() - started, simclock.current_clock().now
+
+    took, now = simclock.run(main())
+    assert now == 3600.0 and took < 1
