@@ -797,6 +797,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "a loop made while a virtual loop runs shares its clock",
     )
     parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 if a test that passes on the stock loop fails or does not run on "
+        "simclock's (for CI)",
+    )
+    parser.add_argument(
         "--seed",
         type=int,
         help="run simclock loops on explored schedules: loop N of a module gets "
@@ -885,7 +891,20 @@ def main(argv: list[str] | None = None) -> int:
     if opts.json:
         Path(opts.json).write_text(json.dumps(reports, indent=1) + "\n", encoding="utf-8")
         print(f"\nwrote {opts.json}", file=out)
+    if opts.strict and any(_broken(report) for report in reports):
+        return 1
     return 0
+
+
+def _broken(report: dict[str, Any]) -> bool:
+    """A test that passes stock failed or did not run on simclock, or a module went missing."""
+    for entry in report["modules"].values():
+        if entry.get("missing"):
+            return True
+        compare = entry.get("compare")
+        if compare and (compare["regressions"] or compare["not_run_on_simclock"]):
+            return True
+    return False
 
 
 if __name__ == "__main__":
