@@ -93,7 +93,6 @@ def _import_time_machine() -> Any:
 
 
 time_machine = _import_time_machine()
-_REAL_TIME_NS: Callable[[], int] = time_machine.escape_hatch.time.time_ns
 
 
 class View(Protocol):
@@ -281,6 +280,24 @@ real_perf_counter: Callable[[], float] = _REAL["perf_counter"]
 real_monotonic: Callable[[], float] = _REAL["monotonic"]
 
 
+def _real_time_ns_twin() -> Callable[[], int]:
+    """A `time.time_ns` that time-machine's patch never reaches (a twin of the builtin)."""
+    try:
+        # Kept for good: the twin runs from the method definition this object holds.
+        _swaps_kept.append(SwappableBuiltin(time.time_ns, time.time_ns))
+    except SwapUnsupported:
+        return time_machine.escape_hatch.time.time_ns
+    return _swaps_kept[-1].real
+
+
+_swaps_kept: list[SwappableBuiltin] = []
+
+
+# Real wall time for threads that read real time, also while time-machine is
+# starting or stopping (its escape hatch raises when it is not travelling).
+_REAL_TIME_NS: Callable[[], int] = _real_time_ns_twin()
+
+
 # Binding.
 
 _lock = threading.RLock()
@@ -392,14 +409,23 @@ if hasattr(os, "register_at_fork"):
 
 
 def _read_through(traveller: time_machine.Traveller) -> bool:
-    """Let `traveller` read each thread's wall clock from its view; False if it would not."""
-    probe = -1234567
-    traveller.time_ns = lambda: probe  # type: ignore[method-assign]
-    if time.time_ns() != probe:
-        del traveller.time_ns
-        return False
+    """Let `traveller` read each thread's wall clock from its view; False if it would not.
+
+    The probe answers only this thread: any other thread reading the time
+    meanwhile gets what `_wall_ns` gives it.
+    """
     traveller.time_ns = _wall_ns  # type: ignore[method-assign]
-    return True
+    _views.probing = True
+    try:
+        answered = time.time_ns() == _PROBE
+    finally:
+        _views.probing = False
+    if not answered:
+        del traveller.time_ns
+    return answered
+
+
+_PROBE = -1234567
 
 
 def _wall_ns() -> int:
@@ -407,6 +433,8 @@ def _wall_ns() -> int:
     view: View | None = getattr(_views, "top", None)
     clock = _clock
     if view is None or clock is None:
+        if getattr(_views, "probing", False):
+            return _PROBE
         return _REAL_TIME_NS()
     return clock._start_ns + round((view.peek() - MONOTONIC_ORIGIN) * _NS)
 

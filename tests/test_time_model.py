@@ -418,3 +418,33 @@ def test_a_child_forked_during_a_run_reads_real_time():
         return os.read(read, 10)
 
     assert simclock.run(main(), start="2001-01-01") == b"real"
+
+
+def test_a_thread_reading_the_wall_clock_while_runs_start_and_end_reads_real_time():
+    import threading
+
+    from simclock import bindings
+
+    stop = threading.Event()
+    wrong: list[object] = []
+
+    def reader():
+        while not stop.is_set():
+            try:
+                now = time.time()
+            except Exception as error:  # noqa: BLE001 - what a binding must never cause
+                wrong.append(error)
+            else:
+                if now < 1.7e9:  # before 2023: not this thread's real time
+                    wrong.append(now)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for _ in range(500):
+            with bindings.bound(simclock.Clock()):
+                pass
+    finally:
+        stop.set()
+        thread.join()
+    assert wrong == []
