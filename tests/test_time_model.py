@@ -441,7 +441,7 @@ def test_a_thread_reading_the_wall_clock_while_runs_start_and_end_reads_real_tim
     thread = threading.Thread(target=reader)
     thread.start()
     try:
-        for _ in range(500):
+        for _ in range(3000):
             with bindings.bound(simclock.Clock()):
                 pass
     finally:
