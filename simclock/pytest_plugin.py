@@ -19,6 +19,7 @@ a simclock node, and its tests then share one timeline.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import inspect
 import math
@@ -230,6 +231,12 @@ def _runs_on_another_backend(node: Any) -> bool:
 
 
 def _make_loop(options: _Options) -> VirtualEventLoop:
+    if options.seed is None and _setting_up is not None:
+        # A factory pytest-asyncio got at collection, before --simclock-explore's
+        # seed of this test instance was known: the test being set up has it.
+        seed = _seed(_setting_up)
+        if seed is not None:
+            options = dataclasses.replace(options, seed=seed)
     clock = options.clock()
     clock.timeline = Timeline()
     loop = VirtualEventLoop(clock, limit=options.limit, io_grace=options.io_grace)
@@ -367,8 +374,14 @@ def _on_loop(loop: VirtualEventLoop, function: Callable[..., Any]) -> Callable[.
     return coroutine
 
 
+# The test whose setup is running, for loop factories called during it.
+_setting_up: pytest.Item | None = None
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    global _setting_up
+    _setting_up = item
     VirtualEventLoop.last_run = None
     if not _is_async_test(item) or _asyncio_owns(item):
         return
@@ -423,6 +436,8 @@ def _report_leftovers(item: pytest.Item, loop: VirtualEventLoop | None) -> None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    global _setting_up
+    _setting_up = None
     yield
     loop = item.stash.get(_OWN_LOOP, None)
     if loop is None or loop.is_closed():

@@ -590,7 +590,11 @@ RACE_TEST = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("args", [NO_ASYNCIO, WITH_ASYNCIO], ids=["own-runner", "pytest-asyncio"])
+@pytest.mark.parametrize(
+    "args",
+    [NO_ASYNCIO, [*WITH_ASYNCIO, "-o", "asyncio_mode=auto"]],
+    ids=["own-runner", "pytest-asyncio"],
+)
 def test_explore_finds_a_race_and_its_seed_replays_it(pytester, args):
     write(pytester, RACE_TEST.format(marks="@pytest.mark.simclock"))
     run(pytester, *args).assert_outcomes(passed=1)  # asyncio's own order hides it
