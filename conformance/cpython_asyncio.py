@@ -132,6 +132,8 @@ def install_simclock_factories(clock_mode: str, policy_factory: bool = True) -> 
                     simclock.Clock(seed=int(seed) * 1_000_000 + made[0])
                 )
             return simclock.VirtualEventLoop(simclock.Clock())
+        if seed is not None and simclock.current_clock() is None:
+            return simclock.VirtualEventLoop(simclock.Clock(seed=int(seed) * 1_000_000 + made[0]))
         return simclock.new_event_loop()
 
     get_policy = getattr(events, "_get_event_loop_policy", None) or events.get_event_loop_policy
@@ -806,7 +808,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--seed",
         type=int,
         help="run simclock loops on explored schedules: loop N of a module gets "
-        "seed SEED * 1,000,000 + N (with --clock fresh)",
+        "seed SEED * 1,000,000 + N (with --clock attach, loops that attach to a running "
+        "clock share its schedule)",
     )
     parser.add_argument(
         "--no-policy-factory",

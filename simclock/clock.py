@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
+import sys
 import threading
 import time
 import warnings
@@ -178,9 +179,15 @@ class Clock:
         jumps, forwards or backwards. `when` is an aware datetime (naive means
         UTC) or an epoch number. Recorded on the timeline, if any.
         """
-        if isinstance(when, str):
+        if isinstance(when, bool) or not isinstance(when, dt.datetime | int | float):
             raise TypeError(f"set_wall() takes a datetime or an epoch number, got {when!r}")
-        self._move_wall(_start_to_ns(when) - self.wall_ns(), f"wall clock set to {when!s}")
+        if not isinstance(when, dt.datetime) and not math.isfinite(when):
+            raise ValueError(f"set_wall() takes a finite epoch number, got {when!r}")
+        try:
+            target = _start_to_ns(when)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"set_wall() cannot set the wall clock to {when!r}") from None
+        self._move_wall(target - self.wall_ns(), f"wall clock set to {when!s}")
 
     def shift_wall(self, seconds: float) -> None:
         """Move the wall clock by `seconds` (negative: back), as a DST or NTP correction does.
@@ -189,12 +196,17 @@ class Clock:
         """
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
             raise TypeError(f"shift_wall() takes a number of seconds, got {seconds!r}")
-        if not math.isfinite(seconds):
-            raise ValueError(f"shift_wall() takes a finite number of seconds, got {seconds!r}")
+        if not math.isfinite(seconds) or abs(seconds) > _LARGEST_SHIFT:
+            raise ValueError(
+                f"shift_wall() takes a finite number of seconds within 10,000 years, "
+                f"got {seconds!r}"
+            )
         self._move_wall(round(seconds * _NS), f"wall clock shifted by {seconds:+g}s")
 
     def _move_wall(self, delta_ns: int, text: str) -> None:
         self._start_ns += delta_ns
+        if delta_ns < 0:
+            _forget_uuid_timestamps()
         if self._on_move is not None:
             self._on_move()
         if self.timeline is not None:
@@ -261,6 +273,23 @@ class Advance:
                 RuntimeWarning,
                 stacklevel=2,
             )
+
+
+# A wall clock more than 10,000 years away from now is a mistake, not a correction.
+_LARGEST_SHIFT = 10_000 * 365.25 * 86400
+
+
+def _forget_uuid_timestamps() -> None:
+    """After the wall clock went back: uuid1() and friends must not stay ahead of it.
+
+    They never go back from the last timestamp they used, kept on the uuid
+    module; a real clock stepped back by NTP leaves that behind too, but then
+    real time soon catches up, and virtual time may not.
+    """
+    uuid = sys.modules.get("uuid")
+    for name in ("_last_timestamp", "_last_timestamp_v6", "_last_timestamp_v7"):
+        if uuid is not None and hasattr(uuid, name):
+            setattr(uuid, name, None)
 
 
 def later(reading: float, seconds: float) -> float:

@@ -69,24 +69,31 @@ def explore(
     seed = check_seed(seed)
     jitter = check_jitter(jitter)
     _check_main(main, "explore")
-    start = options.pop("start", None)
-    tick = options.pop("tick", 0.0)
+    if "clock" in options:
+        raise TypeError(
+            "explore() makes a clock for each run, on its own seed: give start=, tick= or "
+            "autojump= instead of clock="
+        )
+    clock_options = {
+        name: options.pop(name) for name in ("start", "tick", "autojump") if name in options
+    }
     reordered = 0
     for index in range(int(runs)):
         run_seed = seed + index
-        clock = Clock(start, tick=tick, seed=run_seed, jitter=jitter)
+        clock = Clock(seed=run_seed, jitter=jitter, **clock_options)
         try:
             run(main(), clock=clock, **options)
         except Exception as error:
+            replay = {"seed": run_seed, **({"jitter": jitter} if jitter else {})}
+            replay |= clock_options | options
+            arguments = ", ".join(f"{name}={value!r}" for name, value in replay.items())
             error.add_note(
                 f"found by simclock.explore on run {index + 1} of {runs}; replay it with "
-                f"simclock.run(main(), seed={run_seed}"
-                + (f", jitter={jitter}" if jitter else "")
-                + f") or pytest --simclock-seed={run_seed}"
+                f"simclock.run(main(), {arguments}) (in pytest: --simclock-seed={run_seed})"
             )
             raise
         assert clock.schedule is not None
-        reordered += len(clock.schedule.decisions)
+        reordered += clock.schedule.reordered
     return Exploration(int(runs), range(seed, seed + int(runs)), reordered)
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import math
+import sys
 from asyncio import base_events
 from collections.abc import Callable, Iterator
 from contextvars import Context, copy_context
@@ -61,6 +62,9 @@ _Handle = asyncio.Handle
 # past it `now + resolution == now`: a timer due exactly now would never be
 # popped. Checking from a little early costs nothing.
 _COARSE_FLOATS = float(2**22)
+
+# asyncio's own loop driver: between two calls of `_run_once` it only checks `_stopping`.
+_RUN_FOREVER = base_events.BaseEventLoop.run_forever.__code__
 
 
 class VirtualTimerHandle(asyncio.TimerHandle):
@@ -370,7 +374,11 @@ class LoopIteration:
         self._ntimers = 0
 
     def _move_due_timers(self, end_time: float) -> None:
-        """Move every timer due before `end_time` to the ready queue, deadline by deadline."""
+        """Move every timer due before `end_time` to the ready queue, deadline by deadline.
+
+        An explored schedule may reorder the timers of one deadline, never two
+        deadlines: asyncio always runs the earlier first.
+        """
         heap, buckets, ready = self._scheduled, self._buckets, self._ready
         moved = 0
         while heap and heap[0] < end_time:
@@ -378,6 +386,8 @@ class LoopIteration:
             if type(bucket) is _list:
                 for timer in bucket:
                     timer._scheduled = False
+                if self._schedule is not None:
+                    bucket = self._schedule.order(bucket, self._clock.now)
                 ready.extend(bucket)
                 moved += len(bucket)
             else:
@@ -387,7 +397,7 @@ class LoopIteration:
         self._ntimers -= moved
 
     def _reorder_ready_from(self, start: int) -> None:
-        """Let the schedule order what this iteration's events made ready (from `start` on)."""
+        """Let the schedule order what this iteration's I/O events made ready (from `start` on)."""
         ready = self._ready
         count = len(ready) - start
         assert self._schedule is not None
@@ -402,14 +412,16 @@ class LoopIteration:
     def _run_once(self) -> None:
         """Iterations as asyncio's, but a virtual loop never waits for a timer.
 
-        While the fast path is allowed, iterations follow one another here
-        until the loop is asked to stop (`run_forever` would only call again):
-        each runs what is ready, or else, when nothing real can happen
-        meanwhile, first moves the clock straight to the next deadline. An
-        iteration the fast path cannot decide goes the general way, through
-        the selector, and ends the call.
+        On the fast path an iteration runs what is ready, or else, when
+        nothing real can happen meanwhile, first moves the clock straight to
+        the next deadline. Called by asyncio's `run_forever`, fast iterations
+        follow one another here until the loop is asked to stop, which is all
+        `run_forever` would do between them; called by anything else, it runs
+        one iteration, as asyncio's does. An iteration the fast path cannot
+        decide goes the general way, through the selector, and ends the call.
         """
         __tracebackhide__ = True  # pytest shows the error, not simclock's machinery
+        once = sys._getframe(1).f_code is not _RUN_FOREVER
         ready = self._ready
         clock = self._clock
         work = self._work
@@ -444,11 +456,11 @@ class LoopIteration:
                         clock._reading = when
                         if clock._on_move is not None:
                             clock._on_move()
-                        if when >= _COARSE_FLOATS:
-                            self._clock_resolution = max(1e-9, math.ulp(when))
                 reading = clock._reading
                 if reading != instant:
                     instant, spins = reading, 0
+                    if reading >= _COARSE_FLOATS:
+                        self._clock_resolution = max(1e-9, math.ulp(reading))
                 else:
                     spins += 1
                     if spins > patience:
@@ -473,17 +485,14 @@ class LoopIteration:
                             ready.append(bucket)
                             self._ntimers -= 1
                     else:
-                        before = len(ready)
                         self._move_due_timers(end_time)
-                        if self._schedule is not None:
-                            self._reorder_ready_from(before)
                 for _ in range(len(ready)):
                     handle = popleft()
                     if handle._cancelled:
                         continue
                     handle._run()
                 handle = None  # type: ignore[assignment]  # breaks cycles on an exception
-                if self._stopping:
+                if once or self._stopping:
                     return
         finally:
             self._instant, self._spins = instant, spins
@@ -501,15 +510,18 @@ class LoopIteration:
             timeout = min(max(0.0, self._scheduled[0] - self.time()), _MAX_SELECT_TIMEOUT)
         else:
             timeout = None
-        before = len(ready)
         event_list: Any = self._selector.select(timeout)
+        before = len(ready)
         self._process_events(event_list)
         event_list = None  # breaks cycles when an exception occurs
-        end_time = self.time() + self._clock_resolution
+        if self._schedule is not None:
+            self._reorder_ready_from(before)  # I/O events of this iteration, among themselves
+        now = self.time()
+        if now >= _COARSE_FLOATS:
+            self._clock_resolution = max(1e-9, math.ulp(now))
+        end_time = now + self._clock_resolution
         if self._scheduled and self._scheduled[0] < end_time:
             self._move_due_timers(end_time)
-        if self._schedule is not None:
-            self._reorder_ready_from(before)
         popleft = ready.popleft
         for _ in range(len(ready)):
             handle: Any = popleft()

@@ -102,7 +102,7 @@ class _JumpingSelector(selectors.BaseSelector):
         assert loop is not None
         real = self._real
         work = loop._work
-        if work.inbox and work.deliver(loop._ready, real_monotonic()):
+        if work.inbox and work.deliver(loop._ready, real_monotonic(), loop._inbox_order):
             timeout = 0  # what workers handed back is ready to run now
         reading = loop._clock._reading
         if reading == loop._instant:
@@ -216,8 +216,12 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         self._outside = OutsideWorld(float(io_grace))
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._schedule = self._clock.schedule
+        self._inbox_order = None if self._schedule is None else self._order_by_worker
         # With autojump off: the instant an `await clock.advance()` moves to, and its waiter.
         self._advancing: tuple[float, asyncio.Future[None]] | None = None
+        # asyncio.Runner is shutting the loop down (async generators, the
+        # default executor): with autojump off, time moves on its own again.
+        self._winding_down = False
         self._background: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         selector = _JumpingSelector(selectors.DefaultSelector())
         super().__init__(selector)
@@ -297,6 +301,12 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
     def _observe(self, timeline: Timeline) -> None:
         super()._observe(timeline)
         self._refresh_fast()
+
+    def _order_by_worker(
+        self, handles: list[asyncio.Handle], workers: list[int]
+    ) -> list[asyncio.Handle]:
+        assert self._schedule is not None
+        return self._schedule.order(handles, self._clock.now, [("worker", seq) for seq in workers])
 
     def _is_background(self) -> bool:
         return bool(self._background) and asyncio.current_task(self) in self._background
@@ -392,7 +402,7 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         # it stops working, so none can be missed here.
         worker_deadline = work.next_deadline()
         timer_pending = next_timer != math.inf or worker_deadline is not None
-        if work.inbox and work.deliver(self._ready, real_monotonic()):
+        if work.inbox and work.deliver(self._ready, real_monotonic(), self._inbox_order):
             return []
         if self._idle_waiters:
             waiters, self._idle_waiters = self._idle_waiters, []
@@ -411,7 +421,7 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
             target = next_timer
             if worker_deadline is not None and worker_deadline <= next_timer:
                 target = worker_deadline
-            if not self._clock.autojump:
+            if not self._clock.autojump and not self._winding_down:
                 if self._advancing is None and self._could_be_woken():
                     return real.select(timeout=None)
                 if not self._may_advance_to(target):
@@ -449,6 +459,14 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
 
     # Time that moves only when the program says so (autojump=False).
 
+    async def shutdown_asyncgens(self) -> None:
+        self._winding_down = True
+        await super().shutdown_asyncgens()
+
+    async def shutdown_default_executor(self, *args: Any, **kwargs: Any) -> None:
+        self._winding_down = True
+        await super().shutdown_default_executor(*args, **kwargs)
+
     async def _advance_to(self, until: float) -> None:
         if self._advancing is not None:
             raise RuntimeError("another task is already awaiting clock.advance() on this loop")
@@ -477,8 +495,8 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         until, waiter = self._advancing
         if target <= until:
             return True
-        self._clock._move_to(until)
-        self._work.expire_due(until)
+        if until > self._clock.reading:
+            self._jump_to(until)  # checks the limit as any jump does
         self._advancing = None
         if not waiter.done():
             waiter.set_result(None)

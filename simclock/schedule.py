@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import math
 import numbers
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,13 +95,19 @@ class Schedule:
 
         self._random = random.Random(self.seed)
         self._jitter_random = random.Random(~self.seed)
-        # By id(): owners need not be hashable. `_seen` keeps them alive, so no id is reused.
-        self._priorities: dict[int, float] = {}
-        self._seen: list[Any] = []
+        # Each owner's priority, without keeping the owner alive: weakly for
+        # tasks, functions and most objects; by value for what is hashable but
+        # not weakly referenceable (a worker's number); by id for the rest, where
+        # a reused id only means a shared priority, the same on every run.
+        self._priorities: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+        self._by_value: dict[Any, float] = {}
+        self._by_id: dict[int, float] = {}
         self._demoted = 0
         #: Decisions that differed from the default order, oldest first (at most 100 kept).
         self.decisions: list[Decision] = []
+        #: Decisions with more than one owner, and how many of them changed the order.
         self.decision_count = 0
+        self.reordered = 0
 
     def __repr__(self) -> str:
         return f"Schedule(seed={self.seed}, jitter={self.jitter})"
@@ -111,33 +118,64 @@ class Schedule:
             return delay
         return delay * (1 + self.jitter * self._jitter_random.random())
 
-    def order(self, handles: Sequence[Any], now: float) -> list[Any]:
-        """`handles` (made ready by different events, default order given) in this run's order."""
-        owners = [_owner(handle) for handle in handles]
-        priorities = self._priorities
-        keys = []
-        for owner in owners:
-            priority = priorities.get(id(owner))
-            if priority is None:
-                priority = priorities[id(owner)] = self._random.random()
-                self._seen.append(owner)
-            keys.append(priority)
+    def order(
+        self, handles: Sequence[Any], now: float, owners: Sequence[Any] | None = None
+    ) -> list[Any]:
+        """`handles`, made ready by different events, in this run's order.
+
+        `owners` says whom each handle acts for (by default: its task, see
+        `_owner`); one owner's handles keep their relative order.
+        """
+        if owners is None:
+            owners = [_owner(handle) for handle in handles]
+        keys = [self._priority(owner) for owner in owners]
         if len(set(keys)) < 2:
             return list(handles)  # one owner: its handles keep their order
         self.decision_count += 1
         if self._random.random() < _CHANGE_POINT_CHANCE:
             top = max(range(len(owners)), key=keys.__getitem__)
-            self._demoted += 1
-            priorities[id(owners[top])] = -self._demoted
-            keys = [priorities[id(owner)] for owner in owners]
+            if owners[top] is not _CANCELLED:
+                self._demoted += 1
+                self._set_priority(owners[top], -self._demoted)
+                keys = [self._priority(owner) for owner in owners]
         # Highest priority first; sorted() is stable, so one owner's handles keep their order.
         descending = [-key for key in keys]
         ranked = sorted(range(len(handles)), key=descending.__getitem__)
         if ranked == list(range(len(handles))):
             return list(handles)
+        self.reordered += 1
         if len(self.decisions) < 100:
             self.decisions.append(Decision(now, tuple(owners), tuple(ranked)))
         return [handles[index] for index in ranked]
+
+    def _priority(self, owner: Any) -> float:
+        if owner is _CANCELLED:
+            return 2.0  # skipped when run; first, and no draw spent on it
+        try:
+            return self._priorities[owner]
+        except KeyError:
+            priority = self._priorities[owner] = self._random.random()
+            return priority
+        except TypeError:
+            table, key = self._fallback(owner)
+            known = table.get(key)
+            if known is None:
+                known = table[key] = self._random.random()
+            return known
+
+    def _set_priority(self, owner: Any, priority: float) -> None:
+        try:
+            self._priorities[owner] = priority
+        except TypeError:
+            table, key = self._fallback(owner)
+            table[key] = priority
+
+    def _fallback(self, owner: Any) -> tuple[dict[Any, float], Any]:
+        try:
+            hash(owner)
+        except TypeError:
+            return self._by_id, id(owner)
+        return self._by_value, owner
 
     def report(self, limit: int = 5) -> str:
         """What this schedule did differently, for a failure message."""
@@ -151,8 +189,13 @@ class Schedule:
         return "\n".join(lines)
 
 
+_CANCELLED = object()  # the owner of a cancelled handle: it will not run
+
+
 def _owner(handle: Any) -> Any:
     """The task (or object) a ready handle acts for: whose priority orders it."""
+    if handle._cancelled:
+        return _CANCELLED
     callback = handle._callback
     args = handle._args
     if args and type(args[0]) is _Future:
@@ -169,6 +212,8 @@ _Future = asyncio.Future
 
 
 def _name(owner: Any) -> str:
+    if owner is _CANCELLED:
+        return "(cancelled)"
     if isinstance(owner, asyncio.Task):
         return owner.get_name()
     name = getattr(owner, "__qualname__", None) or type(owner).__name__

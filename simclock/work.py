@@ -426,8 +426,18 @@ class WorkInFlight:
                 self._inbox_since = now
             self.inbox.append((worker.seq, next(self._arrivals), handle))
 
-    def deliver(self, ready: Any, now: float) -> bool:
-        """Move the inbox to `ready` if no worker works or it waited long enough."""
+    def deliver(
+        self,
+        ready: Any,
+        now: float,
+        order: Callable[[list[asyncio.Handle], list[int]], list[asyncio.Handle]] | None = None,
+    ) -> bool:
+        """Move the inbox to `ready` if no worker works or it waited long enough.
+
+        In worker order, each worker's handles in the order it posted them; an
+        explored schedule (`order`, given each handle's worker) may interleave
+        workers, never one worker's own handles.
+        """
         if not self.inbox:
             return False
         if now - self._inbox_since < SETTLE and self.holds_time():
@@ -435,7 +445,10 @@ class WorkInFlight:
         with self._lock:
             batch, self.inbox = self.inbox, []
         batch.sort(key=lambda item: (item[0], item[1]))
-        ready.extend(handle for _seq, _arrival, handle in batch)
+        handles = [handle for _seq, _arrival, handle in batch]
+        if order is not None and len(handles) > 1:
+            handles = order(handles, [seq for seq, _arrival, _handle in batch])
+        ready.extend(handles)
         return True
 
 

@@ -296,3 +296,42 @@ def test_set_wall_refuses_what_is_not_an_instant(bad):
 def test_shift_wall_refuses_what_is_not_a_finite_number(bad):
     with pytest.raises((TypeError, ValueError)):
         simclock.Clock().shift_wall(bad)
+
+
+def test_manual_time_winds_down_on_its_own_once_main_has_ended():
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.run_in_executor(None, time.sleep, 5)  # still sleeping when main returns
+        await asyncio.sleep(0)
+        return "main done"
+
+    assert simclock.run(main(), autojump=False) == "main done"
+
+
+def test_an_advance_past_the_limit_is_refused_like_any_jump():
+    async def main():
+        await simclock.current_clock().advance(100)
+
+    with pytest.raises(simclock.TimeLimitExceeded):
+        simclock.run(main(), autojump=False, limit=10)
+
+
+def test_explore_takes_clock_options_and_names_them_in_its_replay_hint():
+    async def main():
+        clock = simclock.current_clock()
+        order: list[str] = []
+
+        async def worker(name):
+            await asyncio.sleep(1)
+            order.append(name)
+
+        await asyncio.gather(worker("a"), worker("b"))
+        assert clock.now == 1.0
+        assert order == ["a", "b"], order
+
+    with pytest.raises(AssertionError) as found:
+        simclock.explore(main, runs=50, start=0, limit=60)
+    hint = found.value.__notes__[-1]
+    assert "start=0" in hint and "limit=60" in hint and "--simclock-seed=" in hint
+    with pytest.raises(TypeError, match="instead of clock="):
+        simclock.explore(main, clock=simclock.Clock())

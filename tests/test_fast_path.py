@@ -365,3 +365,54 @@ def test_each_thread_reads_the_wall_clock_of_its_own_view():
     assert before - origin <= worker_wall <= after - origin
     assert 3600 <= worker_wall < 3601
     assert outside[0] > 1.7e9  # real time: 2023 or later
+
+
+def test_run_once_called_directly_is_one_iteration_as_in_asyncio():
+    loop = simclock.new_event_loop()
+
+    async def heartbeat():
+        while True:
+            await asyncio.sleep(1)
+
+    async def work():
+        await asyncio.sleep(7)
+        return "done"
+
+    beat = loop.create_task(heartbeat())
+    job = loop.create_task(work())
+    calls = 0
+    asyncio.events._set_running_loop(loop)  # as a hand-made driver does
+    try:
+        with simclock.bindings.bound(loop.clock):
+            while not job.done():  # nest_asyncio's run_until_complete, say
+                loop._run_once()
+                calls += 1
+    finally:
+        asyncio.events._set_running_loop(None)
+        beat.cancel()
+        loop.run_until_complete(asyncio.gather(beat, return_exceptions=True))
+        loop.close()
+    assert job.result() == "done"
+    assert loop.clock.now == 7.0
+    assert calls > 7  # each call ran one iteration, never the loop to its end
+
+
+def test_explored_and_timeline_runs_take_the_same_decisions_on_both_paths(monkeypatch):
+    async def main():
+        order = []
+
+        async def worker(name):
+            for step in range(4):
+                await asyncio.sleep(1)
+                order.append((name, step))
+
+        await asyncio.gather(*(worker(name) for name in "abcdef"))
+        return order
+
+    for seed in range(5):
+        fast = simclock.run(main(), seed=seed)
+        recorded = simclock.run(main(), seed=seed, timeline=simclock.Timeline())
+        with monkeypatch.context() as patch:
+            patch.setattr(VirtualEventLoop, "_fast_path_allowed", lambda self: False)
+            general = simclock.run(main(), seed=seed)
+        assert fast == recorded == general
