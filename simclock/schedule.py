@@ -31,6 +31,7 @@ with the virtual instant and the owners involved, for the failure report.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import numbers
 import weakref
@@ -95,13 +96,14 @@ class Schedule:
 
         self._random = random.Random(self.seed)
         self._jitter_random = random.Random(~self.seed)
-        # Each owner's priority, without keeping the owner alive: weakly for
-        # tasks, functions and most objects; by value for what is hashable but
-        # not weakly referenceable (a worker's number); by id for the rest, where
-        # a reused id only means a shared priority, the same on every run.
-        self._priorities: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
-        self._by_value: dict[Any, float] = {}
+        # Each owner's priority, without keeping the owner alive: by id, with a
+        # weak reference that forgets the entry when the owner goes (an object
+        # that cannot be weakly referenced keeps its entry; a reused id then
+        # only shares a priority, the same way on every run); by value for the
+        # tuples that name a worker.
         self._by_id: dict[int, float] = {}
+        self._watching: dict[int, weakref.ref[Any]] = {}
+        self._by_value: dict[Any, float] = {}
         self._demoted = 0
         #: Decisions that differed from the default order, oldest first (at most 100 kept).
         self.decisions: list[Decision] = []
@@ -151,31 +153,30 @@ class Schedule:
     def _priority(self, owner: Any) -> float:
         if owner is _CANCELLED:
             return 2.0  # skipped when run; first, and no draw spent on it
-        try:
-            return self._priorities[owner]
-        except KeyError:
-            priority = self._priorities[owner] = self._random.random()
-            return priority
-        except TypeError:
-            table, key = self._fallback(owner)
-            known = table.get(key)
+        if type(owner) is tuple:
+            known = self._by_value.get(owner)
             if known is None:
-                known = table[key] = self._random.random()
+                known = self._by_value[owner] = self._random.random()
             return known
+        key = id(owner)
+        known = self._by_id.get(key)
+        if known is None:
+            known = self._by_id[key] = self._random.random()
+            try:
+                self._watching[key] = weakref.ref(owner, functools.partial(self._forget, key))
+            except TypeError:
+                pass
+        return known
 
     def _set_priority(self, owner: Any, priority: float) -> None:
-        try:
-            self._priorities[owner] = priority
-        except TypeError:
-            table, key = self._fallback(owner)
-            table[key] = priority
+        if type(owner) is tuple:
+            self._by_value[owner] = priority
+        else:
+            self._by_id[id(owner)] = priority
 
-    def _fallback(self, owner: Any) -> tuple[dict[Any, float], Any]:
-        try:
-            hash(owner)
-        except TypeError:
-            return self._by_id, id(owner)
-        return self._by_value, owner
+    def _forget(self, key: int, _gone: object) -> None:
+        self._by_id.pop(key, None)
+        self._watching.pop(key, None)
 
     def report(self, limit: int = 5) -> str:
         """What this schedule did differently, for a failure message."""
