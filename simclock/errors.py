@@ -6,6 +6,9 @@ import asyncio
 import linecache
 import os
 import types
+from collections.abc import Sequence
+
+from simclock import schedule
 
 __all__ = ["ClockConflict", "Deadlock", "Livelock", "SimclockError", "TimeLimitExceeded"]
 
@@ -59,16 +62,25 @@ class TimeLimitExceeded(SimclockError):
     """
 
     def __init__(
-        self, limit: float, now: float, next_deadline: float, tasks: list[asyncio.Task[object]]
+        self,
+        limit: float,
+        now: float,
+        next_deadline: float,
+        tasks: list[asyncio.Task[object]],
+        timers: list[str] | None = None,
     ) -> None:
         self.limit = limit
         self.now = now
         self.next_deadline = next_deadline
         self.tasks = tasks
+        self.timers = timers or []
         lines = [
             f"virtual time limit of {limit:g}s exceeded: reached t={now:.3f}s and the "
             f"next timer is due at t={next_deadline:.3f}s.",
         ]
+        if self.timers:
+            lines.append("keeping the clock moving (the next timers, and whom they wake):")
+            lines += ["  " + line for line in self.timers]
         lines += describe_tasks(tasks)
         super().__init__("\n".join(lines))
 
@@ -98,6 +110,22 @@ class Livelock(SimclockError):
 
 class ClockConflict(SimclockError):
     """A second clock tried to take over the process clocks while one drives them."""
+
+
+def describe_timers(timers: Sequence[tuple[float, asyncio.TimerHandle]]) -> list[str]:
+    """One line per timer: when it is due, and the task it wakes or the callback it runs."""
+    lines = []
+    for at, timer in timers:
+        owner = schedule.owner_of(timer)
+        if isinstance(owner, asyncio.Task):
+            what = f"wakes task {owner.get_name()!r} {where_task_waits(owner)}"
+        else:
+            callback = getattr(timer, "_callback", None)
+            code = getattr(getattr(callback, "__func__", callback), "__code__", None)
+            where = f" (defined at {code.co_filename}:{code.co_firstlineno})" if code else ""
+            what = f"runs {_shorten(repr(callback), 80)}{where}"
+        lines.append(f"t={at:.3f}s: {what}")
+    return lines
 
 
 def describe_tasks(tasks: list[asyncio.Task[object]]) -> list[str]:

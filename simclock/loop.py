@@ -32,7 +32,14 @@ from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 from simclock import bindings, childwaits, threadhooks
 from simclock.bindings import ClockView, real_monotonic
 from simclock.clock import Clock, StartLike
-from simclock.errors import ClockConflict, Deadlock, Livelock, TimeLimitExceeded, _shorten
+from simclock.errors import (
+    ClockConflict,
+    Deadlock,
+    Livelock,
+    TimeLimitExceeded,
+    _shorten,
+    describe_timers,
+)
 from simclock.iteration import _COARSE_FLOATS, LoopIteration
 from simclock.outside import DEFAULT_IO_GRACE, OutsideHooks, OutsideWorld
 from simclock.recording import recording_prints
@@ -546,11 +553,22 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
                 self._clock.now,
                 when - self._clock.reading + self._clock.now,
                 self._pending_tasks(),
+                self._next_timers(),
             )
         self._clock._move_to(when)
         self._work.expire_due(when)
         if when >= _COARSE_FLOATS:
             self._clock_resolution = max(1e-9, math.ulp(when))
+
+    def _next_timers(self, count: int = 5) -> list[str]:
+        """The next live timers, due when and waking whom: what keeps a runaway going."""
+        timers = []
+        for timer in self._timers():
+            if not timer._cancelled:
+                timers.append((timer._when - self._clock.reading + self._clock.now, timer))
+                if len(timers) == count:
+                    break
+        return describe_timers(timers)
 
     def _pending_tasks(self) -> list[asyncio.Task[Any]]:
         return [task for task in asyncio.all_tasks(self) if not task.done()]

@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Decision", "Schedule", "check_jitter", "check_seed"]
+__all__ = ["Decision", "Schedule", "check_jitter", "check_seed", "owner_of"]
 
 # How likely each multi-owner decision is to be a change point.
 _CHANGE_POINT_CHANCE = 0.05
@@ -126,10 +126,10 @@ class Schedule:
         """`handles`, made ready by different events, in this run's order.
 
         `owners` says whom each handle acts for (by default: its task, see
-        `_owner`); one owner's handles keep their relative order.
+        `owner_of`); one owner's handles keep their relative order.
         """
         if owners is None:
-            owners = [_owner(handle) for handle in handles]
+            owners = [owner_of(handle) for handle in handles]
         keys = [self._priority(owner) for owner in owners]
         if len(set(keys)) < 2:
             return list(handles)  # one owner: its handles keep their order
@@ -193,8 +193,8 @@ class Schedule:
 _CANCELLED = object()  # the owner of a cancelled handle: it will not run
 
 
-def _owner(handle: Any) -> Any:
-    """The task (or object) a ready handle acts for: whose priority orders it."""
+def owner_of(handle: Any) -> Any:
+    """The task (or object) a handle acts for: whose priority orders it, whom it wakes."""
     if handle._cancelled:
         return _CANCELLED
     callback = handle._callback

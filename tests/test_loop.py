@@ -195,6 +195,25 @@ def test_limit_stops_an_endless_loop_and_says_where_it_got():
     assert "limit of 60s exceeded: reached t=60.000s" in str(caught.value)
 
 
+def test_limit_names_the_timers_that_keep_the_clock_moving():
+    async def poller():
+        while True:
+            await asyncio.sleep(5)
+
+    async def main():
+        asyncio.get_running_loop().call_later(300, print, "far")
+        poll = asyncio.create_task(poller(), name="poller")
+        await asyncio.Event().wait()
+        await poll
+
+    with pytest.raises(simclock.TimeLimitExceeded) as caught:
+        simclock.run(main(), limit=60)
+    timers = caught.value.timers
+    assert timers[0].startswith("t=65.000s: wakes task 'poller' poller() waiting in poller()")
+    assert timers[1].startswith("t=300.000s: runs <built-in function print>")
+    assert "keeping the clock moving" in str(caught.value)
+
+
 @pytest.mark.parametrize("bad", [0, -1, math.nan, "10"])
 def test_limit_must_be_a_positive_number(bad):
     async def main():
