@@ -55,7 +55,6 @@ if TYPE_CHECKING:
     import time_machine
 from simclock.clockswap import SwappableBuiltin, SwapUnsupported
 from simclock.errors import ClockConflict
-from simclock.threadprobe import live_children
 
 __all__ = [
     "ClockView",
@@ -133,12 +132,13 @@ class ClockView:
     def sleep(self, seconds: float) -> None:
         # Nothing else on this thread can run meanwhile: time just passes, and
         # workers whose virtual waits end meanwhile go on. But while a child
-        # process runs, the sleep is likely a poll for it (waitpid in a loop
-        # against a monotonic deadline): then it sleeps for real, and the clock
-        # moves by the real time, so that the child gets the time it would.
+        # process the run started is running, the sleep is likely a poll for
+        # it (waitpid in a loop against a monotonic deadline): then it sleeps
+        # for real, and the clock moves by the real time, so that the child
+        # gets the time it would.
         if not seconds:
             return
-        if live_children():
+        if any(real_world() for real_world in _real_sleeps_while):
             started = real_monotonic()
             real_sleep(seconds)
             seconds = max(seconds, real_monotonic() - started)
@@ -311,6 +311,14 @@ _hooks: list[tuple[Callable[[], None], Callable[[], None]]] = []
 def current_clock() -> Clock | None:
     """The clock that drives the process clocks now, if any."""
     return _clock
+
+
+_real_sleeps_while: list[Callable[[], bool]] = []
+
+
+def sleep_for_real_while(condition: Callable[[], bool]) -> None:
+    """Make a blocking `time.sleep` on a clock's thread real whenever `condition()` holds."""
+    _real_sleeps_while.append(condition)
 
 
 def while_bound(install: Callable[[], None], uninstall: Callable[[], None]) -> None:

@@ -9,11 +9,18 @@ that lives on a clock waits for a child, it reads real time, and afterwards
 the loop's clock has moved on by the real time the wait took, as a blocking
 call moves it. (A worker's own clocks already include the real time it spent.)
 
+The same holds for a hand-written poll: while a child process that this run
+started (with `subprocess`, `asyncio`'s subprocesses or `os.fork`) is still
+running, a blocking `time.sleep()` on a clock's thread sleeps for real and
+moves the clock by the real time. Children started before the run (a
+session's server, say) leave sleeps virtual.
+
 Installed while a clock is bound (`simclock.bindings.while_bound`).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,10 +28,32 @@ from typing import Any
 
 from simclock import bindings
 from simclock.bindings import ClockView, real_monotonic
+from simclock.threadprobe import process_running
 
 __all__: list[str] = []
 
 _originals: dict[str, Callable[..., Any]] = {}
+# Children started while the clock is bound, by pid, until seen ended.
+_children: set[int] = set()
+
+
+def _a_child_runs() -> bool:
+    for pid in list(_children):
+        if not process_running(pid):
+            _children.discard(pid)
+    return bool(_children)
+
+
+def _popen_init(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
+    _originals["__init__"](self, *args, **kwargs)
+    _children.add(self.pid)
+
+
+def _fork() -> int:
+    pid: int = _originals["fork"]()
+    if pid:
+        _children.add(pid)
+    return pid
 
 
 @contextmanager
@@ -59,15 +88,25 @@ def _communicate(
 
 
 def _install() -> None:
-    _originals.update(wait=subprocess.Popen.wait, communicate=subprocess.Popen.communicate)
+    _originals.update(
+        wait=subprocess.Popen.wait,
+        communicate=subprocess.Popen.communicate,
+        __init__=subprocess.Popen.__init__,
+        fork=os.fork,
+    )
     subprocess.Popen.wait = _wait  # type: ignore[method-assign]
     subprocess.Popen.communicate = _communicate  # type: ignore[method-assign]
+    subprocess.Popen.__init__ = _popen_init  # type: ignore[method-assign]
+    os.fork = _fork
 
 
 def _uninstall() -> None:
+    os.fork = _originals.pop("fork")
     for name, original in _originals.items():
         setattr(subprocess.Popen, name, original)
     _originals.clear()
+    _children.clear()
 
 
 bindings.while_bound(_install, _uninstall)
+bindings.sleep_for_real_while(_a_child_runs)

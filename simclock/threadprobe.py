@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import os
 
-__all__ = ["Activity", "ThreadProbe"]
+__all__ = ["Activity", "ThreadProbe", "process_running"]
 
 # CPU time below this between two probes is noise (a timed wake-up, a
 # signal), not work. A thread that only waits for the GIL gets it while the
@@ -77,30 +77,17 @@ class ThreadProbe:
         self._cpu_fd = self._wchan_fd = None
 
 
-def live_children() -> bool | None:
-    """Whether this process has a child process still running (not a zombie).
-
-    Read from `/proc/self/task/*/children` (Linux, kernels with
-    CONFIG_PROC_CHILDREN); None where that cannot be known.
-    """
+def process_running(pid: int) -> bool:
+    """Whether process `pid` still runs (exited but not yet reaped counts as not running)."""
     try:
-        tasks = os.listdir("/proc/self/task")
-    except OSError:
-        return None
-    known = False
-    for task in tasks:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            state = file.read().rsplit(b")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):
         try:
-            with open(f"/proc/self/task/{task}/children", "rb") as file:
-                pids = file.read().split()
+            os.kill(pid, 0)  # no /proc: alive or a zombie, either way not reaped
         except OSError:
-            continue
-        known = True
-        for pid in pids:
-            try:
-                with open(b"/proc/" + pid + b"/stat", "rb") as file:
-                    state = file.read().rsplit(b")", 1)[1].split()[0]
-            except (OSError, IndexError):
-                continue
-            if state not in (b"Z", b"X"):
-                return True
-    return False if known else None
+            return False
+        return True
+    return state not in (b"Z", b"X")

@@ -197,3 +197,19 @@ def test_a_blocking_sleep_with_no_child_running_stays_virtual():
 
     took, now = simclock.run(main())
     assert now == 3600.0 and took < 1
+
+
+def test_a_child_started_before_the_run_leaves_blocking_sleeps_virtual():
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+
+        async def main():
+            started = real_perf_counter()
+            time.sleep(3600)
+            return real_perf_counter() - started, simclock.current_clock().now
+
+        took, now = simclock.run(main())
+        assert now == 3600.0 and took < 1
+    finally:
+        server.kill()
+        server.wait()
