@@ -692,3 +692,43 @@ def test_unittest_runs_without_debug_mode_unless_asked_and_stops_a_runaway():
     assert seen == {"default": False, "asked": True}
     assert [case.id().rsplit(".", 1)[1] for case, _ in result.errors] == ["test_runaway"]
     assert "TimeLimitExceeded" in result.errors[0][1]
+
+
+def test_anyio_tests_on_the_clock_get_the_limit_timeline_and_fixtures(pytester):
+    pytest.importorskip("anyio")
+    write(
+        pytester,
+        """
+        import asyncio, time
+        import anyio
+        import pytest
+
+        @pytest.fixture(params=["asyncio"])
+        def anyio_backend(request):
+            return request.param
+
+        @pytest.fixture
+        async def resource():
+            await anyio.sleep(1)
+            yield asyncio.get_running_loop()
+            await anyio.sleep(1)
+
+        @pytest.mark.anyio
+        @pytest.mark.simclock
+        async def test_on_the_clock(resource, simclock):
+            start = time.time()
+            await anyio.sleep(3600)
+            assert time.time() - start == 3600
+            assert asyncio.get_running_loop() is resource
+            assert simclock.now == 3601 and simclock.timeline is not None
+
+        @pytest.mark.anyio
+        @pytest.mark.simclock(limit=60)
+        async def test_runaway():
+            while True:
+                await anyio.sleep(1)
+        """,
+    )
+    result = run(pytester, *WITH_ASYNCIO)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*TimeLimitExceeded: virtual time limit of 60s exceeded*"])
