@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import re
 import reprlib
 import weakref
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from contextvars import Context
 from typing import TYPE_CHECKING, Any
 
 from simclock.errors import _awaited_tasks, _shorten
-from simclock.timeline import EventKind, Timeline
+from simclock.timeline import Event, EventKind, Timeline
 
 if TYPE_CHECKING:
     from simclock.clock import Clock
@@ -78,13 +79,65 @@ class TaskRecording:
         handle: asyncio.Handle = super()._call_soon(callback, args, context)  # type: ignore[misc]
         return handle
 
+    def create_task(self, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        timeline = self._timeline
+        if timeline is None:
+            return super().create_task(coro, **kwargs)  # type: ignore[misc, no-any-return]
+        start = len(timeline.events)
+        creator = asyncio.current_task(self)  # type: ignore[arg-type]
+        task: asyncio.Task[Any] = super().create_task(coro, **kwargs)  # type: ignore[misc]
+        if task not in self._created_event and not is_loop_housekeeping(task):
+            self._record_eager_start(timeline, task, start, creator)
+        return task
+
+    def _record_eager_start(
+        self,
+        timeline: Timeline,
+        task: asyncio.Task[Any],
+        start: int,
+        creator: asyncio.Task[Any] | None,
+    ) -> None:
+        """An eager task (`eager_task_factory`) ran its first step inside `create_task`.
+
+        Record it as made at that instant, before what its first step printed.
+        The loop names an eager task only after that step, so its lines went
+        under a default `Task-N` name that no recorded task has: they are its
+        own. (On 3.12 `asyncio.create_task(name=...)` names it later still:
+        `_task_name` renames its events once the name is final.)
+        """
+        name = task.get_name()
+        known = {event.task for event in timeline.events if event.kind is EventKind.CREATED}
+        for index in range(start, len(timeline.events)):
+            event = timeline.events[index]
+            if event.task not in known and _DEFAULT_NAME.fullmatch(event.task or ""):
+                timeline.events[index] = dataclasses.replace(event, task=name)
+        now = self._clock.now
+        steps = [
+            Event(now, name, EventKind.CREATED, "", (), creator.get_name() if creator else None),
+            Event(now, name, EventKind.RAN),
+        ]
+        timeline.events[start:start] = steps
+        for other, index in list(self._created_event.items()):
+            if index >= start:
+                self._created_event[other] = index + len(steps)
+        self._created_event[task] = start
+        timeline.coroutines[name] = getattr(task.get_coro(), "__name__", "?")
+        self._record_step_end(timeline, task, name)
+
     def _task_name(self, timeline: Timeline, task: asyncio.Task[Any]) -> str:
         name = task.get_name()
         index = self._created_event.get(task)
         if index is not None and index < len(timeline.events):
             created = timeline.events[index]
             if created.task != name:
-                timeline.events[index] = dataclasses.replace(created, task=name)
+                # Named after it was made: everything recorded under its first
+                # name (an eager first step's lines) is its own.
+                first = created.task
+                timeline.events[:] = [
+                    dataclasses.replace(event, task=name) if event.task == first else event
+                    for event in timeline.events
+                ]
+                timeline.coroutines.pop(first or "", None)
         timeline.coroutines[name] = getattr(task.get_coro(), "__name__", "?")
         return name
 
@@ -98,19 +151,23 @@ class TaskRecording:
         name = self._task_name(timeline, task)
         timeline.record(self._clock.now, name, EventKind.RAN)
         step(*args)
+        self._record_step_end(timeline, task, name)
+
+    def _record_step_end(self, timeline: Timeline, task: asyncio.Task[Any], name: str) -> None:
+        """After a step: the task ended, or it waits (until a deadline, or on what)."""
         if task.done():
             # Recorded here, at the instant the task ended, and not through a
             # done callback: a recorder must not show in the task's repr.
             self._record_task_end(task)
+            return
+        until = self._timer_of_task.pop(task, None)
+        waiter = getattr(task, "_fut_waiter", None)
+        if until is not None and waiter is not None:
+            text = f"until t={until - self._clock.reading + self._clock.now:.3f}s"
         else:
-            until = self._timer_of_task.pop(task, None)
-            waiter = getattr(task, "_fut_waiter", None)
-            if until is not None and waiter is not None:
-                text = f"until t={until - self._clock.reading + self._clock.now:.3f}s"
-            else:
-                text = _shorten(repr(waiter), 80) if waiter is not None else ""
-            awaited = tuple(other.get_name() for other in _awaited_tasks(task))
-            timeline.record(self._clock.now, name, EventKind.WAITED, text, awaited=awaited)
+            text = _shorten(repr(waiter), 80) if waiter is not None else ""
+        awaited = tuple(other.get_name() for other in _awaited_tasks(task))
+        timeline.record(self._clock.now, name, EventKind.WAITED, text, awaited=awaited)
 
     def _record_task_end(self, task: asyncio.Task[Any]) -> None:
         timeline = self._timeline
@@ -128,6 +185,7 @@ class TaskRecording:
             timeline.record(self._clock.now, name, EventKind.FINISHED)
 
 
+_DEFAULT_NAME = re.compile(r"Task-\d+")
 _ARGUMENT = reprlib.Repr()
 _ARGUMENT.maxstring = _ARGUMENT.maxother = 24
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -340,3 +341,40 @@ def test_unnamed_tasks_are_labelled_by_the_call_that_made_them():
     assert labels[4] == "spin(2)"  # `self` left out
     timeline.assert_at(3.0, "fetch('A', 3, 2) finished")
     assert timeline.label("named") == "named"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager_task_factory is 3.12+")
+def test_an_eager_task_is_recorded_when_made_and_its_first_step_under_its_name():
+    async def child(delay):
+        print("child starts")
+        await asyncio.sleep(delay)
+        print("child ends")
+
+    async def main():
+        asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)
+        await asyncio.sleep(1)
+        task = asyncio.create_task(child(2), name="kid")
+        print("main goes on")
+        await task
+
+    timeline = simclock.Timeline()
+    simclock.run(main(), timeline=timeline)
+    kid = [
+        (event.at, event.kind.value, event.text) for event in timeline.events if event.task == "kid"
+    ]
+    assert kid == [
+        (1.0, "created", ""),
+        (1.0, "ran", ""),
+        (1.0, "printed", "child starts"),
+        (1.0, "waited", "until t=3.000s"),
+        (3.0, "ran", ""),
+        (3.0, "printed", "child ends"),
+        (3.0, "finished", ""),
+    ]
+    assert not any(
+        (event.task or "").startswith("Task-")
+        and event.kind.value == "printed"
+        and event.text.startswith("child")
+        for event in timeline.events
+    )
+    timeline.assert_printed(["child starts", "main goes on", "child ends"])
