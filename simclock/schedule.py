@@ -4,14 +4,15 @@ With a virtual clock every run is the same run. A `Schedule` makes a run take
 a different, seeded, legal order wherever asyncio leaves the order open:
 
 - timers due at the same virtual instant (stock asyncio's timer heap is not
-  stable: their order is unspecified);
-- callbacks that became ready in the same iteration because of different
-  events: due timers, I/O events, what threads handed back.
+  stable: their order is unspecified), but never two deadlines: the earlier
+  always runs first;
+- the callbacks one iteration's I/O events made ready, among themselves;
+- what different worker threads handed back at once, but never one worker's
+  own calls, which keep the order it made them in.
 
 What asyncio orders by contract keeps its order: `call_soon` from one callback
 runs in call order, a future's callbacks in registration order, a task's own
-steps one after another. Only the handles one iteration gathers from events
-are reordered, never those already queued.
+steps one after another. Handles already queued are never reordered.
 
 The strategy follows probabilistic concurrency testing (PCT): every task (or
 other owner of a callback) draws a random priority the first time it shows up,
