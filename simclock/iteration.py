@@ -195,32 +195,11 @@ class LoopIteration:
         if when <= reading and delay > 0:
             when = math.nextafter(reading, _INF)
         if self._fast and when == when:
-            # _scheduled_timer, inlined: this is the hot path of every asyncio.sleep.
-            timer: Any = _new(VirtualTimerHandle)
-            timer._context = copy_context() if context is None else context
-            timer._loop = self
-            timer._callback = callback
-            timer._args = args
-            timer._cancelled = False
-            timer._repr = None
-            timer._source_traceback = None
-            timer._when = when
-            timer._background = False
-            timer._scheduled = True
-            buckets = self._buckets
-            bucket = buckets.setdefault(when, timer)
-            if bucket is timer:
-                heappush(self._scheduled, when)
-            elif type(bucket) is _list:
-                bucket.append(timer)
-            else:
-                buckets[when] = [bucket, timer]
-            self._ntimers += 1
-            return timer  # type: ignore[no-any-return]
+            return _scheduled_timer(self, when, callback, args, context)
         timer = self._call_at_checked(when, callback, args, context)
         if timer._source_traceback:  # end it where the program called, not here
             del timer._source_traceback[-1]
-        return timer  # type: ignore[no-any-return]
+        return timer
 
     def _call_at_checked(
         self, when: float, callback: Callable[..., object], args: Any, context: Context | None
@@ -468,24 +447,7 @@ class LoopIteration:
                         self._livelock()
                 end_time = reading + self._clock_resolution
                 if heap and heap[0] < end_time:
-                    if len(heap) == 1 or (
-                        heap[1] >= end_time and (len(heap) == 2 or heap[2] >= end_time)
-                    ):
-                        # One deadline due, the common case: move it here.
-                        bucket = self._buckets.pop(heappop(heap))
-                        if type(bucket) is _list:
-                            for timer in bucket:
-                                timer._scheduled = False
-                            if self._schedule is not None:
-                                bucket = self._schedule.order(bucket, clock.now)
-                            ready.extend(bucket)
-                            self._ntimers -= len(bucket)
-                        else:
-                            bucket._scheduled = False
-                            ready.append(bucket)
-                            self._ntimers -= 1
-                    else:
-                        self._move_due_timers(end_time)
+                    self._move_due_timers(end_time)
                 for _ in range(len(ready)):
                     handle = popleft()
                     if handle._cancelled:
@@ -565,13 +527,5 @@ def _scheduled_timer(
     timer._when = when
     timer._background = False
     timer._scheduled = True
-    buckets = loop._buckets
-    bucket = buckets.setdefault(when, timer)
-    if bucket is timer:
-        heappush(loop._scheduled, when)
-    elif type(bucket) is _list:
-        bucket.append(timer)
-    else:
-        buckets[when] = [bucket, timer]
-    loop._ntimers += 1
+    loop._push_timer(timer)
     return timer  # type: ignore[no-any-return]
