@@ -2,12 +2,12 @@
 
 A thin shell over the public API. Which loop a marked async test runs on:
 
-- pytest-asyncio 1.4 or later owns the test (it carries `asyncio` or runs in
-  auto mode): simclock answers the `pytest_asyncio_loop_factories` hook with a
-  virtual loop factory for simclock tests and leaves every other test alone.
-- pytest-asyncio 0.23 to 1.3 owns the test: while its loop fixture is being
-  set up for a simclock node, asyncio's default loop factory makes virtual
-  loops (`simclock.replay.virtual_loops`; no policy API is used).
+- pytest-asyncio owns the test (it carries `asyncio` or runs in auto mode):
+  while its loop fixture is set up for a simclock node, asyncio's default loop
+  factory makes virtual loops (`simclock.replay.virtual_loops`; no policy API
+  is used). In a suite that answers pytest-asyncio's (1.4+)
+  `pytest_asyncio_loop_factories` hook itself, simclock answers it too, for
+  explicitly marked tests only.
 - Nobody else owns it (pytest-asyncio absent, disabled with `-p no:asyncio`,
   or strict mode without the `asyncio` marker): simclock runs the test itself
   on a fresh loop, function-scoped async fixtures included.
@@ -266,40 +266,57 @@ def _asyncio_owns(item: pytest.Item) -> bool:
     return str(config.getini("asyncio_mode")) == "auto"
 
 
-@functools.cache
-def _pytest_asyncio_has_factory_hook() -> bool:
-    try:
-        import pytest_asyncio
-    except ImportError:
-        return False
-    major, minor = (int(part) for part in pytest_asyncio.__version__.split(".")[:2])
-    return (major, minor) >= (1, 4)
+# pytest-asyncio 1.4 and later, in a suite that answers `pytest_asyncio_loop_factories`.
+#
+# Any implementation of that hook makes pytest-asyncio parametrize every async
+# test with the factories it returns, which costs each test a fixture. So
+# simclock implements it only once another plugin or a conftest does: then an
+# explicit marker must override the suite's answer. Otherwise a simclock test
+# gets its loop the way it does under pytest-asyncio 0.23 to 1.3, from asyncio's
+# default loop factory while the loop fixture is set up.
+
+_HOOK_FACTORY = "_asyncio_loop_factory"  # pytest-asyncio's fixture of the chosen factory
 
 
-# pytest-asyncio 1.4 and later.
+class _MarkerOverridesSuiteLoops:
+    """Answers `pytest_asyncio_loop_factories` for simclock tests, over the suite's answer."""
+
+    @pytest.hookimpl(wrapper=True, optionalhook=True)
+    def pytest_asyncio_loop_factories(
+        self, config: pytest.Config, item: pytest.Item
+    ) -> Generator[None, Any, Any]:
+        result = yield
+        options = _options(item)
+        if options is None or item.get_closest_marker("simclock") is None:
+            # --simclock and simclock_all leave a suite's own loops be.
+            return result
+        if result is not None:
+            warnings.warn(
+                SimclockOverrideWarning(
+                    f"{item.nodeid}: @pytest.mark.simclock replaces the suite's own loop "
+                    f"factories {sorted(result)} with simclock's virtual loop"
+                ),
+                stacklevel=1,
+            )
+        return {"simclock": _loop_factory(options)}
 
 
-@pytest.hookimpl(wrapper=True, optionalhook=True)
-def pytest_asyncio_loop_factories(
-    config: pytest.Config, item: pytest.Item
-) -> Generator[None, Any, Any]:
-    result = yield
-    options = _options(item)
-    if options is None:
-        # Returning None is a UsageError once any implementation exists.
-        return result if result is not None else {"default": asyncio.new_event_loop}
-    if result is not None and item.get_closest_marker("simclock") is None:
-        # The suite chose its own loops: --simclock and simclock_all leave them be.
-        return result
-    if result is not None:
-        warnings.warn(
-            SimclockOverrideWarning(
-                f"{item.nodeid}: @pytest.mark.simclock replaces the suite's own loop "
-                f"factories {sorted(result)} with simclock's virtual loop"
-            ),
-            stacklevel=1,
-        )
-    return {"simclock": _loop_factory(options)}
+_OVERRIDE_PLUGIN = "simclock-loop-factories"
+
+
+def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager) -> None:
+    if isinstance(plugin, _MarkerOverridesSuiteLoops):
+        return
+    if not callable(getattr(plugin, "pytest_asyncio_loop_factories", None)):
+        return
+    if manager.get_plugin(_OVERRIDE_PLUGIN) is None:
+        manager.register(_MarkerOverridesSuiteLoops(), _OVERRIDE_PLUGIN)
+
+
+def _hook_chose_loop(item: pytest.Item | None) -> bool:
+    """Whether a `pytest_asyncio_loop_factories` answer gives `item` its loop factory."""
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and callspec.params.get(_HOOK_FACTORY) is not None
 
 
 # pytest-asyncio 0.23 to 1.3, and the loops simclock runs itself.
@@ -334,8 +351,8 @@ def pytest_fixture_setup(
         yield
         return
     newest_before = _recent_loops[-1] if _recent_loops else None
-    if _pytest_asyncio_has_factory_hook():
-        yield
+    if _hook_chose_loop(item):
+        yield  # simclock's factory, or the suite's kept under --simclock
     else:
         with virtual_loops(_loop_factory(options)):
             yield

@@ -514,6 +514,31 @@ def test_a_suites_own_loop_factories_are_kept_unless_a_test_asks_for_simclock(py
     result.stdout.fnmatch_lines(["*replaces the suite's own loop factories*"])
 
 
+def test_tests_simclock_does_not_run_get_no_loop_factory_parameter(pytester):
+    # Answering pytest-asyncio's loop factory hook at all would parametrize
+    # every async test of the suite with a factory, at a cost to each test.
+    write(
+        pytester,
+        """
+        import asyncio
+        import pytest
+
+        @pytest.mark.asyncio
+        async def test_unmarked(request):
+            assert not hasattr(request.node, "callspec")
+            assert type(asyncio.get_running_loop()).__name__ != "VirtualEventLoop"
+
+        @pytest.mark.asyncio
+        @pytest.mark.simclock
+        async def test_marked(request):
+            assert not hasattr(request.node, "callspec")
+            assert type(asyncio.get_running_loop()).__name__ == "VirtualEventLoop"
+        """,
+    )
+    result = run(pytester, *WITH_ASYNCIO)
+    result.assert_outcomes(passed=2)
+
+
 @pytest.mark.parametrize("args", [NO_ASYNCIO, WITH_ASYNCIO], ids=["own-runner", "pytest-asyncio"])
 def test_a_server_fixture_tears_down_before_leftovers_are_looked_for(pytester, args):
     pytester.makeini("[pytest]\nsimclock_strict_tasks = true\nasyncio_mode = auto\n")
