@@ -74,24 +74,36 @@ class _JumpingSelector(selectors.BaseSelector):
         self.poll_now: Callable[[], object] = functools.partial(real.select, 0)
         if isinstance(real, getattr(selectors, "EpollSelector", ())):
             self.poll_now = functools.partial(real._selector.poll, 0, 1)  # type: ignore[attr-defined]
-        self.loop: VirtualEventLoop | None = None
+        self._loop: Callable[[], VirtualEventLoop | None] = lambda: None
         # Kept by hand: the real mapping's len() is pure Python, and select()
         # asks on every iteration.
         self.registered = 0
 
+    @property
+    def loop(self) -> VirtualEventLoop | None:
+        return self._loop()
+
+    @loop.setter
+    def loop(self, loop: VirtualEventLoop) -> None:
+        # Held weakly: the loop holds its selector, and a cycle would keep every
+        # finished loop alive until the garbage collector's next pass.
+        self._loop = weakref.ref(loop)
+
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         key = self._real.register(fileobj, events, data)
         self.registered += 1
-        if self.loop is not None:
-            self.loop._refresh_fast()
+        loop = self.loop
+        if loop is not None:
+            loop._refresh_fast()
         return key
 
     def unregister(self, fileobj: Any) -> selectors.SelectorKey:
         key = self._real.unregister(fileobj)
         self.registered -= 1
-        if self.loop is not None:
-            self.loop._outside.forget(key.fd)
-            self.loop._refresh_fast()
+        loop = self.loop
+        if loop is not None:
+            loop._outside.forget(key.fd)
+            loop._refresh_fast()
         return key
 
     def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
@@ -374,6 +386,10 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         super().close()
         self._clear_timers()
         self._refresh_fast()
+        # Bound methods kept on the loop itself: dropped so that a closed loop
+        # is freed as soon as nobody holds it, not at the garbage collector's pass.
+        self.__dict__.pop("_call_soon", None)
+        self._inbox_order = None
         # After closing, so that a worker starting a virtual sleep now either
         # sees the loop closed or is in the set released here.
         self._work.close()

@@ -50,9 +50,11 @@ import asyncio
 import enum
 import heapq
 import itertools
+import math
 import sys
 import threading
 import traceback
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Generic, Protocol, TypeVar
@@ -196,11 +198,29 @@ class _Pool:
         return bool(self.queued) and (self.capacity is None or self.active < self.capacity)
 
 
+class _Gone:
+    """The port of a loop nobody holds any more: closed, and at no time."""
+
+    def time(self) -> float:
+        return math.nan
+
+    def is_closed(self) -> bool:
+        return True
+
+    def wake(self) -> None:
+        pass
+
+
+_GONE = _Gone()
+
+
 class WorkInFlight:
     """A loop's workers, their virtual waits, and the inbox of what they hand back."""
 
     def __init__(self, port: LoopPort, io_grace: float) -> None:
-        self.port = port
+        # Held weakly: the loop holds this, and a cycle would keep every
+        # finished loop alive until the garbage collector's next pass.
+        self._port = weakref.ref(port)
         self.io_grace = io_grace
         self._lock = threading.Lock()
         self._seq = itertools.count()
@@ -217,6 +237,11 @@ class WorkInFlight:
         self._arrivals = itertools.count()
         self._inbox_since = 0.0
         self._look_every = _FIRST_LOOK
+
+    @property
+    def port(self) -> LoopPort:
+        port = self._port()
+        return port if port is not None else _GONE
 
     # Workers coming and going.
 
