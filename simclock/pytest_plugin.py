@@ -74,15 +74,19 @@ class _Options:
     seed: int | None = None
     jitter: float = 0.0
     autojump: bool = True
+    timeline: bool = True
 
     def clock(self) -> Clock:
-        return Clock(
+        clock = Clock(
             self.start,
             tick=self.tick,
             seed=self.seed,
             jitter=self.jitter,
             autojump=self.autojump,
         )
+        if self.timeline:
+            clock.timeline = Timeline()
+        return clock
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -119,6 +123,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="0",
     )
     parser.addini(
+        "simclock_timeline",
+        "which simclock tests record a timeline: 'auto' (those using the simclock fixture, "
+        "and loops shared by a module or session) or 'always'",
+        default="auto",
+    )
+    parser.addini(
         "simclock_strict_tasks",
         "fail a simclock test that leaves tasks pending, instead of warning",
         "bool",
@@ -133,6 +143,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "jitter=0, autojump=True): run this async test on simclock's virtual clock; "
         "simclock(False) opts out of --simclock",
     )
+    _timeline_always(config)  # a bad setting fails before any test runs
 
 
 def _default_tick(config: pytest.Config) -> float:
@@ -152,6 +163,26 @@ def _default_limit(config: pytest.Config) -> float | None:
     return float(text)
 
 
+def _timeline_always(config: pytest.Config) -> bool:
+    text = str(config.getini("simclock_timeline")).strip().lower()
+    if text not in ("auto", "always"):
+        raise pytest.UsageError(f"simclock_timeline must be 'auto' or 'always', got {text!r}")
+    return text == "always"
+
+
+def _records_timeline(node: pytest.Item | pytest.Collector | Any) -> bool:
+    """Whether the loop made for `node` records a timeline.
+
+    Recording costs a test about as much as pytest's own work for it, so with
+    `simclock_timeline = auto` only a test that can read it (through the
+    `simclock` fixture) pays; a loop shared by a scope is made once, and records.
+    """
+    if _timeline_always(node.config):
+        return True
+    fixturenames = getattr(node, "fixturenames", None)
+    return fixturenames is None or "simclock" in fixturenames
+
+
 def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
     """The simclock options that apply to `node`, or None if it is not on the virtual clock."""
     config = node.config
@@ -161,7 +192,13 @@ def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
     seed = _seed(node)
     if marker is None:
         if config.getoption("simclock") or config.getini("simclock_all"):
-            return _Options(None, _default_limit(config), tick=_default_tick(config), seed=seed)
+            return _Options(
+                None,
+                _default_limit(config),
+                tick=_default_tick(config),
+                seed=seed,
+                timeline=_records_timeline(node),
+            )
         return None
     if marker.args and not marker.args[0]:
         return None
@@ -180,6 +217,7 @@ def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
         seed if seed is not None else marker.kwargs.get("seed"),
         marker.kwargs.get("jitter", 0.0),
         marker.kwargs.get("autojump", True),
+        _records_timeline(node),
     )
 
 
@@ -237,9 +275,7 @@ def _make_loop(options: _Options) -> VirtualEventLoop:
         seed = _seed(_setting_up)
         if seed is not None:
             options = dataclasses.replace(options, seed=seed)
-    clock = options.clock()
-    clock.timeline = Timeline()
-    loop = VirtualEventLoop(clock, limit=options.limit, io_grace=options.io_grace)
+    loop = VirtualEventLoop(options.clock(), limit=options.limit, io_grace=options.io_grace)
     _recent_loops.append(loop)
     return loop
 
@@ -498,7 +534,12 @@ def _failure_report(clock: Clock, last: int = 15) -> str:
     if clock.schedule is not None:
         lines.append(clock.schedule.report())
         lines.append(f"replay this schedule with: pytest --simclock-seed={clock.schedule.seed}")
-    if clock.timeline is not None and clock.timeline.events:
+    if clock.timeline is None:
+        lines.append(
+            "no timeline recorded: request the simclock fixture, or set "
+            "simclock_timeline = always, to see the last events here"
+        )
+    elif clock.timeline.events:
         events = clock.timeline.events[-last:]
         lines.append(f"last {len(events)} of {len(clock.timeline.events)} timeline events:")
         lines += [f"  {event}" for event in events]
@@ -570,7 +611,6 @@ def simclock_fixture(request: pytest.FixtureRequest) -> Iterator[ClockFixture]:
         return
     options = _options(item) or _Options(None, None, tick=_default_tick(item.config))
     clock = options.clock()
-    clock.timeline = Timeline()
     item.stash[_FIXTURE_CLOCK] = clock
 
     def make_loop() -> VirtualEventLoop:

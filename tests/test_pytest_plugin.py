@@ -458,6 +458,51 @@ def test_failure_report_shows_the_failing_tests_own_clock(pytester):
     result.stdout.fnmatch_lines(["*simclock*", "virtual time at failure: t=5.000000s*"])
 
 
+_FAILS_AFTER_A_PRINT = """
+import asyncio
+import pytest
+
+@pytest.mark.simclock
+async def test_fails({fixture}):
+    await asyncio.sleep(3)
+    print("tick")
+    assert False
+"""
+
+
+@pytest.mark.parametrize(
+    ("ini", "fixture", "recorded"),
+    [
+        ("", "", False),
+        ("", "simclock", True),
+        ("simclock_timeline = always", "", True),
+    ],
+    ids=["auto-without-fixture", "auto-with-fixture", "always"],
+)
+def test_a_timeline_is_recorded_where_it_can_be_read_or_where_the_ini_asks(
+    pytester, ini, fixture, recorded
+):
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    write(pytester, _FAILS_AFTER_A_PRINT.format(fixture=fixture))
+    result = run(pytester, *NO_ASYNCIO)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["virtual time at failure: t=3.000000s*"])
+    if recorded:
+        result.stdout.fnmatch_lines(["last * timeline events:", "*tick*"])
+        result.stdout.no_fnmatch_line("*no timeline recorded*")
+    else:
+        result.stdout.fnmatch_lines(["no timeline recorded: request the simclock fixture*"])
+        result.stdout.no_fnmatch_line("*timeline events:*")
+
+
+def test_a_bad_simclock_timeline_setting_is_a_usage_error(pytester):
+    pytester.makeini("[pytest]\nsimclock_timeline = sometimes\n")
+    write(pytester, _FAILS_AFTER_A_PRINT.format(fixture=""))
+    result = run(pytester, *NO_ASYNCIO)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*simclock_timeline must be 'auto' or 'always', got 'sometimes'*"])
+
+
 def test_simclock_never_takes_anyios_trio_runs(pytester):
     pytest.importorskip("trio")
     write(
