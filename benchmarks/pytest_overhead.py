@@ -8,22 +8,25 @@ Four variants, all against plain pytest-asyncio with simclock switched off
 - "unmarked, simclock installed": the plain file with simclock loaded;
 - "simclock": the simclock file under pytest-asyncio;
 - "simclock, no pytest-asyncio": the simclock file on simclock's own runner.
-Per-test cost = (time for N tests - time for 1 test) / (N - 1), so interpreter and
-pytest start-up cancel out. Both the wall time and the CPU time (user + system)
-of the pytest process are taken; none of these tests waits, so the two agree up
-to the machine's noise, which the CPU time feels less. Medians over the repeats,
-runs interleaved. The peers' own pytest plugins, installed in the same venv,
-are switched off.
+Per-test cost = (time for N tests - time for 1 test) / (N - 1), where a run's
+time is what its collection and its test loop took, timed inside the pytest
+process by a two-hook plugin: interpreter and plugin start-up, which only add
+noise, are left out, and so does whatever is the same for 1 and N tests. Both
+wall time and CPU time (the process's, user + system) are taken; none of these
+tests waits, so the two agree up to the machine's noise. A ratio is taken per
+round, against the baseline run of the same round, and the median of the rounds
+is quoted. The peers' own pytest plugins, installed in the same venv, are
+switched off.
 """
 
 from __future__ import annotations
 
-import resource
+import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +44,30 @@ async def test_{index}():
     await asyncio.sleep(0)
 """
 _HEADER = "import asyncio\nimport pytest\n"
+# Loaded with -p: times collection and the test loop from inside the process.
+_TIMING_PLUGIN = """
+import json, os, time
+import pytest
+
+_spent = {"wall": 0.0, "cpu": 0.0}
+
+
+def _timed():
+    wall, cpu = time.perf_counter(), time.process_time()
+    yield
+    _spent["wall"] += time.perf_counter() - wall
+    _spent["cpu"] += time.process_time() - cpu
+
+
+pytest_collection = pytest.hookimpl(wrapper=True, tryfirst=True)(_timed)
+pytest_runtestloop = pytest.hookimpl(wrapper=True, tryfirst=True)(_timed)
+
+
+def pytest_unconfigure(config):
+    with open(os.environ["SIMCLOCK_BENCH_TIMES"], "w") as out:
+        json.dump(_spent, out)
+"""
+_TIMING_MODULE = "simclock_bench_timing"
 # The peers' pytest plugins, installed beside simclock in the benchmark venv: sleepfake's
 # adds an autouse fixture to every test, and looptime's hooks every fixture's setup.
 _PEER_PLUGINS = ("sleepfake", "looptime_plugin", "looptime_chronometers", "looptime_timeproxies")
@@ -55,14 +82,24 @@ OWN_RUNNER = "simclock, no pytest-asyncio"
 @dataclass(frozen=True)
 class PytestOverhead:
     tests: int
-    per_test_ms: dict[str, float]  # variant -> median wall milliseconds per test
-    per_test_cpu_ms: dict[str, float]  # variant -> median CPU milliseconds per test
+    wall: dict[str, list[float]]  # variant -> seconds per test, one per round
+    cpu: dict[str, list[float]]  # variant -> CPU seconds per test, one per round
+
+    @property
+    def per_test_ms(self) -> dict[str, float]:
+        """Median wall milliseconds per test, by variant."""
+        return {name: statistics.median(values) * 1000 for name, values in self.wall.items()}
 
     def ratio(self, variant: str) -> float:
-        return self.per_test_ms[variant] / self.per_test_ms[BASELINE]
+        """The median over rounds of the variant's wall time over the baseline's."""
+        return _median_ratio(self.wall[variant], self.wall[BASELINE])
 
     def cpu_ratio(self, variant: str) -> float:
-        return self.per_test_cpu_ms[variant] / self.per_test_cpu_ms[BASELINE]
+        return _median_ratio(self.cpu[variant], self.cpu[BASELINE])
+
+
+def _median_ratio(values: list[float], baseline: list[float]) -> float:
+    return statistics.median(value / base for value, base in zip(values, baseline, strict=True))
 
 
 def _write(folder: Path, name: str, template: str, count: int) -> Path:
@@ -72,26 +109,26 @@ def _write(folder: Path, name: str, template: str, count: int) -> Path:
     return path
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _run(path: Path, *options: str) -> tuple[float, float]:
-    """Wall and CPU seconds of one pytest run."""
+    """Wall and CPU seconds that collection and the test loop took in one pytest run."""
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options, str(path)]
+    command += ["-p", _TIMING_MODULE]
     command += [f"-pno:{plugin}" for plugin in _PEER_PLUGINS]
     command += ["-o", "asyncio_default_fixture_loop_scope=function"]
-    cpu = _children_cpu()
-    started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=path.parent)
-    took = time.perf_counter() - started
-    cpu = _children_cpu() - cpu
+    times = path.parent / "times.json"
+    environment = dict(os.environ, SIMCLOCK_BENCH_TIMES=str(times))
+    environment["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(path.parent), environment.get("PYTHONPATH")])
+    )
+    result = subprocess.run(
+        command, capture_output=True, text=True, check=False, cwd=path.parent, env=environment
+    )
     if result.returncode != 0:
         raise RuntimeError(
             f"pytest failed on {path.name}:\n{(result.stdout + result.stderr)[-2000:]}"
         )
-    return took, cpu
+    spent = json.loads(times.read_text(encoding="utf-8"))
+    return spent["wall"], spent["cpu"]
 
 
 def measure_pytest_overhead(tests: int, repeats: int) -> PytestOverhead:
@@ -104,22 +141,21 @@ def measure_pytest_overhead(tests: int, repeats: int) -> PytestOverhead:
     wall: dict[str, list[float]] = {name: [] for name in variants}
     cpu: dict[str, list[float]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / f"{_TIMING_MODULE}.py").write_text(_TIMING_PLUGIN, encoding="utf-8")
         files = {
             name: (_write(Path(folder), f"v{i}", t, tests), _write(Path(folder), f"v{i}", t, 1))
             for i, (name, (t, _)) in enumerate(variants.items())
         }
-        for _ in range(repeats):
-            for name, (_, options) in variants.items():
+        for round_ in range(repeats):
+            order = list(variants.items())
+            order = order[round_ % len(order) :] + order[: round_ % len(order)]
+            for name, (_, options) in order:
                 many, one = files[name]
                 many_wall, many_cpu = _run(many, *options)
                 one_wall, one_cpu = _run(one, *options)
                 wall[name].append((many_wall - one_wall) / (tests - 1))
                 cpu[name].append((many_cpu - one_cpu) / (tests - 1))
-    return PytestOverhead(
-        tests,
-        {name: statistics.median(values) * 1000 for name, values in wall.items()},
-        {name: statistics.median(values) * 1000 for name, values in cpu.items()},
-    )
+    return PytestOverhead(tests, wall, cpu)
 
 
 if __name__ == "__main__":
@@ -132,8 +168,9 @@ if __name__ == "__main__":
     measured = measure_pytest_overhead(arguments.tests, arguments.repeats)
     print(f"{arguments.tests} tests, medians of {arguments.repeats} interleaved runs")
     print(f"{'variant':32} {'wall ms/test':>12} {'ratio':>6} {'CPU ms/test':>12} {'ratio':>6}")
-    for name in measured.per_test_ms:
+    for name, values in measured.wall.items():
+        cpu_ms = statistics.median(measured.cpu[name]) * 1000
         print(
-            f"{name:32} {measured.per_test_ms[name]:12.3f} {measured.ratio(name):5.2f}x"
-            f" {measured.per_test_cpu_ms[name]:12.3f} {measured.cpu_ratio(name):5.2f}x"
+            f"{name:32} {statistics.median(values) * 1000:12.3f} {measured.ratio(name):5.2f}x"
+            f" {cpu_ms:12.3f} {measured.cpu_ratio(name):5.2f}x"
         )
