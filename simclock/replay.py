@@ -322,7 +322,27 @@ def _exit_status(code: object) -> int:
 
 
 def _print_script_traceback(error: BaseException, code: types.CodeType) -> None:
+    """The traceback `python script.py` prints: from the script's frame on, none of simclock's."""
     tb = error.__traceback__
     while tb is not None and tb.tb_frame.f_code is not code:
         tb = tb.tb_next
-    traceback.print_exception(type(error), error, tb if tb is not None else error.__traceback__)
+    shown = tb if tb is not None else error.__traceback__
+    report = traceback.TracebackException(type(error), error, shown)
+    _drop_own_frames(report, set())
+    sys.stderr.writelines(report.format())
+
+
+_OWN_SOURCES = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _drop_own_frames(report: traceback.TracebackException, seen: set[int]) -> None:
+    """Remove simclock's frames (its loop's own methods) from `report` and its chain."""
+    if id(report) in seen:
+        return
+    seen.add(id(report))
+    frames = [frame for frame in report.stack if not frame.filename.startswith(_OWN_SOURCES)]
+    if len(frames) != len(report.stack):
+        report.stack = traceback.StackSummary.from_list(frames)
+    for linked in (report.__cause__, report.__context__, *(report.exceptions or ())):
+        if linked is not None:
+            _drop_own_frames(linked, seen)

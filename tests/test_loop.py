@@ -394,3 +394,83 @@ def test_real_clocks_are_back_however_the_run_ends(ending, error):
     assert simclock.current_clock() is None
     assert dt.datetime.now().year >= 2025
     assert abs(time.time() - dt.datetime.now().timestamp()) < 60
+
+
+def _what_a_shutdown_run_does(loop: asyncio.AbstractEventLoop, prepare: str) -> list[str]:
+    """What running `loop.shutdown_asyncgens()` then the executor's shutdown lets happen."""
+    happened: list[str] = []
+    if prepare == "ready callback":
+        loop.call_soon(happened.append, "callback ran")
+    elif prepare == "due timer":
+        loop.call_at(loop.time() - 1, happened.append, "timer ran")
+    elif prepare == "stop requested":
+        loop.stop()
+        loop.call_later(0, happened.append, "ran after the stop")
+    for make in (loop.shutdown_asyncgens, loop.shutdown_default_executor, asyncio.sleep):
+        coroutine = make() if make is not asyncio.sleep else asyncio.sleep(0)
+        try:
+            loop.run_until_complete(coroutine)
+        except RuntimeError as error:
+            happened.append(f"{make.__name__}: {error}")
+            coroutine.close()
+        happened.append(f"stopping={loop._stopping}, {len(loop._ready)} ready")  # type: ignore[attr-defined]
+    return happened
+
+
+@pytest.mark.parametrize("prepare", ["nothing", "ready callback", "due timer", "stop requested"])
+def test_shutting_down_nothing_lets_run_exactly_what_a_stock_loop_lets_run(prepare):
+    stock, virtual = asyncio.new_event_loop(), simclock.new_event_loop()
+    try:
+        assert _what_a_shutdown_run_does(virtual, prepare) == _what_a_shutdown_run_does(
+            stock, prepare
+        )
+    finally:
+        stock.close()
+        virtual.close()
+
+
+def test_shutdowns_with_something_to_shut_down_still_do_it():
+    loop = simclock.new_event_loop()
+    closed: list[str] = []
+
+    async def ticks():
+        try:
+            while True:
+                yield loop.time()
+        finally:
+            closed.append("generator closed")
+
+    async def start_one():
+        generator = ticks()
+        await generator.__anext__()
+        await loop.run_in_executor(None, closed.append, "executor used")
+        return generator
+
+    kept = loop.run_until_complete(start_one())
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.run_until_complete(loop.shutdown_default_executor())
+    loop.close()
+    assert closed == ["executor used", "generator closed"]
+    assert kept is not None
+
+
+def test_a_shutdown_on_a_closed_or_running_loop_fails_as_on_asyncio():
+    loop = simclock.new_event_loop()
+    loop.close()
+    shutdown = loop.shutdown_asyncgens()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.run_until_complete(shutdown)
+    shutdown.close()
+
+    running = simclock.new_event_loop()
+
+    async def nested():
+        inner = running.shutdown_default_executor()
+        try:
+            running.run_until_complete(inner)
+        finally:
+            inner.close()
+
+    with pytest.raises(RuntimeError, match="already running"):
+        running.run_until_complete(nested())
+    running.close()
