@@ -366,7 +366,7 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
             nothing
             and inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED
             and not self._ready
-            and not self._stopping  # type: ignore[attr-defined]
+            and not self._stopping
             and not self._debug
             and not self._closed
             and self._next_deadline() > self.time()
