@@ -14,6 +14,7 @@ import environment
 from contenders import Contender
 from measurements import Cell, median_ratio
 from memory_probe import MEMORY_METHOD
+from pytest_overhead import BASELINE, OWN_RUNNER, UNDER_PYTEST_ASYNCIO, UNMARKED
 from startup import STARTUP_SCRIPT
 from targets import NOT_QUICK, Measurements, Target, judge, startup_text
 from workloads import WORKLOADS, Workload
@@ -302,12 +303,14 @@ def _blog_and_pytest(m: Measurements) -> list[str]:
         rows.append([f"blog {name}", text])
     overhead = m.pytest_overhead
     if overhead is not None:
-        plain = overhead.per_test_ms["plain"]
-        label = f"pytest-asyncio, {overhead.tests} tests of sleep(0)"
-        rows.append([label, _per_test(m, plain, None)])
-        for variant in ("simclock", "simclock, no pytest-asyncio"):
+        per_test = overhead.per_test_ms
+        label = f"pytest-asyncio, simclock off, {overhead.tests} tests of sleep(0)"
+        rows.append([label, _per_test(m, per_test[BASELINE], None)])
+        label = f"pytest-asyncio, simclock installed, {overhead.tests} unmarked tests of sleep(0)"
+        rows.append([label, _per_test(m, per_test[UNMARKED], overhead.ratio(UNMARKED))])
+        for variant in (UNDER_PYTEST_ASYNCIO, OWN_RUNNER):
             label = f"pytest plugin, {overhead.tests} tests of sleep(60), {variant}"
-            rows.append([label, _per_test(m, overhead.per_test_ms[variant], plain)])
+            rows.append([label, _per_test(m, per_test[variant], overhead.ratio(variant))])
     slowest = max(
         (statistics.median([r.real_seconds for r in replays]), name)
         for name, replays in m.blog.items()
@@ -318,18 +321,20 @@ def _blog_and_pytest(m: Measurements) -> list[str]:
         "",
         "Blog: each `examples/blog/*.py` compiled and run in-process on a fresh `simclock.Clock()`"
         f", output dropped; every one under {BLOG_BUDGET_SECONDS * 1000:g} ms: {verdict}. "
-        "pytest: per-test time = (a run of N tests - a run of 1) / (N - 1), fresh processes.",
+        "pytest: per-test time = (a run of N tests - a run of 1) / (N - 1), each run's collection "
+        "and test loop timed inside its own pytest process; ratios are medians of per-round "
+        "ratios against plain pytest-asyncio with simclock switched off.",
     ]
 
 
-def _per_test(m: Measurements, milliseconds: float, plain: float | None) -> str:
+def _per_test(m: Measurements, milliseconds: float, ratio: float | None) -> str:
     """A per-test time: a difference of two runs, so noise can make it negative."""
     if m.quick:
         return f"ran; {NOT_QUICK}"
-    if milliseconds <= 0 or (plain is not None and plain <= 0):
+    if milliseconds <= 0 or (ratio is not None and ratio <= 0):
         return "below the noise of two runs"
-    ratio = f" ({milliseconds / plain:.2f}x)" if plain is not None else ""
-    return f"{milliseconds:.2f} ms/test{ratio}"
+    shown = f" ({ratio:.2f}x)" if ratio is not None else ""
+    return f"{milliseconds:.3f} ms/test{shown}"
 
 
 def _notes(m: Measurements) -> list[str]:

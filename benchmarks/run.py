@@ -31,7 +31,7 @@ PARKED_ROUNDS = 5
 SOCKET_ROUNDS = 10
 
 # How many generated tests a pytest run holds.
-PYTEST_TESTS = 500
+PYTEST_TESTS = 1000
 PYTEST_TESTS_QUICK = 20
 
 
@@ -117,7 +117,7 @@ def _benchmark(args: argparse.Namespace, argv: list[str], with_peers: bool) -> i
         startups, startup_problem = startup.measure_startup(), None
     blog = measurements.measure_blog(blog_replay.blog_examples(), 1 if quick else BLOG_REPEATS)
     overhead = pytest_overhead.measure_pytest_overhead(
-        PYTEST_TESTS_QUICK if quick else PYTEST_TESTS, 1 if quick else 3
+        PYTEST_TESTS_QUICK if quick else PYTEST_TESTS, 1 if quick else 5
     )
 
     measured = targets.Measurements(

@@ -1,4 +1,4 @@
-"""The targets of issue 13, each computed from one run's measurements and judged.
+"""The targets of issues 13 and 11, each computed from one run's measurements and judged.
 
 A target is met only when it was measured: in quick mode (tiny sizes, one
 round) every target says "not measured (quick)", and one whose measurement is
@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from blog_replay import Replay
 from contenders import Contender
 from measurements import Cell, MemoryCell, median_ratio
-from pytest_overhead import PytestOverhead
+from pytest_overhead import (
+    BASELINE,
+    OWN_RUNNER,
+    UNDER_PYTEST_ASYNCIO,
+    UNMARKED,
+    PytestOverhead,
+)
 from startup import Startup
 from workloads import Sizes
 
@@ -172,7 +178,19 @@ def _socket(m: Measurements, kind: str, title: str, goal: float) -> Target:
     return Target(name, text, f"{ratio:.2f}x ({_us(cell.median)})", _verdict(ratio <= goal))
 
 
-# The issue's targets, in its order.
+def _pytest_cost(m: Measurements, variant: str, title: str, goal: float) -> Target:
+    name = f"pytest, per test: {title} / plain pytest-asyncio"
+    text = f"at most {goal:.2f}x"
+    overhead = m.pytest_overhead
+    if overhead is None:
+        return Target(name, text, "-", "not measured")
+    ratio = overhead.ratio(variant)
+    per_test = overhead.per_test_ms
+    measured = f"{ratio:.2f}x ({per_test[variant]:.3f} vs {per_test[BASELINE]:.3f} ms)"
+    return Target(name, text, measured, _verdict(ratio <= goal))
+
+
+# The issues' targets, in their order.
 _TARGETS: tuple[Callable[[Measurements], Target], ...] = (
     lambda m: _speed_to_limit(m, "seq", 0.75),
     lambda m: _speed_to_peers(m, "seq", 1.7),
@@ -183,6 +201,9 @@ _TARGETS: tuple[Callable[[Measurements], Target], ...] = (
     lambda m: _startup(m, 0.030),
     lambda m: _socket(m, "server", "an idle listening server", 1.5),
     lambda m: _socket(m, "pair", "a quiet connected TCP pair", 1.5),
+    lambda m: _pytest_cost(m, UNMARKED, "an unmarked test, simclock installed", 1.05),
+    lambda m: _pytest_cost(m, UNDER_PYTEST_ASYNCIO, "a simclock test under pytest-asyncio", 1.2),
+    lambda m: _pytest_cost(m, OWN_RUNNER, "a simclock test on simclock's runner", 1.2),
 )
 
 
