@@ -225,10 +225,7 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
             raise ValueError(f"livelock_after must be at least 1, got {livelock_after!r}")
         self._livelock_after = livelock_after
         self._instant, self._spins = math.nan, 0
-        if not (isinstance(io_grace, int | float) and 0 <= io_grace < math.inf):
-            raise ValueError(
-                f"io_grace must be a finite number of real seconds >= 0, got {io_grace!r}"
-            )
+        _check_io_grace(io_grace)
         self._clock = _choose_clock(clock, start)
         self._limit = limit
         self._limit_at = math.inf if limit is None else self._clock.reading + limit
@@ -641,6 +638,13 @@ def _check_limit(limit: object) -> None:
         isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0
     ):
         raise ValueError(f"limit must be a positive number of virtual seconds, got {limit!r}")
+
+
+def _check_io_grace(io_grace: object) -> None:
+    if isinstance(io_grace, bool) or not (
+        isinstance(io_grace, int | float) and 0 <= io_grace < math.inf
+    ):
+        raise ValueError(f"io_grace must be a finite number of real seconds >= 0, got {io_grace!r}")
 
 
 def _choose_clock(clock: Clock | None, start: StartLike | None) -> Clock:

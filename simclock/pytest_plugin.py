@@ -24,6 +24,7 @@ import functools
 import inspect
 import math
 import re
+import sys
 import warnings
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Coroutine, Generator, Iterator
@@ -35,7 +36,7 @@ import pytest
 from simclock import bindings
 from simclock.clock import Advance, Clock, StartLike
 from simclock.errors import describe_tasks
-from simclock.loop import VirtualEventLoop, background_tasks
+from simclock.loop import VirtualEventLoop, _check_io_grace, _check_limit, background_tasks
 from simclock.outside import DEFAULT_IO_GRACE
 from simclock.replay import virtual_loops
 from simclock.taskrecording import is_loop_housekeeping
@@ -143,7 +144,49 @@ def pytest_configure(config: pytest.Config) -> None:
         "jitter=0, autojump=True): run this async test on simclock's virtual clock; "
         "simclock(False) opts out of --simclock",
     )
-    _timeline_always(config)  # a bad setting fails before any test runs
+    # Bad settings fail before any test runs.
+    _timeline_always(config)
+    _default_limit(config)
+    _default_tick(config)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A marker that cannot work fails the run at once, naming its test."""
+    for item in items:
+        marker = item.get_closest_marker("simclock")
+        if marker is None or (marker.args and not marker.args[0]):
+            continue
+        options = _options(item)  # unknown options fail here
+        if options is None:
+            continue
+        try:
+            options.clock()
+            _check_limit(options.limit)
+            _check_io_grace(options.io_grace)
+        except (TypeError, ValueError) as error:
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.simclock: {error}") from None
+        if _marks_a_sync_test_in_vain(item):
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.simclock on a sync test does nothing without "
+                "the simclock fixture: request it (def test_...(simclock)) to put time.time() "
+                "and asyncio.run() on a virtual clock, or remove the marker"
+            )
+
+
+def _marks_a_sync_test_in_vain(item: pytest.Item) -> bool:
+    """The marker sits on this very sync test function, which does not use the fixture.
+
+    A marker on a class or module covers its sync tests too, without complaint.
+    """
+    if not isinstance(item, pytest.Function) or _is_async_test(item):
+        return False
+    if not any(mark.name == "simclock" for mark in item.own_markers):
+        return False
+    cls = getattr(item, "cls", None)
+    testcase = getattr(sys.modules.get("unittest"), "TestCase", None)
+    if cls is not None and testcase is not None and issubclass(cls, testcase):
+        return False  # unittest runs it: VirtualClockTestCase is the way there
+    return "simclock" not in item.fixturenames
 
 
 def _default_tick(config: pytest.Config) -> float:
@@ -160,7 +203,15 @@ def _default_limit(config: pytest.Config) -> float | None:
     text = str(config.getini("simclock_limit")).strip().lower()
     if text in ("", "none", "inf"):
         return None
-    return float(text)
+    try:
+        limit = float(text)
+    except ValueError:
+        limit = math.nan
+    if not limit > 0:
+        raise pytest.UsageError(
+            f"simclock_limit must be a positive number of virtual seconds or 'none', got {text!r}"
+        )
+    return limit
 
 
 def _timeline_always(config: pytest.Config) -> bool:
@@ -323,7 +374,11 @@ class _MarkerOverridesSuiteLoops:
     ) -> Generator[None, Any, Any]:
         result = yield
         options = _options(item)
-        if options is None or item.get_closest_marker("simclock") is None:
+        if options is None:
+            # No answer is a UsageError once any implementation exists (the
+            # suite's may answer only for its own directory).
+            return result if result is not None else {"default": asyncio.new_event_loop}
+        if result is not None and item.get_closest_marker("simclock") is None:
             # --simclock and simclock_all leave a suite's own loops be.
             return result
         if result is not None:
@@ -369,9 +424,10 @@ def pytest_fixture_setup(
         if fixturedef.scope != "function":
             raise pytest.UsageError(
                 f"async fixture {fixturedef.argname!r} has scope {fixturedef.scope!r}: "
-                "without pytest-asyncio, simclock runs async fixtures on each test's own "
-                "loop, so they must be function-scoped (or install pytest-asyncio and "
-                "give the fixture a loop_scope)"
+                "simclock runs this test on a loop of its own (neither pytest-asyncio nor "
+                "anyio owns it), and runs its async fixtures on that loop, so they must be "
+                "function-scoped; or let pytest-asyncio own the test (its asyncio marker) and "
+                "give the fixture a loop_scope"
             )
         fixturedef.func = _on_loop(own_loop, function)  # type: ignore[misc]
         try:
@@ -431,16 +487,68 @@ def _on_loop(loop: VirtualEventLoop, function: Callable[..., Any]) -> Callable[.
 _setting_up: pytest.Item | None = None
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
+# An anyio test that shares an async fixture with other tests: anyio's runner
+# must run it, on the loop that fixture runs on. Its loop factory, for the
+# loops asyncio makes by default while the test sets up, runs and tears down.
+_ANYIO_LOOPS = pytest.StashKey[Callable[[], VirtualEventLoop]]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     global _setting_up
     _setting_up = item
     VirtualEventLoop.last_run = None
-    if not _is_async_test(item) or _asyncio_owns(item):
-        return
-    options = _options(item)
-    if options is not None:
+    options = None
+    if _is_async_test(item) and not _asyncio_owns(item):
+        options = _options(item)
+    if options is None:
+        return (yield)
+    if not (_anyio_owns(item) and _uses_a_shared_async_fixture(item)):
         item.stash[_OWN_LOOP] = _make_loop(options)
+        return (yield)
+    factory = item.stash[_ANYIO_LOOPS] = _loop_factory(options)
+    with virtual_loops(factory):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    factory = item.stash.get(_ANYIO_LOOPS, None)
+    if factory is None:
+        return (yield)
+    loop = _anyio_runner_loop()
+    if loop is not None and not isinstance(loop, VirtualEventLoop):
+        pytest.fail(
+            f"{item.nodeid} cannot run on simclock: anyio runs it on the real loop that a "
+            "shared async fixture started on for an earlier test. Mark the fixture's whole "
+            "scope (pytestmark = pytest.mark.simclock, or --simclock)",
+            pytrace=False,
+        )
+    with virtual_loops(factory):
+        return (yield)
+
+
+def _anyio_owns(item: pytest.Item) -> bool:
+    return "anyio_backend" in getattr(item, "fixturenames", ())
+
+
+def _uses_a_shared_async_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        definitions[-1].scope != "function" and _is_async_function(definitions[-1].func)
+        for definitions in info.name2fixturedefs.values()
+        if definitions
+    )
+
+
+def _anyio_runner_loop() -> asyncio.AbstractEventLoop | None:
+    """The asyncio loop of the test runner anyio's plugin holds now, if any."""
+    runner = getattr(sys.modules.get("anyio.pytest_plugin"), "_current_runner", None)
+    get_loop = getattr(runner, "get_loop", None)  # asyncio's runners have one
+    loop = get_loop() if get_loop is not None else None
+    return loop if isinstance(loop, asyncio.AbstractEventLoop) else None
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -491,6 +599,11 @@ def _report_leftovers(item: pytest.Item, loop: VirtualEventLoop | None) -> None:
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     global _setting_up
     _setting_up = None
+    factory = item.stash.get(_ANYIO_LOOPS, None)
+    if factory is not None:
+        with virtual_loops(factory):
+            yield
+        return
     yield
     loop = item.stash.get(_OWN_LOOP, None)
     if loop is None or loop.is_closed():

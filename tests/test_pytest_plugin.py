@@ -350,6 +350,85 @@ def test_unknown_marker_option_is_a_usage_error(pytester):
     assert "@pytest.mark.simclock got unknown option(s) ['speed']" in output
 
 
+@pytest.mark.parametrize(
+    ("decorator", "message"),
+    [
+        ("@pytest.mark.simclock(limit=-1)", "limit must be a positive number*got -1"),
+        ("@pytest.mark.simclock(limit=float('nan'))", "limit must be a positive number*got nan"),
+        ("@pytest.mark.simclock(tick='x')", "tick must be a number of seconds*got 'x'"),
+        ("@pytest.mark.simclock(start='garbage')", "start must be a datetime*got 'garbage'"),
+        ("@pytest.mark.simclock(seed='abc')", "seed must be an integer, got 'abc'"),
+        ("@pytest.mark.simclock(io_grace=-1)", "io_grace must be a finite number*got -1"),
+    ],
+)
+def test_a_bad_marker_option_is_a_usage_error_naming_the_test(pytester, decorator, message):
+    write(
+        pytester,
+        f"""
+        import asyncio
+        import pytest
+
+        async def test_fine():
+            pass
+
+        {decorator}
+        async def test_bad():
+            await asyncio.sleep(1)
+        """,
+    )
+    result = run(pytester, *NO_ASYNCIO)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*test_inner.py::test_bad: @pytest.mark.simclock: {message}*"])
+    result.stdout.no_fnmatch_line("*passed*")
+
+
+def test_the_marker_on_a_sync_test_without_the_fixture_is_a_usage_error(pytester):
+    write(
+        pytester,
+        """
+        import time
+        import pytest
+
+        @pytest.mark.simclock
+        def test_forgot_the_fixture():
+            time.sleep(60)
+        """,
+    )
+    result = run(pytester, *NO_ASYNCIO)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*test_inner.py::test_forgot_the_fixture: @pytest.mark.simclock on a sync test*"]
+    )
+
+
+def test_a_marked_module_may_hold_sync_tests_without_the_fixture(pytester):
+    write(
+        pytester,
+        """
+        import asyncio
+        import pytest
+
+        pytestmark = pytest.mark.simclock
+
+        def test_plain_sync():
+            assert True
+
+        async def test_async():
+            await asyncio.sleep(3600)
+        """,
+    )
+    run(pytester, *NO_ASYNCIO).assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize("value", ["-5", "soon"])
+def test_a_bad_simclock_limit_setting_is_a_usage_error(pytester, value):
+    pytester.makeini(f"[pytest]\nsimclock_limit = {value}\n")
+    write(pytester, "def test_nothing():\n    pass\n")
+    result = run(pytester, *NO_ASYNCIO)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*simclock_limit must be a positive number*got '{value}'*"])
+
+
 def test_unittest_base_class(pytester):
     write(
         pytester,
@@ -802,3 +881,158 @@ def test_anyio_tests_on_the_clock_get_the_limit_timeline_and_fixtures(pytester):
     result = run(pytester, *WITH_ASYNCIO)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*TimeLimitExceeded: virtual time limit of 60s exceeded*"])
+
+
+_PROJECT_CONFTEST = """
+import asyncio
+import pytest
+import pytest_asyncio
+
+
+@pytest_asyncio.fixture
+async def echo_server():
+    async def handle(reader, writer):
+        line = await reader.readline()
+        await asyncio.sleep(5)  # the server thinks
+        writer.write(line)
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    yield server
+    server.close()
+    await server.wait_closed()
+"""
+
+_PROJECT_SERVER_TESTS = """
+import asyncio
+import pytest
+
+
+@pytest.mark.asyncio
+async def test_echo_comes_back_after_the_servers_five_seconds(echo_server):
+    loop = asyncio.get_running_loop()
+    assert type(loop).__name__ == "VirtualEventLoop"
+    port = echo_server.sockets[0].getsockname()[1]
+    started = loop.time()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"hello\\n")
+    await writer.drain()
+    assert await reader.readline() == b"hello\\n"
+    assert loop.time() - started == 5
+    writer.close()
+    await writer.wait_closed()
+"""
+
+_PROJECT_ANYIO_TESTS = """
+import asyncio
+import anyio
+import pytest
+import sniffio
+
+
+@pytest.fixture(scope="module", params=["asyncio", "trio"])
+def anyio_backend(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+async def connection_pool(anyio_backend):
+    await anyio.sleep(1 if anyio_backend == "asyncio" else 0)
+    yield {"opened_at": anyio.current_time()}
+
+
+def nap(backend):
+    return 3600 if backend == "asyncio" else 0.01  # trio keeps its real clock
+
+
+@pytest.mark.anyio
+async def test_first(connection_pool, anyio_backend):
+    assert sniffio.current_async_library() == anyio_backend
+    on_simclock = type(asyncio.get_running_loop()).__name__ == "VirtualEventLoop" \\
+        if anyio_backend == "asyncio" else False
+    assert on_simclock == (anyio_backend == "asyncio")
+    await anyio.sleep(nap(anyio_backend))
+
+
+@pytest.mark.anyio
+async def test_second_shares_the_pool_and_its_clock(connection_pool, anyio_backend):
+    if anyio_backend == "asyncio":
+        assert anyio.current_time() - connection_pool["opened_at"] == 3600
+    await anyio.sleep(nap(anyio_backend))
+"""
+
+_PROJECT_SUITE_LOOP_CONFTEST = """
+import asyncio
+
+
+class SuiteLoop(asyncio.SelectorEventLoop):
+    pass
+
+
+def pytest_asyncio_loop_factories(config, item):
+    return {"suite": SuiteLoop}
+"""
+
+_PROJECT_SUITE_LOOP_TESTS = """
+import asyncio
+import pytest
+
+
+@pytest.mark.asyncio
+async def test_keeps_the_suites_loop():
+    assert type(asyncio.get_running_loop()).__name__ == "SuiteLoop"
+"""
+
+
+def test_a_project_laid_out_like_a_real_one_switches_on_with_one_option(pytester):
+    pytest.importorskip("anyio")
+    pytest.importorskip("trio")
+    pytester.makeini("[pytest]\nsimclock_strict_tasks = true\n")
+    pytester.makeconftest(_PROJECT_CONFTEST)
+    write(pytester, _PROJECT_SERVER_TESTS, name="test_server")
+    write(pytester, _PROJECT_ANYIO_TESTS, name="test_pool")
+    expected = 1 + 4
+    if not _pytest_asyncio_before((1, 4)):
+        suite = pytester.mkpydir("suite_loops")
+        (suite / "conftest.py").write_text(_PROJECT_SUITE_LOOP_CONFTEST)
+        (suite / "test_suite_loop.py").write_text(_PROJECT_SUITE_LOOP_TESTS)
+        expected += 1
+    result = run(pytester, "--simclock", *WITH_ASYNCIO, "-p", "anyio")
+    result.assert_outcomes(passed=expected)
+    result.stdout.no_fnmatch_line("*SimclockLeftoverTasksWarning*")
+
+
+def test_a_marked_anyio_test_on_a_real_loop_a_shared_fixture_started_fails_saying_why(pytester):
+    pytest.importorskip("anyio")
+    write(
+        pytester,
+        """
+        import asyncio
+        import anyio
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def anyio_backend():
+            return "asyncio"
+
+        @pytest.fixture(scope="module")
+        async def shared():
+            yield 1
+
+        @pytest.mark.anyio
+        async def test_first_on_a_real_loop(shared):
+            assert type(asyncio.get_running_loop()).__name__ != "VirtualEventLoop"
+
+        @pytest.mark.anyio
+        @pytest.mark.simclock
+        async def test_then_marked(shared):
+            await anyio.sleep(3600)
+        """,
+    )
+    result = run(pytester, *NO_ASYNCIO, "-p", "anyio")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*test_then_marked cannot run on simclock: anyio runs it on the real loop*"]
+    )
