@@ -100,7 +100,7 @@ class Clock:
         # exactly; `now` is derived from it. The start is kept in integer
         # nanoseconds so that a large epoch never costs precision.
         self._reading = MONOTONIC_ORIGIN
-        self._start_ns = _start_to_ns(DEFAULT_START if start is None else start)
+        self._start_ns = _DEFAULT_START_NS if start is None else _start_to_ns(start)
         self._tick = _checked_tick(tick)
         if not isinstance(autojump, bool):
             raise TypeError(f"autojump must be True or False, got {autojump!r}")
@@ -347,3 +347,6 @@ def _start_to_ns(start: StartLike) -> int:
     if isinstance(start, int):
         return start * _NS
     return round(start * _NS)
+
+
+_DEFAULT_START_NS = _start_to_ns(DEFAULT_START)

@@ -144,10 +144,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "jitter=0, autojump=True): run this async test on simclock's virtual clock; "
         "simclock(False) opts out of --simclock",
     )
-    # Bad settings fail before any test runs.
-    _timeline_always(config)
-    _default_limit(config)
-    _default_tick(config)
+    # Read once; bad settings fail before any test runs.
+    _settings(config)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -189,6 +187,32 @@ def _marks_a_sync_test_in_vain(item: pytest.Item) -> bool:
     return "simclock" not in item.fixturenames
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """The ini file's simclock settings, read at start-up."""
+
+    limit: float | None
+    tick: float
+    timeline_always: bool
+    all: bool  # simclock_all
+
+
+_SETTINGS = pytest.StashKey[_Settings]()
+
+
+def _settings(config: pytest.Config) -> _Settings:
+    settings = config.stash.get(_SETTINGS, None)
+    if settings is None:
+        settings = _Settings(
+            _default_limit(config),
+            _default_tick(config),
+            _timeline_always(config),
+            bool(config.getini("simclock_all")),
+        )
+        config.stash[_SETTINGS] = settings
+    return settings
+
+
 def _default_tick(config: pytest.Config) -> float:
     text = str(config.getini("simclock_tick")).strip()
     try:
@@ -228,7 +252,7 @@ def _records_timeline(node: pytest.Item | pytest.Collector | Any) -> bool:
     `simclock_timeline = auto` only a test that can read it (through the
     `simclock` fixture) pays; a loop shared by a scope is made once, and records.
     """
-    if _timeline_always(node.config):
+    if _settings(node.config).timeline_always:
         return True
     fixturenames = getattr(node, "fixturenames", None)
     return fixturenames is None or "simclock" in fixturenames
@@ -237,34 +261,32 @@ def _records_timeline(node: pytest.Item | pytest.Collector | Any) -> bool:
 def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
     """The simclock options that apply to `node`, or None if it is not on the virtual clock."""
     config = node.config
+    settings = _settings(config)
+    marker = node.get_closest_marker("simclock")
+    if marker is None:
+        if not (settings.all or config.getoption("simclock")):
+            return None
+    elif marker.args and not marker.args[0]:
+        return None
     if _runs_on_another_backend(node):
         return None  # anyio's trio runs, say: never simclock's
-    marker = node.get_closest_marker("simclock")
     seed = _seed(node)
     if marker is None:
-        if config.getoption("simclock") or config.getini("simclock_all"):
-            return _Options(
-                None,
-                _default_limit(config),
-                tick=_default_tick(config),
-                seed=seed,
-                timeline=_records_timeline(node),
-            )
-        return None
-    if marker.args and not marker.args[0]:
-        return None
+        return _Options(
+            None, settings.limit, tick=settings.tick, seed=seed, timeline=_records_timeline(node)
+        )
     unknown = set(marker.kwargs) - _OPTIONS
     if unknown:
         raise pytest.UsageError(
             f"{node.nodeid}: @pytest.mark.simclock got unknown option(s) {sorted(unknown)}; "
             f"it takes {sorted(_OPTIONS)}"
         )
-    limit = marker.kwargs.get("limit", _default_limit(config))
+    limit = marker.kwargs.get("limit", settings.limit)
     return _Options(
         marker.kwargs.get("start"),
         None if limit == math.inf else limit,
         marker.kwargs.get("io_grace", DEFAULT_IO_GRACE),
-        marker.kwargs.get("tick", _default_tick(config)),
+        marker.kwargs.get("tick", settings.tick),
         seed if seed is not None else marker.kwargs.get("seed"),
         marker.kwargs.get("jitter", 0.0),
         marker.kwargs.get("autojump", True),
@@ -413,10 +435,8 @@ def _hook_chose_loop(item: pytest.Item | None) -> bool:
 # pytest-asyncio 0.23 to 1.3, and the loops simclock runs itself.
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_fixture_setup(
-    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
-) -> Generator[None, Any, None]:
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest) -> Any:
     item = getattr(request, "_pyfuncitem", None)
     own_loop = item.stash.get(_OWN_LOOP, None) if item is not None else None
     function = fixturedef.func
@@ -431,28 +451,26 @@ def pytest_fixture_setup(
             )
         fixturedef.func = _on_loop(own_loop, function)  # type: ignore[misc]
         try:
-            yield
+            return (yield)
         finally:
             fixturedef.func = function  # type: ignore[misc]
-        return
     if _LOOP_FIXTURE.match(fixturedef.argname) is None:
-        yield
-        return
+        return (yield)
     options = _options(request.node)
     if options is None:
-        yield
-        return
+        return (yield)
     newest_before = _recent_loops[-1] if _recent_loops else None
     if _hook_chose_loop(item):
-        yield  # simclock's factory, or the suite's kept under --simclock
+        result = yield  # simclock's factory, or the suite's kept under --simclock
     else:
         with virtual_loops(_loop_factory(options)):
-            yield
+            result = yield
     loop = _recent_loops[-1] if _recent_loops else None
     if item is not None and fixturedef.scope == "function" and loop is not newest_before:
         # Registered after the loop fixture's own teardown, so it runs before it:
         # once every fixture using the loop has torn down, while the loop is open.
         fixturedef.addfinalizer(functools.partial(_report_leftovers, item, loop))
+    return result
 
 
 def _is_async_function(function: Any) -> bool:
@@ -722,7 +740,7 @@ def simclock_fixture(request: pytest.FixtureRequest) -> Iterator[ClockFixture]:
 
         yield ClockFixture(clock_that_ran)
         return
-    options = _options(item) or _Options(None, None, tick=_default_tick(item.config))
+    options = _options(item) or _Options(None, None, tick=_settings(item.config).tick)
     clock = options.clock()
     item.stash[_FIXTURE_CLOCK] = clock
 
