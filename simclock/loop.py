@@ -362,6 +362,7 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         return (
             nothing
             and inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED
+            and self.get_task_factory() is None  # a factory would see a task made
             and not self._ready
             and not self._stopping
             and not self._debug

@@ -148,6 +148,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _settings(config)
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m deselected what will not run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A marker that cannot work fails the run at once, naming its test."""
     for item in items:
@@ -176,10 +177,13 @@ def _marks_a_sync_test_in_vain(item: pytest.Item) -> bool:
 
     A marker on a class or module covers its sync tests too, without complaint.
     """
-    if not isinstance(item, pytest.Function) or _is_async_test(item):
+    if not isinstance(item, pytest.Function) or _is_async_test(item) or _asyncio_owns(item):
         return False
     if not any(mark.name == "simclock" for mark in item.own_markers):
         return False
+    inner = getattr(getattr(item.obj, "hypothesis", None), "inner_test", None)
+    if inner is not None and _is_async_function(inner):
+        return False  # hypothesis wraps an async test in a sync one
     cls = getattr(item, "cls", None)
     testcase = getattr(sys.modules.get("unittest"), "TestCase", None)
     if cls is not None and testcase is not None and issubclass(cls, testcase):
@@ -403,6 +407,9 @@ class _MarkerOverridesSuiteLoops:
         if result is not None and item.get_closest_marker("simclock") is None:
             # --simclock and simclock_all leave a suite's own loops be.
             return result
+        # pytest-asyncio shares a loop between tests by their factory: tests
+        # that record and tests that do not must not get different ones.
+        options = dataclasses.replace(options, timeline=True)
         if result is not None:
             warnings.warn(
                 SimclockOverrideWarning(
@@ -524,7 +531,8 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     if not (_anyio_owns(item) and _uses_a_shared_async_fixture(item)):
         item.stash[_OWN_LOOP] = _make_loop(options)
         return (yield)
-    factory = item.stash[_ANYIO_LOOPS] = _loop_factory(options)
+    # The loop is shared with the fixture's other tests: it records for all of them.
+    factory = item.stash[_ANYIO_LOOPS] = _loop_factory(dataclasses.replace(options, timeline=True))
     with virtual_loops(factory):
         return (yield)
 
@@ -533,6 +541,14 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     factory = item.stash.get(_ANYIO_LOOPS, None)
     if factory is None:
+        if _anyio_owns(item) and isinstance(_anyio_runner_loop(), VirtualEventLoop):
+            if _options(item) is None:
+                pytest.fail(
+                    f"{item.nodeid} is not a simclock test, but anyio runs it on the virtual "
+                    "loop a shared async fixture started on for an earlier simclock test. "
+                    "Mark the fixture's whole scope alike (or none of it)",
+                    pytrace=False,
+                )
         return (yield)
     loop = _anyio_runner_loop()
     if loop is not None and not isinstance(loop, VirtualEventLoop):
@@ -651,6 +667,12 @@ def pytest_runtest_makereport(
         clock = loop.clock if loop is not None else item.stash.get(_FIXTURE_CLOCK, None)
         if clock is not None:
             report.sections.append(("simclock", _failure_report(clock)))
+    if call.when == "teardown":
+        # Items live as long as the session; the loop, clock and timeline must not.
+        keys: tuple[pytest.StashKey[Any], ...] = (_OWN_LOOP, _FIXTURE_CLOCK, _ANYIO_LOOPS, _FAILED)
+        for key in keys:
+            if key in item.stash:
+                del item.stash[key]
     return report
 
 

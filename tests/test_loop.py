@@ -474,3 +474,24 @@ def test_a_shutdown_on_a_closed_or_running_loop_fails_as_on_asyncio():
     with pytest.raises(RuntimeError, match="already running"):
         running.run_until_complete(nested())
     running.close()
+
+
+def test_a_task_factory_sees_the_shutdowns_as_on_a_stock_loop():
+    def shutdowns_seen(make_loop) -> list[str]:
+        seen: list[str] = []
+
+        def factory(loop, coro, **kwargs):
+            seen.append(coro.__qualname__.rsplit(".", 1)[-1])
+            return asyncio.Task(coro, loop=loop, **kwargs)
+
+        def set_factory(loop):
+            loop.set_task_factory(factory)
+            return loop
+
+        with asyncio.Runner(loop_factory=lambda: set_factory(make_loop())) as runner:
+            runner.run(asyncio.sleep(0))
+        return seen
+
+    stock = shutdowns_seen(asyncio.new_event_loop)
+    assert "shutdown_asyncgens" in stock
+    assert shutdowns_seen(simclock.new_event_loop) == stock

@@ -1036,3 +1036,170 @@ def test_a_marked_anyio_test_on_a_real_loop_a_shared_fixture_started_fails_sayin
     result.stdout.fnmatch_lines(
         ["*test_then_marked cannot run on simclock: anyio runs it on the real loop*"]
     )
+
+
+def test_items_do_not_keep_their_loops_and_clocks_after_the_test(pytester):
+    pytester.makeconftest(
+        """
+        from simclock.pytest_plugin import _FIXTURE_CLOCK, _OWN_LOOP
+
+        def pytest_sessionfinish(session):
+            keys = (_OWN_LOOP, _FIXTURE_CLOCK)
+            kept = [i.name for i in session.items if any(k in i.stash for k in keys)]
+            print(f"\\nKEPT {kept}")
+        """
+    )
+    write(
+        pytester,
+        """
+        import asyncio
+        import pytest
+
+        @pytest.mark.simclock
+        async def test_async(simclock):
+            await asyncio.sleep(60)
+
+        @pytest.mark.simclock
+        def test_sync(simclock):
+            assert simclock.now == 0
+        """,
+    )
+    result = run(pytester, *NO_ASYNCIO, "-s")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["KEPT []"])
+
+
+def test_a_bad_marker_on_a_deselected_test_does_not_stop_the_run(pytester):
+    write(
+        pytester,
+        """
+        import asyncio
+        import pytest
+
+        @pytest.mark.simclock(limit=-1)
+        async def test_bad():
+            pass
+
+        @pytest.mark.simclock
+        async def test_good():
+            await asyncio.sleep(1)
+        """,
+    )
+    run(pytester, *NO_ASYNCIO, "-k", "good").assert_outcomes(passed=1, deselected=1)
+
+
+def test_the_marker_on_a_hypothesis_style_async_test_is_no_usage_error(pytester):
+    write(
+        pytester,
+        """
+        import asyncio
+        import types
+        import pytest
+
+        def given(function):  # the shape hypothesis gives an async test
+            def wrapper():
+                wrapper.hypothesis.inner_test()
+            wrapper.is_hypothesis_test = True
+            wrapper.hypothesis = types.SimpleNamespace(inner_test=function)
+            wrapper.__name__ = function.__name__
+            return wrapper
+
+        @pytest.mark.asyncio
+        @pytest.mark.simclock
+        @given
+        async def test_property():
+            await asyncio.sleep(3600)
+        """,
+    )
+    result = run(pytester, *WITH_ASYNCIO)
+    assert result.ret != pytest.ExitCode.USAGE_ERROR
+    result.stderr.no_fnmatch_line("*on a sync test*")
+
+
+def test_tests_sharing_a_loop_under_a_suites_factory_hook_share_it_with_the_fixture_user(
+    pytester,
+):
+    if _pytest_asyncio_before((1, 4)):
+        pytest.skip("pytest_asyncio_loop_factories is pytest-asyncio 1.4+")
+    suite = pytester.mkpydir("suite")
+    (suite / "conftest.py").write_text(
+        textwrap.dedent(
+            """
+            import asyncio
+
+            def pytest_asyncio_loop_factories(config, item):
+                return {"suite": asyncio.new_event_loop}
+            """
+        )
+    )
+    (suite / "test_shared.py").write_text(
+        textwrap.dedent(
+            """
+            import asyncio
+            import pytest
+            import pytest_asyncio
+
+            loops = []
+
+            @pytest_asyncio.fixture(scope="module", loop_scope="module")
+            async def opened():
+                loops.append("opened")
+                yield
+
+            pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.simclock]
+
+            async def test_a(opened):
+                loops.append(asyncio.get_running_loop())
+
+            async def test_b(opened, simclock):
+                loops.append(asyncio.get_running_loop())
+                assert simclock.timeline is not None
+
+            async def test_c(opened):
+                loops.append(asyncio.get_running_loop())
+                assert loops[0] == "opened" and loops.count("opened") == 1
+                assert loops[1] is loops[2] is loops[3]
+                assert type(loops[1]).__name__ == "VirtualEventLoop"
+            """
+        )
+    )
+    result = run(pytester, *WITH_ASYNCIO, "-v")
+    result.assert_outcomes(passed=3, warnings=3)
+    result.stdout.fnmatch_lines(["*test_a*PASSED*", "*test_b*PASSED*", "*test_c*PASSED*"])
+
+
+def test_anyio_tests_sharing_a_fixture_share_a_recording_loop_and_no_other_test_joins(pytester):
+    pytest.importorskip("anyio")
+    write(
+        pytester,
+        """
+        import asyncio
+        import anyio
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def anyio_backend():
+            return "asyncio"
+
+        @pytest.fixture(scope="module")
+        async def shared():
+            yield
+
+        @pytest.mark.anyio
+        async def test_first(shared):
+            await anyio.sleep(5)
+
+        @pytest.mark.anyio
+        async def test_reads_the_timeline(shared, simclock):
+            assert simclock.timeline is not None
+            assert simclock.now == 5
+
+        @pytest.mark.anyio
+        @pytest.mark.simclock(False)
+        async def test_opted_out(shared):
+            await anyio.sleep(5)
+        """,
+    )
+    result = run(pytester, "--simclock", *NO_ASYNCIO, "-p", "anyio")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*test_opted_out is not a simclock test, but anyio runs it*"])
