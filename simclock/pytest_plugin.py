@@ -152,12 +152,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A marker that cannot work fails the run at once, naming its test."""
     for item in items:
-        marker = item.get_closest_marker("simclock")
-        if marker is None or (marker.args and not marker.args[0]):
+        if item.get_closest_marker("simclock") is None:
             continue
         options = _options(item)  # unknown options fail here
         if options is None:
-            continue
+            continue  # simclock(False), or anyio's trio runs
         try:
             options.clock()
             _check_limit(options.limit)
@@ -365,6 +364,15 @@ def _loop_factory(options: _Options) -> Callable[[], VirtualEventLoop]:
     return functools.partial(_make_loop, options)
 
 
+def _shared_loop_factory(options: _Options) -> Callable[[], VirtualEventLoop]:
+    """The factory of a loop that tests may share: it records a timeline for all of them.
+
+    Tests that record and tests that do not must get the same factory, or they
+    would not share the loop.
+    """
+    return _loop_factory(dataclasses.replace(options, timeline=True))
+
+
 def _is_async_test(item: pytest.Item) -> bool:
     function = getattr(item, "obj", None)
     return inspect.iscoroutinefunction(function)
@@ -407,9 +415,6 @@ class _MarkerOverridesSuiteLoops:
         if result is not None and item.get_closest_marker("simclock") is None:
             # --simclock and simclock_all leave a suite's own loops be.
             return result
-        # pytest-asyncio shares a loop between tests by their factory: tests
-        # that record and tests that do not must not get different ones.
-        options = dataclasses.replace(options, timeline=True)
         if result is not None:
             warnings.warn(
                 SimclockOverrideWarning(
@@ -418,7 +423,8 @@ class _MarkerOverridesSuiteLoops:
                 ),
                 stacklevel=1,
             )
-        return {"simclock": _loop_factory(options)}
+        # pytest-asyncio shares a loop between tests by their factory.
+        return {"simclock": _shared_loop_factory(options)}
 
 
 _OVERRIDE_PLUGIN = "simclock-loop-factories"
@@ -531,8 +537,8 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     if not (_anyio_owns(item) and _uses_a_shared_async_fixture(item)):
         item.stash[_OWN_LOOP] = _make_loop(options)
         return (yield)
-    # The loop is shared with the fixture's other tests: it records for all of them.
-    factory = item.stash[_ANYIO_LOOPS] = _loop_factory(dataclasses.replace(options, timeline=True))
+    # The loop is shared with the fixture's other tests.
+    factory = item.stash[_ANYIO_LOOPS] = _shared_loop_factory(options)
     with virtual_loops(factory):
         return (yield)
 
