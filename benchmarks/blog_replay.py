@@ -13,7 +13,7 @@ from pathlib import Path
 from time import perf_counter  # bound by name: simclock patches time.perf_counter in a run
 
 import simclock
-from simclock.replay import compile_script, run_script
+from simclock.replay.script import compile_script, run_script
 
 __all__ = ["BlogExample", "blog_examples"]
 

@@ -34,7 +34,7 @@ from measurements import Cell, log, rotated
 from workloads import Outcome, Pace
 
 try:
-    from simclock.bindings import real_perf_counter
+    from simclock.process.bindings import real_perf_counter
 except ImportError:  # a commit before simclock.bindings, measured with --simclock-commit
     from simclock.wallclock import real_perf_counter  # type: ignore[import-not-found,no-redef]
 

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import simclock
-from simclock.bindings import real_perf_counter
+from simclock.process.bindings import real_perf_counter
 
 RACES = Path(__file__).resolve().parent.parent / "examples" / "races"
 STARTS = range(0, 2000, 100)  # 20 starting seeds

@@ -19,9 +19,9 @@ import sys
 from collections.abc import Callable
 
 import simclock
-from simclock import render
-from simclock.bindings import real_perf_counter
-from simclock.chart import MOST_LANES
+from simclock.process.bindings import real_perf_counter
+from simclock.timeline import draw
+from simclock.timeline.draw.model import MOST_LANES
 
 SIZES = (1_000, 5_000, 20_000)
 QUICK_SIZES = (200, 1_000)
@@ -75,16 +75,16 @@ def seconds_to_draw(draw: Callable[[simclock.Timeline], str], timeline: simclock
 def main() -> None:
     sizes = QUICK_SIZES if "--quick" in sys.argv else SIZES
     formats: dict[str, Callable[[simclock.Timeline], str]] = {
-        "svg": render.to_svg,
-        "html": render.to_html,
-        "text": render.to_text,
+        "svg": draw.to_svg,
+        "html": draw.to_html,
+        "text": draw.to_text,
     }
     print(f"{'tasks':>7} {'format':>6} {'seconds':>9} {'us/task':>9} {'growth':>7}")
     per_task_at_first: dict[str, float] = {}
     for size in sizes:
         timeline = recorded(size)
-        for name, draw in formats.items():
-            took = seconds_to_draw(draw, timeline)
+        for name, drawer in formats.items():
+            took = seconds_to_draw(drawer, timeline)
             per_task = took / size
             first = per_task_at_first.setdefault(name, per_task)
             print(
@@ -93,7 +93,7 @@ def main() -> None:
     print(f"(median of {RUNS} runs, garbage collector off; growth: time per task against")
     print(f" the time per task at {sizes[0]:,} tasks, 1.00 for linear)")
     timeline = recorded(MOST_LANES)
-    took = seconds_to_draw(render.to_svg, timeline)
+    took = seconds_to_draw(draw.to_svg, timeline)
     print(f"the largest chart drawn a lane per task, {MOST_LANES} tasks, to SVG: {took:.3f} s")
 
 

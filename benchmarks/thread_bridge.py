@@ -19,7 +19,7 @@ import statistics
 import sys
 
 import simclock
-from simclock.bindings import real_perf_counter
+from simclock.process.bindings import real_perf_counter
 
 
 async def bridge(calls: int) -> float:

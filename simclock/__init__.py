@@ -6,15 +6,16 @@ prints what a real run prints, in the same order, and `time.time()`,
 `time.sleep()` all follow the same virtual time.
 """
 
-from simclock.bindings import current_clock
+from simclock._version import __version__
 from simclock.clock import DEFAULT_START, MONOTONIC_ORIGIN, Clock
 from simclock.errors import ClockConflict, Deadlock, Livelock, SimclockError, TimeLimitExceeded
 from simclock.exploration import Exploration, Nondeterminism, check, explore
-from simclock.loop import VirtualEventLoop, background, new_event_loop
-from simclock.recording import mark
+from simclock.loop import VirtualEventLoop, background, new_event_loop, run
+from simclock.process import current_clock
+from simclock.process.prints import mark
 from simclock.replay import ScriptRun, replay_script
-from simclock.runner import run
-from simclock.testcase import VirtualClockTestCase
+from simclock.testing import VirtualClockTestCase
+from simclock.threads import external_work
 from simclock.timeline import (
     Event,
     EventKind,
@@ -24,7 +25,6 @@ from simclock.timeline import (
     Timeline,
     TimelineAssertionError,
 )
-from simclock.work import external_work
 
 __all__ = [
     "DEFAULT_START",
@@ -47,6 +47,7 @@ __all__ = [
     "TimelineAssertionError",
     "VirtualClockTestCase",
     "VirtualEventLoop",
+    "__version__",
     "background",
     "check",
     "current_clock",
@@ -57,5 +58,3 @@ __all__ = [
     "replay_script",
     "run",
 ]
-
-__version__ = "0.1.0"

@@ -2,6 +2,6 @@
 
 import sys
 
-from simclock.cli import main
+from simclock.replay.cli import main
 
 sys.exit(main())

@@ -8,7 +8,7 @@ import os
 import types
 from collections.abc import Sequence
 
-from simclock import schedule
+from simclock._compat.asyncio_internals import owner_of
 
 __all__ = ["ClockConflict", "Deadlock", "Livelock", "SimclockError", "TimeLimitExceeded"]
 
@@ -116,14 +116,14 @@ def describe_timers(timers: Sequence[tuple[float, asyncio.TimerHandle]]) -> list
     """One line per timer: when it is due, and the task it wakes or the callback it runs."""
     lines = []
     for at, timer in timers:
-        owner = schedule.owner_of(timer)
+        owner = owner_of(timer)
         if isinstance(owner, asyncio.Task):
             what = f"wakes task {owner.get_name()!r} {where_task_waits(owner)}"
         else:
             callback = getattr(timer, "_callback", None)
             code = getattr(getattr(callback, "__func__", callback), "__code__", None)
             where = f" (defined at {code.co_filename}:{code.co_firstlineno})" if code else ""
-            what = f"runs {_shorten(repr(callback), 80)}{where}"
+            what = f"runs {shorten(repr(callback), 80)}{where}"
         lines.append(f"t={at:.3f}s: {what}")
     return lines
 
@@ -140,7 +140,7 @@ def describe_tasks(tasks: list[asyncio.Task[object]]) -> list[str]:
     children: dict[asyncio.Task[object], list[asyncio.Task[object]]] = {}
     awaited: set[asyncio.Task[object]] = set()
     for task in tasks:
-        for child in _awaited_tasks(task):
+        for child in awaited_tasks(task):
             if child in pending and child is not task:
                 children.setdefault(task, []).append(child)
                 awaited.add(child)
@@ -156,7 +156,7 @@ def describe_tasks(tasks: list[asyncio.Task[object]]) -> list[str]:
         lines.append(f"{indent}{task.get_name()!r} {where_task_waits(task)}")
         waiter = getattr(task, "_fut_waiter", None)
         if waiter is not None and task not in children:
-            lines.append(f"{'  ' + '    ' * depth}    awaiting {_shorten(repr(waiter), 120)}")
+            lines.append(f"{'  ' + '    ' * depth}    awaiting {shorten(repr(waiter), 120)}")
         for child in children.get(task, []):
             show(child, depth + 1)
 
@@ -167,7 +167,7 @@ def describe_tasks(tasks: list[asyncio.Task[object]]) -> list[str]:
     return lines
 
 
-def _awaited_tasks(task: asyncio.Task[object]) -> list[asyncio.Task[object]]:
+def awaited_tasks(task: asyncio.Task[object]) -> list[asyncio.Task[object]]:
     waiter = getattr(task, "_fut_waiter", None)
     if isinstance(waiter, asyncio.Task):
         return [waiter]
@@ -212,5 +212,5 @@ def _innermost_own_frame(coro: object) -> types.FrameType | None:
     return frame
 
 
-def _shorten(text: str, width: int) -> str:
+def shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."

@@ -16,11 +16,11 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from simclock.clock import Clock
+from simclock.clock.clock import Clock
+from simclock.clock.schedule import check_jitter, check_seed
 from simclock.errors import SimclockError
-from simclock.runner import run
-from simclock.schedule import check_jitter, check_seed
-from simclock.timeline import Timeline
+from simclock.loop.runner import run
+from simclock.timeline.timeline import Timeline
 
 __all__ = ["Exploration", "Nondeterminism", "check", "explore", "first_difference"]
 

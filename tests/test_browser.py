@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import simclock
-from simclock import render
+from simclock.timeline import draw
 
 CHROMIUM = next(
     (path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None
@@ -126,7 +126,7 @@ def crowd(count: int, name: str) -> simclock.Timeline:
 def test_page_lays_out_as_the_chart_means_it(tmp_path, capsys, make):
     timeline = make()
     capsys.readouterr()
-    found, log = browse(render.to_html(timeline, "simclock run lesson.py"), tmp_path)
+    found, log = browse(draw.to_html(timeline, "simclock run lesson.py"), tmp_path)
     assert found["problems"] == [], found["problems"]
     labels = found["labels"]
     assert isinstance(labels, list) and len(set(labels)) == len(labels) > 1
@@ -148,7 +148,7 @@ def test_any_printed_text_keeps_the_page_valid_in_the_browser(tmp_path):
     ):
         timeline.record(index, "main", simclock.EventKind.PRINTED, text)
     timeline.record(5.0, "main", simclock.EventKind.FINISHED)
-    found, log = browse(render.to_html(timeline), tmp_path)
+    found, log = browse(draw.to_html(timeline), tmp_path)
     assert found["problems"] == [] and found["rows"] == 5
     assert "injected" not in log
 
@@ -157,7 +157,7 @@ def test_screenshot_of_the_create_task_chart(tmp_path, capsys):
     timeline = replayed("05_create_task")
     capsys.readouterr()
     svg = tmp_path / "create_task.svg"
-    svg.write_text(render.to_svg(timeline), encoding="utf-8")
+    svg.write_text(draw.to_svg(timeline), encoding="utf-8")
     shot = tmp_path / "create_task.png"
     subprocess.run(
         [

@@ -11,10 +11,10 @@ from typing import ClassVar
 import pytest
 
 import simclock
-from simclock import render
-from simclock.chart import chart
-from simclock.chartlabels import columns, elide, printable, wrap
-from simclock.timeline import EventKind
+from simclock.timeline import draw
+from simclock.timeline.draw.labels import columns, elide, printable, wrap
+from simclock.timeline.draw.model import chart
+from simclock.timeline.timeline import EventKind
 
 SVG = "{http://www.w3.org/2000/svg}"
 BLOG = Path(__file__).resolve().parent.parent / "examples" / "blog"
@@ -89,21 +89,21 @@ def svg_text(svg: str) -> str:
 
 def test_any_printed_text_gives_well_formed_svg_html_and_json():
     timeline = hostile_timeline()
-    svg = render.to_svg(timeline, "title \x1b[2J <&>")
+    svg = draw.to_svg(timeline, "title \x1b[2J <&>")
     ET.fromstring(svg)  # raises on anything XML forbids
     shown = svg_text(svg)
     assert "red and  back to plain" in shown  # colour codes dropped, the words kept
     assert "\x1b" not in svg and "\x07" not in svg and "\x00" not in svg
     assert "세탁기 시작" in shown and "שלום" in shown
-    page = render.to_html(timeline)
+    page = draw.to_html(timeline)
     text = assert_well_formed_html(page)
     assert "<script>alert" in text  # as text, escaped in the page itself
     assert "<script>" not in page
-    document = render.to_json(timeline)
+    document = draw.to_json(timeline)
     document.encode("utf-8")  # writable as a file
     assert [e["text"] for e in json.loads(document)["events"] if e["kind"] == "printed"] == HOSTILE
-    render.to_text(timeline).encode("utf-8")
-    assert "\x1b" not in render.to_text(timeline)
+    draw.to_text(timeline).encode("utf-8")
+    assert "\x1b" not in draw.to_text(timeline)
 
 
 def test_printed_text_survives_a_json_round_trip_exactly():
@@ -154,11 +154,11 @@ def many_workers(count: int, name: str = "worker-with-a-rather-long-name-{}") ->
 
 def test_thirty_long_task_names_stay_distinct_in_every_format():
     timeline = many_workers(30)
-    text_lanes = [line.split()[0] for line in render.to_text(timeline).splitlines()[4:35]]
+    text_lanes = [line.split()[0] for line in draw.to_text(timeline).splitlines()[4:35]]
     assert len(set(text_lanes)) == 31, text_lanes  # main() and 30 workers
     svg_labels = [
         "".join(element.itertext())
-        for element in ET.fromstring(render.to_svg(timeline)).iter(f"{SVG}text")
+        for element in ET.fromstring(draw.to_svg(timeline)).iter(f"{SVG}text")
         if element.get("x") == "12" and element.find(f"{SVG}title") is not None
     ]
     assert len(svg_labels) == 31 and len(set(svg_labels)) == 31
@@ -170,7 +170,7 @@ def test_picture_size_follows_the_lanes_and_labels():
     tall = many_workers(30, "w{}")
 
     def size(timeline: simclock.Timeline) -> tuple[float, float]:
-        root = ET.fromstring(render.to_svg(timeline))
+        root = ET.fromstring(draw.to_svg(timeline))
         return float(root.get("width", 0)), float(root.get("height", 0))
 
     assert size(small)[0] < size(wide)[0]  # the label column is as wide as the labels
@@ -191,7 +191,7 @@ def test_text_chart_keeps_its_columns_with_cjk_and_long_task_names(capsys):
     timeline = simclock.Timeline()
     simclock.run(main(), timeline=timeline)
     capsys.readouterr()
-    lines = render.to_text(timeline).splitlines()
+    lines = draw.to_text(timeline).splitlines()
     lanes = lines[4:7]
     assert len({columns(line.split("●")[0]) for line in lanes}) == 1, lanes  # bars start together
     listed = [line for line in lines if "│" in line]
@@ -204,7 +204,7 @@ def test_printed_lines_are_drawn_in_the_picture_not_only_on_hover(capsys):
     timeline = simclock.Timeline()
     simclock.run(_two_chores(), timeline=timeline)
     capsys.readouterr()
-    shown = svg_text(render.to_svg(timeline))
+    shown = svg_text(draw.to_svg(timeline))
     for line in ("washer started", "washer done", "vacuum done"):
         assert line in shown
     assert "printed line n" in shown  # the legend says what the numbered ticks are
@@ -233,8 +233,8 @@ def test_a_task_awaiting_another_is_joined_to_its_end(capsys):
         ("washing_task", main, 4.0, 4.0)  # vacuum had ended by then: no wait, no join
     ]
     assert {lane.name: lane.parent for lane in drawn.lanes}["washing_task"] == main
-    assert "_two_chores() resumed at 4s when washing_task ended at 4s" in render.to_text(timeline)
-    svg = render.to_svg(timeline)
+    assert "_two_chores() resumed at 4s when washing_task ended at 4s" in draw.to_text(timeline)
+    svg = draw.to_svg(timeline)
     assert svg.count('marker-end="url(#arrow)"') == 2  # the join and its legend entry
     assert "resumed when the awaited task ended" in svg_text(svg)
 
@@ -266,7 +266,7 @@ def test_legend_names_every_kind_of_mark_drawn():
 
     timeline = simclock.Timeline()
     simclock.run(main(), timeline=timeline)
-    shown = svg_text(render.to_svg(timeline))
+    shown = svg_text(draw.to_svg(timeline))
     for entry in ("ran", "waiting", "finished", "cancelled", "failed", "simclock.mark"):
         assert entry in shown, entry
     assert "printed line n" not in shown  # nothing was printed: no legend for it
@@ -281,14 +281,14 @@ def test_crowded_runs_are_summarised_by_coroutine():
     ]
     alive = groups[1].alive  # worker i ends at 1 + i/10 s: the crowd thins out steadily
     assert alive[0] == 400 and alive == sorted(alive, reverse=True) and 0 < alive[-1] < 10
-    text = render.to_text(timeline)
+    text = draw.to_text(timeline)
     assert "worker() (400 tasks)" in text and "at most 400 alive at once" in text
     assert len(text.splitlines()) < 40
-    svg = render.to_svg(timeline)
+    svg = draw.to_svg(timeline)
     root = ET.fromstring(svg)
     assert float(root.get("height", 0)) < 400
     assert "400 finished" in svg_text(svg)
-    page = render.to_html(timeline)
+    page = draw.to_html(timeline)
     assert_well_formed_html(page)
     assert "Tasks, by coroutine" in page
 
@@ -296,7 +296,7 @@ def test_crowded_runs_are_summarised_by_coroutine():
 def test_html_lists_every_printed_line_with_its_kind():
     timeline = hostile_timeline()
     parser = _WellFormedHTML()
-    page = render.to_html(timeline)
+    page = draw.to_html(timeline)
     parser.feed(page)
     kinds = re.findall(r"<td>(printed|mark)</td>", page)
     assert kinds.count("printed") == kinds.count("mark") == len(HOSTILE)
@@ -309,7 +309,7 @@ MERMAID_TASK = re.compile(r"^    (?P<label>[^:#;%\n]+?) :(?P<meta>[a-z, ]*[a-z]\
 def test_mermaid_gantt_has_sections_tasks_and_safe_labels():
     timeline = hostile_timeline()
     timeline.record(5.0, None, EventKind.PRINTED, "title section; click #1 %% comment")
-    diagram = render.to_mermaid(timeline, "run: the #1 %% test")
+    diagram = draw.to_mermaid(timeline, "run: the #1 %% test")
     lines = diagram.splitlines()
     assert lines[0] == "gantt"
     assert "    dateFormat x" in lines
@@ -329,12 +329,12 @@ def test_mermaid_of_the_create_task_lesson(capsys):
     timeline = simclock.Timeline()
     simclock.run(_two_chores(), timeline=timeline)
     capsys.readouterr()
-    diagram = render.to_mermaid(timeline)
+    diagram = draw.to_mermaid(timeline)
     assert "    washing_task (finished) :done, t2, 0, 4000" in diagram
     assert "    vacuum done :milestone, n3, 3000, 3000" in diagram
 
 
-@pytest.mark.parametrize("draw", [render.to_svg, render.to_html, render.to_text])
+@pytest.mark.parametrize("draw", [draw.to_svg, draw.to_html, draw.to_text])
 def test_an_empty_timeline_still_draws(draw):
     draw(simclock.Timeline())
 
@@ -345,4 +345,4 @@ def test_readme_shows_the_mermaid_chart_the_create_task_lesson_makes():
     assert shown is not None
     result = simclock.replay_script(BLOG / "05_create_task.py")
     title = "simclock run examples/blog/05_create_task.py"
-    assert shown.group(1) == render.to_mermaid(result.timeline, title)
+    assert shown.group(1) == draw.to_mermaid(result.timeline, title)

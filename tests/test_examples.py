@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import simclock
-from simclock.replay import compile_script, run_script
+from simclock.replay.script import compile_script, run_script
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = Path(__file__).resolve().parent / "expected"

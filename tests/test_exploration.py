@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import simclock
-from simclock.schedule import Schedule
+from simclock.clock.schedule import Schedule
 
 RACES = Path(__file__).resolve().parent.parent / "examples" / "races"
 RACE_EXAMPLES = ["token_refresh", "lost_update", "lock_order"]

@@ -16,8 +16,8 @@ import time
 import pytest
 
 import simclock
-from simclock.iteration import VirtualTimerHandle
-from simclock.loop import VirtualEventLoop
+from simclock.loop.iteration import VirtualTimerHandle
+from simclock.loop.loop import VirtualEventLoop
 
 
 def run_both_ways(main, monkeypatch):
@@ -383,7 +383,7 @@ def test_run_once_called_directly_is_one_iteration_as_in_asyncio():
     calls = 0
     asyncio.events._set_running_loop(loop)  # as a hand-made driver does
     try:
-        with simclock.bindings.bound(loop.clock):
+        with simclock.process.bound(loop.clock):
             while not job.done():  # nest_asyncio's run_until_complete, say
                 loop._run_once()
                 calls += 1

@@ -12,7 +12,7 @@ import time
 import pytest
 
 import simclock
-from simclock.bindings import real_perf_counter
+from simclock.process.bindings import real_perf_counter
 
 # Each peer prints its port, then serves one client in real time.
 BANNER_FIRST = """

@@ -1041,7 +1041,7 @@ def test_a_marked_anyio_test_on_a_real_loop_a_shared_fixture_started_fails_sayin
 def test_items_do_not_keep_their_loops_and_clocks_after_the_test(pytester):
     pytester.makeconftest(
         """
-        from simclock.pytest_plugin import _FIXTURE_CLOCK, _OWN_LOOP
+        from simclock.testing.pytest_plugin import _FIXTURE_CLOCK, _OWN_LOOP
 
         def pytest_sessionfinish(session):
             keys = (_OWN_LOOP, _FIXTURE_CLOCK)

@@ -13,7 +13,7 @@ from contextlib import redirect_stdout
 import pytest
 
 import simclock
-from simclock.bindings import real_perf_counter
+from simclock.process.bindings import real_perf_counter
 
 CHILD = [sys.executable, "-S", "-c"]
 

@@ -18,7 +18,7 @@ import janus
 import pytest
 
 import simclock
-from simclock.bindings import real_perf_counter
+from simclock.process.bindings import real_perf_counter
 
 
 def now() -> float:
@@ -423,7 +423,7 @@ def test_a_child_forked_during_a_run_reads_real_time():
 def test_a_thread_reading_the_wall_clock_while_runs_start_and_end_reads_real_time():
     import threading
 
-    from simclock import bindings
+    from simclock.process import bindings
 
     stop = threading.Event()
     wrong: list[object] = []

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import simclock
-from simclock import render
-from simclock.replay import compile_script, run_script
+from simclock.replay.script import compile_script, run_script
+from simclock.timeline import draw
 
 BLOG = Path(__file__).resolve().parent.parent / "examples" / "blog"
 
@@ -157,7 +157,7 @@ def test_tasks_one_after_another_did_not_overlap():
 def test_text_chart_fits_80_columns_and_shows_each_lane(capsys):
     timeline = replay_blog("05_create_task")
     capsys.readouterr()
-    chart = render.to_text(timeline)
+    chart = draw.to_text(timeline)
     lines = chart.splitlines()
     assert all(len(line) <= 80 for line in lines[:8]), chart
     lanes = {
@@ -175,7 +175,7 @@ def test_svg_and_html_escape_what_the_script_prints():
 
     timeline = simclock.Timeline()
     simclock.run(main(), timeline=timeline)
-    for page in (render.to_svg(timeline, "<b>title</b>"), render.to_html(timeline)):
+    for page in (draw.to_svg(timeline, "<b>title</b>"), draw.to_html(timeline)):
         assert "<script>" not in page
         assert "&lt;script&gt;" in page
         assert "<b>title</b>" not in page
@@ -184,7 +184,7 @@ def test_svg_and_html_escape_what_the_script_prints():
 def test_json_export_round_trips_the_events(capsys):
     timeline = replay_blog("06_gather")
     capsys.readouterr()
-    document = json.loads(render.to_json(timeline))
+    document = json.loads(draw.to_json(timeline))
     assert document["virtual_seconds"] == 3.0
     assert [
         (e["t"], e["kind"], e["text"]) for e in document["events"] if e["kind"] == "printed"

@@ -1,6 +1,7 @@
 """How simclock finds the threads working for a loop, and makes their waits virtual.
 
-Installed while a clock is bound (see `simclock.bindings.while_bound`), and
+Installed while a clock is bound (`simclock.loop` registers `install` and
+`uninstall` with `simclock.process.bindings.while_bound`), and
 inert for every thread that does not live on a virtual clock:
 
 - `threading.Thread.start`, called by code working for a loop (on its thread
@@ -26,12 +27,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from simclock import bindings
-from simclock.clock import Clock, later
+from simclock.clock.clock import Clock, later
 from simclock.errors import Deadlock
-from simclock.work import GATES, TrackedCall, Worker, WorkInFlight
+from simclock.process import bindings
+from simclock.threads.work import GATES, TrackedCall, Worker, WorkInFlight
 
-__all__: list[str] = []
+__all__ = ["install", "uninstall"]
 
 _allocate_lock = threading._allocate_lock  # type: ignore[attr-defined]
 _ORIGINAL: dict[str, Callable[..., Any]] = {
@@ -245,14 +246,13 @@ _TARGETS: list[tuple[object, str, str, Callable[..., Any]]] = [
 ]
 
 
-def _install() -> None:
+def install() -> None:
+    """Hook threading and thread pools: called as a clock is bound."""
     for owner, attribute, _key, hook in _TARGETS:
         setattr(owner, attribute, hook)
 
 
-def _uninstall() -> None:
+def uninstall() -> None:
+    """Put threading and thread pools back: called as the clock is released."""
     for owner, attribute, key, _hook in _TARGETS:
         setattr(owner, attribute, _ORIGINAL[key])
-
-
-bindings.while_bound(_install, _uninstall)

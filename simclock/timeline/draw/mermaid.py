@@ -12,9 +12,9 @@ and never start with a keyword, so any printed text makes a valid diagram.
 
 from __future__ import annotations
 
-from simclock.chart import TOP_LEVEL, chart, nice_step
-from simclock.chartlabels import printable, truncate
-from simclock.timeline import EventKind, Timeline
+from simclock.timeline.draw.labels import printable, truncate
+from simclock.timeline.draw.model import TOP_LEVEL, chart, nice_step
+from simclock.timeline.timeline import EventKind, Timeline
 
 __all__ = ["to_mermaid"]
 

@@ -30,23 +30,23 @@ from collections.abc import Callable, Mapping
 from contextvars import Context
 from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
-from simclock import bindings, childwaits, threadhooks
-from simclock.bindings import ClockView, real_monotonic
-from simclock.clock import Clock, StartLike
+from simclock.clock.clock import Clock, StartLike
 from simclock.errors import (
     ClockConflict,
     Deadlock,
     Livelock,
     TimeLimitExceeded,
-    _shorten,
     describe_timers,
+    shorten,
 )
-from simclock.iteration import _COARSE_FLOATS, LoopIteration
-from simclock.outside import DEFAULT_IO_GRACE, OutsideHooks, OutsideWorld
-from simclock.recording import recording_prints
-from simclock.taskrecording import TaskRecording
-from simclock.timeline import Timeline
-from simclock.work import WorkInFlight, iter_thread_stacks
+from simclock.loop.iteration import _COARSE_FLOATS, LoopIteration
+from simclock.loop.outside import DEFAULT_IO_GRACE, OutsideHooks, OutsideWorld
+from simclock.loop.recording import TaskRecording
+from simclock.process import bindings
+from simclock.process.bindings import ClockView, real_monotonic
+from simclock.process.prints import recording_prints
+from simclock.threads.work import WorkInFlight, iter_thread_stacks
+from simclock.timeline.timeline import Timeline
 
 __all__ = ["VirtualEventLoop", "background", "background_tasks", "new_event_loop"]
 
@@ -61,8 +61,6 @@ DEFAULT_LIVELOCK_AFTER = 1_000_000
 # Real seconds a worker may sleep outside Python, quiet, with no timer
 # pending, before the loop calls the run deadlocked.
 _PATIENCE = 5.0
-
-assert threadhooks and childwaits  # imported for their hooks on threading and subprocess
 
 
 class _JumpingSelector(selectors.BaseSelector):
@@ -218,14 +216,14 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         io_grace: float = DEFAULT_IO_GRACE,
         livelock_after: int = DEFAULT_LIVELOCK_AFTER,
     ) -> None:
-        _check_limit(limit)
+        check_limit(limit)
         if isinstance(livelock_after, bool) or not isinstance(livelock_after, int):
             raise ValueError(f"livelock_after must be a whole number, got {livelock_after!r}")
         if livelock_after < 1:
             raise ValueError(f"livelock_after must be at least 1, got {livelock_after!r}")
         self._livelock_after = livelock_after
         self._instant, self._spins = math.nan, 0
-        _check_io_grace(io_grace)
+        check_io_grace(io_grace)
         self._clock = _choose_clock(clock, start)
         self._limit = limit
         self._limit_at = math.inf if limit is None else self._clock.reading + limit
@@ -586,7 +584,7 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
             callback = getattr(handle, "_callback", None)
             code = getattr(getattr(callback, "__func__", callback), "__code__", None)
             where = f" (defined at {code.co_filename}:{code.co_firstlineno})" if code else ""
-            callbacks.append(f"{_shorten(repr(handle), 100)}{where}")
+            callbacks.append(f"{shorten(repr(handle), 100)}{where}")
         raise Livelock(self._clock.now, self._spins, callbacks)
 
     def _blocked_threads(self) -> list[str]:
@@ -634,14 +632,14 @@ def _drop_own_frame(handle: asyncio.Handle) -> None:
         del traceback[-1]
 
 
-def _check_limit(limit: object) -> None:
+def check_limit(limit: object) -> None:
     if limit is not None and (
         isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0
     ):
         raise ValueError(f"limit must be a positive number of virtual seconds, got {limit!r}")
 
 
-def _check_io_grace(io_grace: object) -> None:
+def check_io_grace(io_grace: object) -> None:
     if isinstance(io_grace, bool) or not (
         isinstance(io_grace, int | float) and 0 <= io_grace < math.inf
     ):

@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from simclock import bindings
-from simclock.clock import Clock, StartLike
-from simclock.loop import DEFAULT_LIVELOCK_AFTER, VirtualEventLoop, _choose_clock
-from simclock.outside import DEFAULT_IO_GRACE
-from simclock.timeline import Timeline
+from simclock.clock.clock import Clock, StartLike
+from simclock.loop.loop import DEFAULT_LIVELOCK_AFTER, VirtualEventLoop, _choose_clock
+from simclock.loop.outside import DEFAULT_IO_GRACE
+from simclock.process import bindings
+from simclock.timeline.timeline import Timeline
 
 __all__ = ["run"]
 

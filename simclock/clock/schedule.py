@@ -40,7 +40,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Decision", "Schedule", "check_jitter", "check_seed", "owner_of"]
+from simclock._compat.asyncio_internals import CANCELLED, owner_of
+
+__all__ = ["Decision", "Schedule", "check_jitter", "check_seed"]
 
 # How likely each multi-owner decision is to be a change point.
 _CHANGE_POINT_CHANCE = 0.05
@@ -137,7 +139,7 @@ class Schedule:
         self.decision_count += 1
         if self._random.random() < _CHANGE_POINT_CHANCE:
             top = max(range(len(owners)), key=keys.__getitem__)
-            if owners[top] is not _CANCELLED:
+            if owners[top] is not CANCELLED:
                 self._demoted += 1
                 self._set_priority(owners[top], -self._demoted)
                 keys = [self._priority(owner) for owner in owners]
@@ -152,7 +154,7 @@ class Schedule:
         return [handles[index] for index in ranked]
 
     def _priority(self, owner: Any) -> float:
-        if owner is _CANCELLED:
+        if owner is CANCELLED:
             return 2.0  # skipped when run; first, and no draw spent on it
         if type(owner) is tuple:
             known = self._by_value.get(owner)
@@ -191,30 +193,8 @@ class Schedule:
         return "\n".join(lines)
 
 
-_CANCELLED = object()  # the owner of a cancelled handle: it will not run
-
-
-def owner_of(handle: Any) -> Any:
-    """The task (or object) a handle acts for: whose priority orders it, whom it wakes."""
-    if handle._cancelled:
-        return _CANCELLED
-    callback = handle._callback
-    args = handle._args
-    if args and type(args[0]) is _Future:
-        # asyncio.sleep's timer resolves a future; the task awaiting it owns it.
-        for waiter, _context in args[0]._callbacks or ():
-            task = getattr(waiter, "__self__", None)
-            if isinstance(task, asyncio.Task):
-                return task
-    owner = getattr(callback, "__self__", None)
-    return owner if owner is not None else callback
-
-
-_Future = asyncio.Future
-
-
 def _name(owner: Any) -> str:
-    if owner is _CANCELLED:
+    if owner is CANCELLED:
         return "(cancelled)"
     if isinstance(owner, asyncio.Task):
         return owner.get_name()

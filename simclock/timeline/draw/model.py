@@ -19,9 +19,9 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from simclock.chartlabels import elide, printable
-from simclock.events import ENDINGS
-from simclock.timeline import EventKind, Timeline
+from simclock.timeline.draw.labels import elide, printable
+from simclock.timeline.events import ENDINGS
+from simclock.timeline.timeline import EventKind, Timeline
 
 __all__ = [
     "MOST_LANES",

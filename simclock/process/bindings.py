@@ -49,12 +49,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
-from simclock.clock import MONOTONIC_ORIGIN, Clock
+from simclock.clock.clock import MONOTONIC_ORIGIN, Clock
 
 if TYPE_CHECKING:
     import time_machine
-from simclock.clockswap import SwappableBuiltin, SwapUnsupported
 from simclock.errors import ClockConflict
+from simclock.process.clockswap import SwappableBuiltin, SwapUnsupported
 
 __all__ = [
     "ClockView",

@@ -9,9 +9,9 @@ is isolated (`<bdi>`) so it never reorders the cells around it.
 
 from __future__ import annotations
 
-from simclock.chart import TOP_LEVEL, Chart, chart
-from simclock.svgchart import escape, picture
-from simclock.timeline import Timeline
+from simclock.timeline.draw.model import TOP_LEVEL, Chart, chart
+from simclock.timeline.draw.svg import escape, picture
+from simclock.timeline.timeline import Timeline
 
 __all__ = ["to_html"]
 

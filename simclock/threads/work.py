@@ -59,9 +59,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Generic, Protocol, TypeVar
 
-from simclock import bindings
-from simclock.clock import later
-from simclock.threadprobe import Activity, ThreadProbe
+from simclock.clock.clock import later
+from simclock.process import bindings
+from simclock.process.probe import Activity, ThreadProbe
 
 __all__ = ["SETTLE", "LoopPort", "WorkInFlight", "Worker", "external_work"]
 

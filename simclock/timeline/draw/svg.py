@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from simclock.chart import (
+from simclock.timeline.draw.labels import columns, elide, printable, wrap
+from simclock.timeline.draw.model import (
     TOP_LEVEL,
     Chart,
     Lane,
@@ -29,8 +30,7 @@ from simclock.chart import (
     summary,
     ticks,
 )
-from simclock.chartlabels import columns, elide, printable, wrap
-from simclock.timeline import EventKind, Timeline
+from simclock.timeline.timeline import EventKind, Timeline
 
 __all__ = ["escape", "picture", "to_svg"]
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from simclock import bindings
-from simclock.timeline import EventKind, Timeline
+from simclock.process import bindings
+from simclock.timeline.timeline import EventKind, Timeline
 
 __all__ = ["mark", "recording_prints"]
 

@@ -15,7 +15,8 @@ running, a blocking `time.sleep()` on a clock's thread sleeps for real and
 moves the clock by the real time. Children started before the run (a
 session's server, say) leave sleeps virtual.
 
-Installed while a clock is bound (`simclock.bindings.while_bound`).
+`install` and `uninstall` are called as a clock is bound and released; `simclock.loop`
+registers them.
 """
 
 from __future__ import annotations
@@ -26,18 +27,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from simclock import bindings
-from simclock.bindings import ClockView, real_monotonic
-from simclock.threadprobe import process_running
+from simclock.process import bindings
+from simclock.process.bindings import ClockView, real_monotonic
+from simclock.process.probe import process_running
 
-__all__: list[str] = []
+__all__ = ["a_child_runs", "install", "uninstall"]
 
 _originals: dict[str, Callable[..., Any]] = {}
 # Children started while the clock is bound, by pid, until seen ended.
 _children: set[int] = set()
 
 
-def _a_child_runs() -> bool:
+def a_child_runs() -> bool:
+    """A child this run started is still running (seen through /proc)."""
     for pid in list(_children):
         if not process_running(pid):
             _children.discard(pid)
@@ -87,7 +89,7 @@ def _communicate(
         return _originals["communicate"](self, input, timeout)
 
 
-def _install() -> None:
+def install() -> None:
     _originals.update(
         wait=subprocess.Popen.wait,
         communicate=subprocess.Popen.communicate,
@@ -100,13 +102,9 @@ def _install() -> None:
     os.fork = _fork
 
 
-def _uninstall() -> None:
+def uninstall() -> None:
     os.fork = _originals.pop("fork")
     for name, original in _originals.items():
         setattr(subprocess.Popen, name, original)
     _originals.clear()
     _children.clear()
-
-
-bindings.while_bound(_install, _uninstall)
-bindings.sleep_for_real_while(_a_child_runs)

@@ -19,11 +19,11 @@ from collections.abc import Callable
 from contextvars import Context
 from typing import TYPE_CHECKING, Any
 
-from simclock.errors import _awaited_tasks, _shorten
-from simclock.timeline import Event, EventKind, Timeline
+from simclock.errors import awaited_tasks, shorten
+from simclock.timeline.timeline import Event, EventKind, Timeline
 
 if TYPE_CHECKING:
-    from simclock.clock import Clock
+    from simclock.clock.clock import Clock
 
 __all__ = ["TaskRecording", "is_loop_housekeeping"]
 
@@ -165,8 +165,8 @@ class TaskRecording:
         if until is not None and waiter is not None:
             text = f"until t={until - self._clock.reading + self._clock.now:.3f}s"
         else:
-            text = _shorten(repr(waiter), 80) if waiter is not None else ""
-        awaited = tuple(other.get_name() for other in _awaited_tasks(task))
+            text = shorten(repr(waiter), 80) if waiter is not None else ""
+        awaited = tuple(other.get_name() for other in awaited_tasks(task))
         timeline.record(self._clock.now, name, EventKind.WAITED, text, awaited=awaited)
 
     def _record_task_end(self, task: asyncio.Task[Any]) -> None:

@@ -20,7 +20,7 @@ import difflib
 import re
 from collections.abc import Iterator, Sequence
 
-from simclock.events import (
+from simclock.timeline.events import (
     ENDINGS,
     Event,
     EventKind,

@@ -1,4 +1,4 @@
-"""The `simclock` command: a thin shell over `simclock.replay` and `simclock.render`."""
+"""The `simclock` command: a thin shell over `simclock.replay` and `simclock.timeline.draw`."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from simclock import __version__
-from simclock.bindings import real_perf_counter
-from simclock.clock import DEFAULT_START, Clock
-from simclock.replay import INTERRUPTED, ScriptError, compile_script, run_script
-from simclock.timeline import Timeline
+from simclock._version import __version__
+from simclock.clock.clock import DEFAULT_START, Clock
+from simclock.process.bindings import real_perf_counter
+from simclock.replay.script import INTERRUPTED, ScriptError, compile_script, run_script
+from simclock.timeline.timeline import Timeline
 
 __all__ = ["main"]
 
-# The renderer of each chart suffix, by name: simclock.render is imported only
+# The renderer of each chart suffix, by name: simclock.timeline.draw is imported only
 # when a run draws something, which keeps it out of every replay's start-up.
 _CHART_SUFFIXES = {
     ".svg": "to_svg",
@@ -37,9 +37,9 @@ def _suffix(path: str) -> str:
 
 
 def _render() -> Any:
-    from simclock import render
+    from simclock.timeline import draw
 
-    return render
+    return draw
 
 
 class _UsageError(Exception):

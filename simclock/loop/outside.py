@@ -39,7 +39,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from simclock.bindings import real_monotonic
+from simclock.process.bindings import real_monotonic
 
 __all__ = ["DEFAULT_IO_GRACE", "OutsideHooks", "OutsideWorld"]
 

@@ -39,10 +39,10 @@ import warnings
 from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
-from simclock.schedule import Schedule
+from simclock.clock.schedule import Schedule
 
 if TYPE_CHECKING:
-    from simclock.timeline import Timeline
+    from simclock.timeline.timeline import Timeline
 
 __all__ = ["DEFAULT_START", "MONOTONIC_ORIGIN", "Clock", "StartLike", "later"]
 
@@ -210,7 +210,7 @@ class Clock:
         if self._on_move is not None:
             self._on_move()
         if self.timeline is not None:
-            from simclock.events import EventKind
+            from simclock.timeline.events import EventKind
 
             self.timeline.record(self.now, None, EventKind.MARK, text)
 

@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any, TypeVarTuple
 if TYPE_CHECKING:
     import selectors
 
-    from simclock.clock import Clock
-    from simclock.outside import OutsideWorld
-    from simclock.schedule import Schedule
-    from simclock.work import WorkInFlight
+    from simclock.clock.clock import Clock
+    from simclock.clock.schedule import Schedule
+    from simclock.loop.outside import OutsideWorld
+    from simclock.threads.work import WorkInFlight
 
 __all__ = ["LoopIteration", "VirtualTimerHandle"]
 

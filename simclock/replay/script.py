@@ -15,7 +15,6 @@ an uncaught exception. The differences are the point of the exercise:
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import io
 import os
@@ -23,18 +22,19 @@ import sys
 import traceback
 import types
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from importlib.machinery import SourceFileLoader
 from typing import Any, TextIO
 
-from simclock import bindings
-from simclock.clock import DEFAULT_START, Clock, StartLike
-from simclock.loop import VirtualEventLoop
-from simclock.outside import DEFAULT_IO_GRACE
-from simclock.recording import recording_prints
-from simclock.timeline import Timeline
+from simclock.clock.clock import DEFAULT_START, Clock, StartLike
+from simclock.loop.loop import VirtualEventLoop
+from simclock.loop.outside import DEFAULT_IO_GRACE
+from simclock.process import bindings
+from simclock.process.loops import virtual_loops
+from simclock.process.prints import recording_prints
+from simclock.timeline.timeline import Timeline
 
 __all__ = [
     "ScriptError",
@@ -42,7 +42,6 @@ __all__ = [
     "compile_script",
     "replay_script",
     "run_script",
-    "virtual_loops",
     "virtual_process",
 ]
 
@@ -97,46 +96,6 @@ def compile_script(path: str) -> _Script:
 # `asyncio.get_event_loop()`'s implicit loop and pytest-asyncio's older
 # releases call the default policy's `new_event_loop`. Patching these
 # (never the deprecated policy functions) reaches every one of them.
-_POLICY_BASE = getattr(asyncio.events, "_BaseDefaultEventLoopPolicy", None) or getattr(
-    asyncio.events,
-    "BaseDefaultEventLoopPolicy",
-    None,  # its name before Python 3.14
-)
-
-
-@contextmanager
-def virtual_loops(make_loop: Callable[[], asyncio.AbstractEventLoop]) -> Iterator[None]:
-    """Make every loop asyncio creates by default during the block with `make_loop`.
-
-    `asyncio.run`, `asyncio.Runner`, `asyncio.new_event_loop` and the loop
-    `asyncio.get_event_loop()` makes implicitly (Python 3.11 to 3.13) all get
-    one. Loops made with an explicit `loop_factory` are left alone. Nothing of
-    the event-loop policy API is used, so it works the same on 3.11 to 3.14.
-    """
-    saved = (asyncio.events.new_event_loop, asyncio.new_event_loop)
-
-    def new_event_loop() -> asyncio.AbstractEventLoop:
-        return make_loop()
-
-    def policy_new_event_loop(_policy: object) -> asyncio.AbstractEventLoop:
-        return make_loop()
-
-    asyncio.events.new_event_loop = asyncio.new_event_loop = new_event_loop
-    saved_policy_method = None
-    if _POLICY_BASE is not None:
-        saved_policy_method = _POLICY_BASE.__dict__.get("new_event_loop")
-        _POLICY_BASE.new_event_loop = policy_new_event_loop
-    try:
-        yield
-    finally:
-        asyncio.events.new_event_loop, asyncio.new_event_loop = saved
-        if _POLICY_BASE is not None:
-            if saved_policy_method is None:
-                del _POLICY_BASE.new_event_loop
-            else:
-                _POLICY_BASE.new_event_loop = saved_policy_method
-
-
 @contextmanager
 def virtual_process(
     clock: Clock, limit: float | None = None, io_grace: float | None = None
@@ -332,7 +291,8 @@ def _print_script_traceback(error: BaseException, code: types.CodeType) -> None:
     sys.stderr.writelines(report.format())
 
 
-_OWN_SOURCES = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# The package root, not this folder: every frame of simclock is its own.
+_OWN_SOURCES = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def _drop_own_frames(report: traceback.TracebackException, seen: set[int]) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import unittest
 
-from simclock.clock import DEFAULT_START, Clock, StartLike
-from simclock.loop import VirtualEventLoop
-from simclock.timeline import Timeline
+from simclock.clock.clock import DEFAULT_START, Clock, StartLike
+from simclock.loop.loop import VirtualEventLoop
+from simclock.timeline.timeline import Timeline
 
 __all__ = ["VirtualClockTestCase"]
 

@@ -1,0 +1,1 @@
+"""What simclock reads of other code's private state, kept in one place."""

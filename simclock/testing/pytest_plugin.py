@@ -1,0 +1,780 @@
+"""The pytest plugin: `@pytest.mark.simclock`, the `simclock` fixture, and `--simclock`.
+
+A thin shell over the public API. Which loop a marked async test runs on:
+
+- pytest-asyncio owns the test (it carries `asyncio` or runs in auto mode):
+  while its loop fixture is set up for a simclock node, asyncio's default loop
+  factory makes virtual loops (`simclock.replay.virtual_loops`; no policy API
+  is used). In a suite that answers pytest-asyncio's (1.4+)
+  `pytest_asyncio_loop_factories` hook itself, simclock answers it too, for
+  explicitly marked tests only.
+- Nobody else owns it (pytest-asyncio absent, disabled with `-p no:asyncio`,
+  or strict mode without the `asyncio` marker): simclock runs the test itself
+  on a fresh loop, function-scoped async fixtures included.
+
+A loop shared by a module or session scope is virtual when its scope node is
+a simclock node, and its tests then share one timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import inspect
+import math
+import re
+import sys
+import warnings
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Coroutine, Generator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from simclock.clock.clock import Advance, Clock, StartLike
+from simclock.errors import describe_tasks
+from simclock.loop.loop import VirtualEventLoop, background_tasks, check_io_grace, check_limit
+from simclock.loop.outside import DEFAULT_IO_GRACE
+from simclock.loop.recording import is_loop_housekeeping
+from simclock.process import bindings
+from simclock.process.loops import virtual_loops
+from simclock.timeline.timeline import Timeline
+
+__all__ = ["ClockFixture", "SimclockLeftoverTasksWarning", "SimclockOverrideWarning"]
+
+_DEFAULT_LIMIT = 86400.0
+_OPTIONS = {"start", "limit", "io_grace", "tick", "seed", "jitter", "autojump"}
+_LOOP_FIXTURE = re.compile(
+    r"^(event_loop|_session_event_loop|.*::<event_loop>"
+    r"|_(function|class|module|package|session)_scoped_runner)$"
+)
+_OWN_LOOP = pytest.StashKey["VirtualEventLoop"]()
+# The test failed already: a leftover report would only repeat its story.
+_FAILED = pytest.StashKey[bool]()
+_FIXTURE_CLOCK = pytest.StashKey[Clock]()
+# Loops made by this plugin, newest last: the failure report reads the newest one.
+_recent_loops: deque[VirtualEventLoop] = deque(maxlen=4)
+
+
+class SimclockLeftoverTasksWarning(UserWarning):
+    """A simulated test ended with tasks it started still pending."""
+
+
+class SimclockOverrideWarning(UserWarning):
+    """An explicit simclock marker replaced loops a suite chose for itself."""
+
+
+@dataclass(frozen=True)
+class _Options:
+    start: StartLike | None
+    limit: float | None
+    io_grace: float = DEFAULT_IO_GRACE
+    tick: float = 0.0
+    seed: int | None = None
+    jitter: float = 0.0
+    autojump: bool = True
+    timeline: bool = True
+
+    def clock(self) -> Clock:
+        clock = Clock(
+            self.start,
+            tick=self.tick,
+            seed=self.seed,
+            jitter=self.jitter,
+            autojump=self.autojump,
+        )
+        if self.timeline:
+            clock.timeline = Timeline()
+        return clock
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("simclock", "virtual time for asyncio tests")
+    group.addoption(
+        "--simclock",
+        action="store_true",
+        default=False,
+        help="run every async test on simclock's virtual clock",
+    )
+    group.addoption(
+        "--simclock-seed",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help="run simclock tests on the schedule SEED picks (replays an explored failure)",
+    )
+    group.addoption(
+        "--simclock-explore",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run each async simclock test on N seeded schedules (from --simclock-seed, or 0)",
+    )
+    parser.addini("simclock_all", "run every async test on the virtual clock", "bool", False)
+    parser.addini(
+        "simclock_limit",
+        "default virtual time limit of a simclock test in seconds ('none' for no limit)",
+        default=str(_DEFAULT_LIMIT),
+    )
+    parser.addini(
+        "simclock_tick",
+        "virtual seconds each read of time.monotonic()/perf_counter() moves the clock (default 0)",
+        default="0",
+    )
+    parser.addini(
+        "simclock_timeline",
+        "which simclock tests record a timeline: 'auto' (those using the simclock fixture, "
+        "and loops shared by a module or session) or 'always'",
+        default="auto",
+    )
+    parser.addini(
+        "simclock_strict_tasks",
+        "fail a simclock test that leaves tasks pending, instead of warning",
+        "bool",
+        False,
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "simclock(enabled=True, *, start=None, limit=None, io_grace=1.0, tick=0, seed=None, "
+        "jitter=0, autojump=True): run this async test on simclock's virtual clock; "
+        "simclock(False) opts out of --simclock",
+    )
+    # Read once; bad settings fail before any test runs.
+    _settings(config)
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m deselected what will not run
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A marker that cannot work fails the run at once, naming its test."""
+    for item in items:
+        if item.get_closest_marker("simclock") is None:
+            continue
+        options = _options(item)  # unknown options fail here
+        if options is None:
+            continue  # simclock(False), or anyio's trio runs
+        try:
+            options.clock()
+            check_limit(options.limit)
+            check_io_grace(options.io_grace)
+        except (TypeError, ValueError) as error:
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.simclock: {error}") from None
+        if _marks_a_sync_test_in_vain(item):
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.simclock on a sync test does nothing without "
+                "the simclock fixture: request it (def test_...(simclock)) to put time.time() "
+                "and asyncio.run() on a virtual clock, or remove the marker"
+            )
+
+
+def _marks_a_sync_test_in_vain(item: pytest.Item) -> bool:
+    """The marker sits on this very sync test function, which does not use the fixture.
+
+    A marker on a class or module covers its sync tests too, without complaint.
+    """
+    if not isinstance(item, pytest.Function) or _is_async_test(item) or _asyncio_owns(item):
+        return False
+    if not any(mark.name == "simclock" for mark in item.own_markers):
+        return False
+    inner = getattr(getattr(item.obj, "hypothesis", None), "inner_test", None)
+    if inner is not None and _is_async_function(inner):
+        return False  # hypothesis wraps an async test in a sync one
+    cls = getattr(item, "cls", None)
+    testcase = getattr(sys.modules.get("unittest"), "TestCase", None)
+    if cls is not None and testcase is not None and issubclass(cls, testcase):
+        return False  # unittest runs it: VirtualClockTestCase is the way there
+    return "simclock" not in item.fixturenames
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The ini file's simclock settings, read at start-up."""
+
+    limit: float | None
+    tick: float
+    timeline_always: bool
+    all: bool  # simclock_all
+
+
+_SETTINGS = pytest.StashKey[_Settings]()
+
+
+def _settings(config: pytest.Config) -> _Settings:
+    settings = config.stash.get(_SETTINGS, None)
+    if settings is None:
+        settings = _Settings(
+            _default_limit(config),
+            _default_tick(config),
+            _timeline_always(config),
+            bool(config.getini("simclock_all")),
+        )
+        config.stash[_SETTINGS] = settings
+    return settings
+
+
+def _default_tick(config: pytest.Config) -> float:
+    text = str(config.getini("simclock_tick")).strip()
+    try:
+        return float(text or 0)
+    except ValueError:
+        raise pytest.UsageError(
+            f"simclock_tick must be a number of seconds, got {text!r}"
+        ) from None
+
+
+def _default_limit(config: pytest.Config) -> float | None:
+    text = str(config.getini("simclock_limit")).strip().lower()
+    if text in ("", "none", "inf"):
+        return None
+    try:
+        limit = float(text)
+    except ValueError:
+        limit = math.nan
+    if not limit > 0:
+        raise pytest.UsageError(
+            f"simclock_limit must be a positive number of virtual seconds or 'none', got {text!r}"
+        )
+    return limit
+
+
+def _timeline_always(config: pytest.Config) -> bool:
+    text = str(config.getini("simclock_timeline")).strip().lower()
+    if text not in ("auto", "always"):
+        raise pytest.UsageError(f"simclock_timeline must be 'auto' or 'always', got {text!r}")
+    return text == "always"
+
+
+def _records_timeline(node: pytest.Item | pytest.Collector | Any) -> bool:
+    """Whether the loop made for `node` records a timeline.
+
+    Recording costs a test about as much as pytest's own work for it, so with
+    `simclock_timeline = auto` only a test that can read it (through the
+    `simclock` fixture) pays; a loop shared by a scope is made once, and records.
+    """
+    if _settings(node.config).timeline_always:
+        return True
+    fixturenames = getattr(node, "fixturenames", None)
+    return fixturenames is None or "simclock" in fixturenames
+
+
+def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
+    """The simclock options that apply to `node`, or None if it is not on the virtual clock."""
+    config = node.config
+    settings = _settings(config)
+    marker = node.get_closest_marker("simclock")
+    if marker is None:
+        if not (settings.all or config.getoption("simclock")):
+            return None
+    elif marker.args and not marker.args[0]:
+        return None
+    if _runs_on_another_backend(node):
+        return None  # anyio's trio runs, say: never simclock's
+    seed = _seed(node)
+    if marker is None:
+        return _Options(
+            None, settings.limit, tick=settings.tick, seed=seed, timeline=_records_timeline(node)
+        )
+    unknown = set(marker.kwargs) - _OPTIONS
+    if unknown:
+        raise pytest.UsageError(
+            f"{node.nodeid}: @pytest.mark.simclock got unknown option(s) {sorted(unknown)}; "
+            f"it takes {sorted(_OPTIONS)}"
+        )
+    limit = marker.kwargs.get("limit", settings.limit)
+    return _Options(
+        marker.kwargs.get("start"),
+        None if limit == math.inf else limit,
+        marker.kwargs.get("io_grace", DEFAULT_IO_GRACE),
+        marker.kwargs.get("tick", settings.tick),
+        seed if seed is not None else marker.kwargs.get("seed"),
+        marker.kwargs.get("jitter", 0.0),
+        marker.kwargs.get("autojump", True),
+        _records_timeline(node),
+    )
+
+
+def _seed(node: Any) -> int | None:
+    """The schedule seed of `node`: its explored seed, else --simclock-seed, else none."""
+    callspec = getattr(node, "callspec", None)
+    if callspec is not None and _EXPLORED_SEED in callspec.params:
+        seed: int = callspec.params[_EXPLORED_SEED]
+        return seed
+    chosen: int | None = node.config.getoption("simclock_seed")
+    return chosen
+
+
+_EXPLORED_SEED = "_simclock_explored_seed"
+
+
+@pytest.fixture(name=_EXPLORED_SEED)
+def _explored_seed(request: pytest.FixtureRequest) -> int:
+    """The seed a test explored with --simclock-explore runs on (read through `_seed`)."""
+    seed: int = request.param
+    return seed
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    runs = metafunc.config.getoption("simclock_explore")
+    if not runs:
+        return
+    if runs < 0:
+        raise pytest.UsageError(f"--simclock-explore takes a positive number of runs, got {runs}")
+    if not inspect.iscoroutinefunction(metafunc.function):
+        return
+    if _options(metafunc.definition) is None:
+        return
+    first = metafunc.config.getoption("simclock_seed") or 0
+    seeds = list(range(first, first + runs))
+    metafunc.fixturenames.append(_EXPLORED_SEED)
+    metafunc.parametrize(
+        _EXPLORED_SEED, seeds, ids=[f"simclock-seed={seed}" for seed in seeds], indirect=True
+    )
+
+
+def _runs_on_another_backend(node: Any) -> bool:
+    """A test parametrized by anyio to run on a backend other than asyncio."""
+    callspec = getattr(node, "callspec", None)
+    backend = callspec.params.get("anyio_backend") if callspec is not None else None
+    if isinstance(backend, tuple):
+        backend = backend[0] if backend else None
+    return isinstance(backend, str) and backend != "asyncio"
+
+
+def _make_loop(options: _Options) -> VirtualEventLoop:
+    if options.seed is None and _setting_up is not None:
+        # A factory pytest-asyncio got at collection, before --simclock-explore's
+        # seed of this test instance was known: the test being set up has it.
+        seed = _seed(_setting_up)
+        if seed is not None:
+            options = dataclasses.replace(options, seed=seed)
+    loop = VirtualEventLoop(options.clock(), limit=options.limit, io_grace=options.io_grace)
+    _recent_loops.append(loop)
+    return loop
+
+
+@functools.cache
+def _loop_factory(options: _Options) -> Callable[[], VirtualEventLoop]:
+    # One factory object per set of options: pytest-asyncio keys a shared
+    # (module or session) loop by its factory, and a new object per test would
+    # give every test a loop, and a timeline, of its own.
+    return functools.partial(_make_loop, options)
+
+
+def _shared_loop_factory(options: _Options) -> Callable[[], VirtualEventLoop]:
+    """The factory of a loop that tests may share: it records a timeline for all of them.
+
+    Tests that record and tests that do not must get the same factory, or they
+    would not share the loop.
+    """
+    return _loop_factory(dataclasses.replace(options, timeline=True))
+
+
+def _is_async_test(item: pytest.Item) -> bool:
+    function = getattr(item, "obj", None)
+    return inspect.iscoroutinefunction(function)
+
+
+def _asyncio_owns(item: pytest.Item) -> bool:
+    config = item.config
+    if not config.pluginmanager.has_plugin("asyncio"):
+        return False
+    if item.get_closest_marker("asyncio") is not None:
+        return True
+    return str(config.getini("asyncio_mode")) == "auto"
+
+
+# pytest-asyncio 1.4 and later, in a suite that answers `pytest_asyncio_loop_factories`.
+#
+# Any implementation of that hook makes pytest-asyncio parametrize every async
+# test with the factories it returns, which costs each test a fixture. So
+# simclock implements it only once another plugin or a conftest does: then an
+# explicit marker must override the suite's answer. Otherwise a simclock test
+# gets its loop the way it does under pytest-asyncio 0.23 to 1.3, from asyncio's
+# default loop factory while the loop fixture is set up.
+
+_HOOK_FACTORY = "_asyncio_loop_factory"  # pytest-asyncio's fixture of the chosen factory
+
+
+class _MarkerOverridesSuiteLoops:
+    """Answers `pytest_asyncio_loop_factories` for simclock tests, over the suite's answer."""
+
+    @pytest.hookimpl(wrapper=True, optionalhook=True)
+    def pytest_asyncio_loop_factories(
+        self, config: pytest.Config, item: pytest.Item
+    ) -> Generator[None, Any, Any]:
+        result = yield
+        options = _options(item)
+        if options is None:
+            # No answer is a UsageError once any implementation exists (the
+            # suite's may answer only for its own directory).
+            return result if result is not None else {"default": asyncio.new_event_loop}
+        if result is not None and item.get_closest_marker("simclock") is None:
+            # --simclock and simclock_all leave a suite's own loops be.
+            return result
+        if result is not None:
+            warnings.warn(
+                SimclockOverrideWarning(
+                    f"{item.nodeid}: @pytest.mark.simclock replaces the suite's own loop "
+                    f"factories {sorted(result)} with simclock's virtual loop"
+                ),
+                stacklevel=1,
+            )
+        # pytest-asyncio shares a loop between tests by their factory.
+        return {"simclock": _shared_loop_factory(options)}
+
+
+_OVERRIDE_PLUGIN = "simclock-loop-factories"
+
+
+def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager) -> None:
+    if isinstance(plugin, _MarkerOverridesSuiteLoops):
+        return
+    if not callable(getattr(plugin, "pytest_asyncio_loop_factories", None)):
+        return
+    if manager.get_plugin(_OVERRIDE_PLUGIN) is None:
+        manager.register(_MarkerOverridesSuiteLoops(), _OVERRIDE_PLUGIN)
+
+
+def _hook_chose_loop(item: pytest.Item | None) -> bool:
+    """Whether a `pytest_asyncio_loop_factories` answer gives `item` its loop factory."""
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and callspec.params.get(_HOOK_FACTORY) is not None
+
+
+# pytest-asyncio 0.23 to 1.3, and the loops simclock runs itself.
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest) -> Any:
+    item = getattr(request, "_pyfuncitem", None)
+    own_loop = item.stash.get(_OWN_LOOP, None) if item is not None else None
+    function = fixturedef.func
+    if own_loop is not None and _is_async_function(function):
+        if fixturedef.scope != "function":
+            raise pytest.UsageError(
+                f"async fixture {fixturedef.argname!r} has scope {fixturedef.scope!r}: "
+                "simclock runs this test on a loop of its own (neither pytest-asyncio nor "
+                "anyio owns it), and runs its async fixtures on that loop, so they must be "
+                "function-scoped; or let pytest-asyncio own the test (its asyncio marker) and "
+                "give the fixture a loop_scope"
+            )
+        fixturedef.func = _on_loop(own_loop, function)  # type: ignore[misc]
+        try:
+            return (yield)
+        finally:
+            fixturedef.func = function  # type: ignore[misc]
+    if _LOOP_FIXTURE.match(fixturedef.argname) is None:
+        return (yield)
+    options = _options(request.node)
+    if options is None:
+        return (yield)
+    newest_before = _recent_loops[-1] if _recent_loops else None
+    if _hook_chose_loop(item):
+        result = yield  # simclock's factory, or the suite's kept under --simclock
+    else:
+        with virtual_loops(_loop_factory(options)):
+            result = yield
+    loop = _recent_loops[-1] if _recent_loops else None
+    if item is not None and fixturedef.scope == "function" and loop is not newest_before:
+        # Registered after the loop fixture's own teardown, so it runs before it:
+        # once every fixture using the loop has torn down, while the loop is open.
+        fixturedef.addfinalizer(functools.partial(_report_leftovers, item, loop))
+    return result
+
+
+def _is_async_function(function: Any) -> bool:
+    return inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
+
+
+def _on_loop(loop: VirtualEventLoop, function: Callable[..., Any]) -> Callable[..., Any]:
+    """A sync stand-in for an async fixture function that runs it on `loop`."""
+    if inspect.isasyncgenfunction(function):
+
+        @functools.wraps(function)
+        def generator(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            agen: AsyncGenerator[Any, None] = function(*args, **kwargs)
+            yield loop.run_until_complete(agen.__anext__())
+            try:
+                loop.run_until_complete(agen.__anext__())
+            except StopAsyncIteration:
+                return
+            raise RuntimeError(f"async fixture {function.__name__} yielded more than once")
+
+        return generator
+
+    @functools.wraps(function)
+    def coroutine(*args: Any, **kwargs: Any) -> Any:
+        awaitable: Coroutine[Any, Any, Any] = function(*args, **kwargs)
+        return loop.run_until_complete(awaitable)
+
+    return coroutine
+
+
+# The test whose setup is running, for loop factories called during it.
+_setting_up: pytest.Item | None = None
+
+
+# An anyio test that shares an async fixture with other tests: anyio's runner
+# must run it, on the loop that fixture runs on. Its loop factory, for the
+# loops asyncio makes by default while the test sets up, runs and tears down.
+_ANYIO_LOOPS = pytest.StashKey[Callable[[], VirtualEventLoop]]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    global _setting_up
+    _setting_up = item
+    VirtualEventLoop.last_run = None
+    options = None
+    if _is_async_test(item) and not _asyncio_owns(item):
+        options = _options(item)
+    if options is None:
+        return (yield)
+    if not (_anyio_owns(item) and _uses_a_shared_async_fixture(item)):
+        item.stash[_OWN_LOOP] = _make_loop(options)
+        return (yield)
+    # The loop is shared with the fixture's other tests.
+    factory = item.stash[_ANYIO_LOOPS] = _shared_loop_factory(options)
+    with virtual_loops(factory):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    factory = item.stash.get(_ANYIO_LOOPS, None)
+    if factory is None:
+        if _anyio_owns(item) and isinstance(_anyio_runner_loop(), VirtualEventLoop):
+            if _options(item) is None:
+                pytest.fail(
+                    f"{item.nodeid} is not a simclock test, but anyio runs it on the virtual "
+                    "loop a shared async fixture started on for an earlier simclock test. "
+                    "Mark the fixture's whole scope alike (or none of it)",
+                    pytrace=False,
+                )
+        return (yield)
+    loop = _anyio_runner_loop()
+    if loop is not None and not isinstance(loop, VirtualEventLoop):
+        pytest.fail(
+            f"{item.nodeid} cannot run on simclock: anyio runs it on the real loop that a "
+            "shared async fixture started on for an earlier test. Mark the fixture's whole "
+            "scope (pytestmark = pytest.mark.simclock, or --simclock)",
+            pytrace=False,
+        )
+    with virtual_loops(factory):
+        return (yield)
+
+
+def _anyio_owns(item: pytest.Item) -> bool:
+    return "anyio_backend" in getattr(item, "fixturenames", ())
+
+
+def _uses_a_shared_async_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        definitions[-1].scope != "function" and _is_async_function(definitions[-1].func)
+        for definitions in info.name2fixturedefs.values()
+        if definitions
+    )
+
+
+def _anyio_runner_loop() -> asyncio.AbstractEventLoop | None:
+    """The asyncio loop of the test runner anyio's plugin holds now, if any."""
+    runner = getattr(sys.modules.get("anyio.pytest_plugin"), "_current_runner", None)
+    get_loop = getattr(runner, "get_loop", None)  # asyncio's runners have one
+    loop = get_loop() if get_loop is not None else None
+    return loop if isinstance(loop, asyncio.AbstractEventLoop) else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    loop = pyfuncitem.stash.get(_OWN_LOOP, None)
+    if loop is None:
+        return None
+    arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    loop.run_until_complete(pyfuncitem.obj(**arguments))
+    return True
+
+
+def _leftover_message(
+    item: pytest.Item, loop: VirtualEventLoop, tasks: list[asyncio.Task[Any]]
+) -> str:
+    quiet = background_tasks(loop)
+    reported = [task for task in tasks if task not in quiet]
+    if not reported:
+        return ""
+    return "\n".join(
+        [f"{item.nodeid} ended with tasks still pending:", *describe_tasks(reported)[1:]]
+    )
+
+
+def _report_leftovers(item: pytest.Item, loop: VirtualEventLoop | None) -> None:
+    """After the test and its fixtures: warn (or fail) about tasks still pending.
+
+    Runs before the loop closes, so a server or scheduler fixture has already
+    closed what it owns; background tasks and asyncio's own housekeeping (the
+    async-generator and executor shutdowns) are not reported.
+    """
+    if loop is None or loop.is_closed():
+        return
+    leftovers = [
+        task
+        for task in asyncio.all_tasks(loop)
+        if not task.done() and not is_loop_housekeeping(task)
+    ]
+    message = _leftover_message(item, loop, leftovers)
+    if not message or item.stash.get(_FAILED, False):
+        return
+    if item.config.getini("simclock_strict_tasks"):
+        pytest.fail(message, pytrace=False)
+    warnings.warn(SimclockLeftoverTasksWarning(message), stacklevel=1)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    global _setting_up
+    _setting_up = None
+    factory = item.stash.get(_ANYIO_LOOPS, None)
+    if factory is not None:
+        with virtual_loops(factory):
+            yield
+        return
+    yield
+    loop = item.stash.get(_OWN_LOOP, None)
+    if loop is None or loop.is_closed():
+        return
+    try:
+        _report_leftovers(item, loop)
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        loop.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed:
+        item.stash[_FAILED] = True
+    if report.failed and _options(item) is not None:
+        loop = item.stash.get(_OWN_LOOP, None) or _loop_that_ran()
+        clock = loop.clock if loop is not None else item.stash.get(_FIXTURE_CLOCK, None)
+        if clock is not None:
+            report.sections.append(("simclock", _failure_report(clock)))
+    if call.when == "teardown":
+        # Items live as long as the session; the loop, clock and timeline must not.
+        keys: tuple[pytest.StashKey[Any], ...] = (_OWN_LOOP, _FIXTURE_CLOCK, _ANYIO_LOOPS, _FAILED)
+        for key in keys:
+            if key in item.stash:
+                del item.stash[key]
+    return report
+
+
+def _loop_that_ran() -> VirtualEventLoop | None:
+    """The virtual loop that ran during this test (reset at each test's setup), if any."""
+    return VirtualEventLoop.last_run() if VirtualEventLoop.last_run is not None else None
+
+
+def _failure_report(clock: Clock, last: int = 15) -> str:
+    wall = f"{clock.datetime():%Y-%m-%d %H:%M:%S.%f}"
+    lines = [f"virtual time at failure: t={clock.now:.6f}s (wall clock {wall} UTC)"]
+    if clock.schedule is not None:
+        lines.append(clock.schedule.report())
+        lines.append(f"replay this schedule with: pytest --simclock-seed={clock.schedule.seed}")
+    if clock.timeline is None:
+        lines.append(
+            "no timeline recorded: request the simclock fixture, or set "
+            "simclock_timeline = always, to see the last events here"
+        )
+    elif clock.timeline.events:
+        events = clock.timeline.events[-last:]
+        lines.append(f"last {len(events)} of {len(clock.timeline.events)} timeline events:")
+        lines += [f"  {event}" for event in events]
+    return "\n".join(lines)
+
+
+class ClockFixture:
+    """What the `simclock` fixture gives a test: the clock of the loop it runs on.
+
+    Inside an async simclock test it is the running loop's clock; in a sync test
+    it is a clock bound for the duration of the test, so `time.time()` and
+    friends are virtual and `simclock.run(coro)` continues its timeline.
+    """
+
+    def __init__(self, fallback: Clock | Callable[[], Clock | None] | None) -> None:
+        # A sync test's own clock, or how to find the clock an async test ran on
+        # once its loop has stopped (a sync fixture's teardown reads it then).
+        self._fallback = fallback
+
+    @property
+    def clock(self) -> Clock:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if isinstance(loop, VirtualEventLoop):
+            return loop.clock
+        fallback = self._fallback() if callable(self._fallback) else self._fallback
+        if fallback is not None:
+            return fallback
+        raise RuntimeError(
+            "the simclock fixture has no clock here: this test does not run on a virtual loop"
+        )
+
+    @property
+    def now(self) -> float:
+        """Virtual seconds on the test's clock."""
+        return self.clock.now
+
+    @property
+    def timeline(self) -> Timeline | None:
+        """What the test's loop recorded: tasks, prints and marks, with virtual times."""
+        return self.clock.timeline
+
+    def advance(self, seconds: float) -> Advance:
+        """Move virtual time forward; see `Clock.advance` (await it with autojump=False)."""
+        return self.clock.advance(seconds)
+
+    async def run_until_idle(self) -> None:
+        """Let every other task run until all of them wait; see `Clock.run_until_idle`."""
+        await self.clock.run_until_idle()
+
+
+@pytest.fixture(name="simclock")
+def simclock_fixture(request: pytest.FixtureRequest) -> Iterator[ClockFixture]:
+    """The virtual clock of this test: `now`, `advance()`, `run_until_idle()`, `timeline`."""
+    item = request.node
+    own = item.stash.get(_OWN_LOOP, None)
+    if own is not None:
+        yield ClockFixture(own.clock)
+        return
+    if _is_async_test(item):
+
+        def clock_that_ran() -> Clock | None:
+            loop = item.stash.get(_OWN_LOOP, None) or _loop_that_ran()
+            return loop.clock if loop is not None else None
+
+        yield ClockFixture(clock_that_ran)
+        return
+    options = _options(item) or _Options(None, None, tick=_settings(item.config).tick)
+    clock = options.clock()
+    item.stash[_FIXTURE_CLOCK] = clock
+
+    def make_loop() -> VirtualEventLoop:
+        return VirtualEventLoop(clock, limit=options.limit, io_grace=options.io_grace)
+
+    # asyncio.run, asyncio.Runner and new_event_loop inside the test: on its clock.
+    with bindings.bound(clock), virtual_loops(make_loop):
+        yield ClockFixture(clock)
