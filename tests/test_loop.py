@@ -1,6 +1,7 @@
 import asyncio
 import datetime as dt
 import math
+import queue
 import sys
 import time
 
@@ -212,6 +213,51 @@ def test_limit_names_the_timers_that_keep_the_clock_moving():
     assert timers[0].startswith("t=65.000s: wakes task 'poller' poller() waiting in poller()")
     assert timers[1].startswith("t=300.000s: runs <built-in function print>")
     assert "keeping the clock moving" in str(caught.value)
+
+
+def test_a_blocking_wait_on_the_loops_thread_stops_at_the_limit():
+    async def main():
+        try:
+            queue.Queue().get(timeout=100)
+        except queue.Empty:
+            pass
+        time.sleep(100)
+        return simclock.current_clock().now
+
+    with pytest.raises(simclock.TimeLimitExceeded) as caught:
+        simclock.run(main(), limit=10)
+    assert caught.value.now == 0.0
+    assert caught.value.next_deadline == 100.0
+    assert "main()" in str(caught.value)
+
+
+def test_a_blocking_sleep_on_the_loops_thread_stops_at_the_limit():
+    async def main():
+        await asyncio.sleep(4)
+        time.sleep(7)
+
+    with pytest.raises(simclock.TimeLimitExceeded) as caught:
+        simclock.run(main(), limit=10)
+    assert (caught.value.now, caught.value.next_deadline) == (4.0, 11.0)
+
+
+def test_clock_advance_stops_at_the_limit_and_moves_nothing():
+    async def main():
+        clock = simclock.current_clock()
+        clock.advance(9)
+        with pytest.raises(simclock.TimeLimitExceeded):
+            clock.advance(2)
+        return clock.now
+
+    assert simclock.run(main(), limit=10) == 9.0
+
+
+def test_a_loops_limit_ends_with_the_loop():
+    clock = simclock.Clock()
+    loop = simclock.new_event_loop(clock, limit=5)
+    loop.close()
+    clock.advance(50)
+    assert clock.now == 50.0
 
 
 @pytest.mark.parametrize("bad", [0, -1, math.nan, "10"])

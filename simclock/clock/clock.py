@@ -36,15 +36,25 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from simclock.clock.schedule import Schedule
+from simclock.errors import TimeLimitExceeded
 
 if TYPE_CHECKING:
     from simclock.timeline.timeline import Timeline
 
-__all__ = ["DEFAULT_START", "MONOTONIC_ORIGIN", "Clock", "StartLike", "later"]
+__all__ = [
+    "COARSE_FLOATS",
+    "DEFAULT_START",
+    "MONOTONIC_ORIGIN",
+    "Clock",
+    "RunningLoop",
+    "StartLike",
+    "later",
+]
 
 #: The wall-clock instant a clock starts at unless told otherwise, fixed so that
 #: two runs of the same program print the same dates.
@@ -59,9 +69,26 @@ MONOTONIC_ORIGIN = 10_000.0
 _NS = 1_000_000_000
 
 
-class _Settles(Protocol):
-    async def _settle(self) -> None: ...
-    def _advance_to(self, until: float) -> Coroutine[Any, Any, None]: ...
+#: From this reading on, the spacing between floats nears the 1 ns clock
+#: resolution, and past it `now + resolution == now`: a timer due exactly now
+#: would never be popped. The resolution grows with the reading from here.
+COARSE_FLOATS = float(2**22)
+
+
+class RunningLoop(Protocol):
+    """What the clock asks of a loop running on it."""
+
+    async def settle(self) -> None:
+        """Return once nothing but the caller is ready and no worker works."""
+        ...
+
+    def advance_to(self, until: float) -> Coroutine[Any, Any, None]:
+        """With autojump off: move from deadline to deadline up to `until`."""
+        ...
+
+    def limit_report(self) -> tuple[list[asyncio.Task[Any]], list[str]]:
+        """The pending tasks and the next timers, for `TimeLimitExceeded`."""
+        ...
 
 
 class Clock:
@@ -112,9 +139,18 @@ class Clock:
             self.schedule = Schedule(seed, jitter=jitter)
         elif jitter:
             raise ValueError("jitter= explores schedules: give a seed= with it")
-        self._on_move: Callable[[], None] | None = None
+        #: The float step at the current reading: what a deadline within it counts as due.
+        self.resolution = 1e-9
+        # Called with the new reading after every move: the wall clock's follower
+        # while time-machine must be moved, and each loop's workers while some
+        # wait virtually. A tuple, replaced whole, so that any thread may add one.
+        self._followers: tuple[Callable[[float], object], ...] = ()
+        # The limits of the runs on this clock, as (reading, seconds); the
+        # earliest reading is the one that counts.
+        self._limits: list[tuple[float, float]] = []
+        self._limit_at = math.inf
         # Loops running on this clock right now, by the thread that runs them.
-        self._running: dict[int, _Settles] = {}
+        self._running: dict[int, RunningLoop] = {}
         #: Where loops on this clock record what happened, if anywhere.
         self.timeline: Timeline | None = None
 
@@ -169,7 +205,7 @@ class Clock:
         if not self.autojump and loop is not None:
             return Advance(self, loop, seconds)
         if seconds:
-            self._move_to(later(self._reading, seconds))
+            self.jump_to(later(self._reading, seconds))
         return Advance(self, None, seconds)
 
     def set_wall(self, when: dt.datetime | float) -> None:
@@ -207,8 +243,8 @@ class Clock:
         self._start_ns += delta_ns
         if delta_ns < 0:
             _forget_uuid_timestamps()
-        if self._on_move is not None:
-            self._on_move()
+        for follow in self._followers:
+            follow(self._reading)
         if self.timeline is not None:
             from simclock.timeline.events import EventKind
 
@@ -224,32 +260,96 @@ class Clock:
         running: object = asyncio.get_running_loop()
         if loop is None or running is not loop:
             raise RuntimeError("run_until_idle() must be awaited on a loop attached to this clock")
-        await loop._settle()
+        await loop.settle()
+
+    # The one way time moves.
+
+    def jump_to(self, reading: float) -> None:
+        """Move the reading forward to exactly `reading`; one in the past moves nothing.
+
+        Every mover of virtual time comes here: a loop jumping to its next
+        deadline, a blocking `time.sleep()` or `threading` wait on a clock's
+        thread, `advance()`, a tick. In this order it checks the run's limit
+        (raising `TimeLimitExceeded`, and moving nothing, rather than pass it),
+        sets the reading, grows the float resolution past `COARSE_FLOATS`, and
+        tells every follower (the wall clock; workers whose virtual waits end
+        at or before `reading`).
+        """
+        if reading > self._reading:
+            if reading > self._limit_at:
+                raise self._over_limit(reading)
+            self._reading = reading
+            if reading >= COARSE_FLOATS:
+                self.resolution = max(1e-9, math.ulp(reading))
+        # Also without a move: a worker's wait may end at the current instant.
+        for follow in self._followers:
+            follow(self._reading)
+
+    def follow(self, follower: Callable[[float], object]) -> None:
+        """Call `follower(reading)` after every move, until `unfollow(follower)`."""
+        self._followers = (*self._followers, follower)
+
+    def unfollow(self, follower: Callable[[float], object]) -> None:
+        followers = list(self._followers)
+        if follower in followers:
+            followers.remove(follower)
+            self._followers = tuple(followers)
+
+    # The runs' limits.
+
+    def add_limit(self, seconds: float) -> tuple[float, float]:
+        """Let time pass at most `seconds` from now; returns what `remove_limit` takes.
+
+        Limits stack: the earliest one counts. A jump past it raises
+        `TimeLimitExceeded` naming the pending tasks of the loops running now.
+        """
+        entry = (self._reading + seconds, float(seconds))
+        self._limits.append(entry)
+        self._limit_at = min(self._limit_at, entry[0])
+        return entry
+
+    def remove_limit(self, entry: tuple[float, float]) -> None:
+        if entry in self._limits:
+            self._limits.remove(entry)
+        self._limit_at = min((at for at, _seconds in self._limits), default=math.inf)
+
+    def _over_limit(self, reading: float) -> TimeLimitExceeded:
+        seconds = min(self._limits)[1]
+        loop = self._running.get(threading.get_ident())
+        if loop is None and self._running:
+            loop = next(iter(self._running.values()))
+        tasks, timers = loop.limit_report() if loop is not None else ([], [])
+        return TimeLimitExceeded(seconds, self.now, reading - MONOTONIC_ORIGIN, tasks, timers)
 
     # Machinery for the loop and the wall-clock bindings.
 
+    @contextmanager
+    def running(self, loop: RunningLoop) -> Iterator[None]:
+        """`loop` runs on this clock in the calling thread for the block."""
+        me = threading.get_ident()
+        if me in self._running:
+            raise RuntimeError("another loop is already running on this clock in this thread")
+        self._running[me] = loop
+        try:
+            yield
+        finally:
+            del self._running[me]
+
     def _read(self) -> float:
-        """A user-visible read of the monotonic clock: the reading, then the tick."""
+        """A user-visible read of the monotonic clock: the reading, then the tick.
+
+        A tick never passes the run's limit: it stops there, and the next jump raises.
+        """
         reading = self._reading
         if self._tick:
-            self._move_to(later(reading, self._tick))
+            self.jump_to(min(later(reading, self._tick), self._limit_at))
         return reading
-
-    def _move_to(self, when: float) -> None:
-        """Set the reading to exactly `when`; a `when` in the past is ignored."""
-        if when > self._reading:
-            self._reading = when
-            if self._on_move is not None:
-                self._on_move()
-
-    def _loop_in_this_thread(self) -> _Settles | None:
-        return self._running.get(threading.get_ident())
 
 
 class Advance:
     """What `Clock.advance` returns: awaitable; with `autojump=False` it must be awaited."""
 
-    def __init__(self, clock: Clock, loop: _Settles | None, seconds: float) -> None:
+    def __init__(self, clock: Clock, loop: RunningLoop | None, seconds: float) -> None:
         self._clock = clock
         self._loop = loop
         self._seconds = seconds
@@ -263,7 +363,7 @@ class Advance:
         if self._loop is None:
             return (yield from asyncio.sleep(0).__await__())
         until = later(self._clock._reading, self._seconds)
-        return (yield from self._loop._advance_to(until).__await__())
+        return (yield from self._loop.advance_to(until).__await__())
 
     def __del__(self) -> None:
         if not self._awaited:

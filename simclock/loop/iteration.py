@@ -38,6 +38,8 @@ from contextvars import Context, copy_context
 from heapq import heapify, heappop, heappush
 from typing import TYPE_CHECKING, Any, TypeVarTuple
 
+from simclock.clock.clock import COARSE_FLOATS
+
 if TYPE_CHECKING:
     import selectors
 
@@ -57,11 +59,6 @@ _INF = math.inf
 _list = list
 _new = object.__new__
 _Handle = asyncio.Handle
-
-# From here on the spacing between floats nears the 1 ns clock resolution, and
-# past it `now + resolution == now`: a timer due exactly now would never be
-# popped. Checking from a little early costs nothing.
-_COARSE_FLOATS = float(2**22)
 
 # asyncio's own loop driver: between two calls of `_run_once` it only checks `_stopping`.
 _RUN_FOREVER = base_events.BaseEventLoop.run_forever.__code__
@@ -113,9 +110,7 @@ class LoopIteration:
         _debug: bool
         _closed: bool
         _timer_cancelled_count: int
-        _clock_resolution: float
         _current_handle: asyncio.Handle | None
-        _limit_at: float
         _idle_waiters: list[asyncio.Future[None]]
         _instant: float
         _spins: int
@@ -123,7 +118,6 @@ class LoopIteration:
         slow_callback_duration: float
 
         def time(self) -> float: ...
-        def _jump_to(self, when: float) -> None: ...
         def _livelock(self) -> None: ...
         def _process_events(self, event_list: Any) -> None: ...
         def _check_closed(self) -> None: ...
@@ -430,22 +424,16 @@ class LoopIteration:
                             or not work.quiet()
                         ):
                             break  # something real may happen first: the general path waits
-                        if when > self._limit_at:
-                            self._jump_to(when)  # raises TimeLimitExceeded
-                        clock._reading = when
-                        if clock._on_move is not None:
-                            clock._on_move()
+                        clock.jump_to(when)
                 reading = clock._reading
                 if reading != instant:
                     instant, spins = reading, 0
-                    if reading >= _COARSE_FLOATS:
-                        self._clock_resolution = max(1e-9, math.ulp(reading))
                 else:
                     spins += 1
                     if spins > patience:
                         self._instant, self._spins = instant, spins
                         self._livelock()
-                end_time = reading + self._clock_resolution
+                end_time = reading + clock.resolution
                 if heap and heap[0] < end_time:
                     self._move_due_timers(end_time)
                 for _ in range(len(ready)):
@@ -479,9 +467,10 @@ class LoopIteration:
         if self._schedule is not None:
             self._reorder_ready_from(before)  # I/O events of this iteration, among themselves
         now = self.time()
-        if now >= _COARSE_FLOATS:
-            self._clock_resolution = max(1e-9, math.ulp(now))
-        end_time = now + self._clock_resolution
+        resolution = self._clock.resolution
+        if now >= COARSE_FLOATS:  # a replaced loop.time may read far from the clock
+            resolution = max(resolution, math.ulp(now))
+        end_time = now + resolution
         if self._scheduled and self._scheduled[0] < end_time:
             self._move_due_timers(end_time)
         popleft = ready.popleft

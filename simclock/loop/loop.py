@@ -24,7 +24,6 @@ import functools
 import inspect
 import math
 import selectors
-import threading
 import weakref
 from collections.abc import Callable, Mapping
 from contextvars import Context
@@ -35,11 +34,10 @@ from simclock.errors import (
     ClockConflict,
     Deadlock,
     Livelock,
-    TimeLimitExceeded,
     describe_timers,
     shorten,
 )
-from simclock.loop.iteration import _COARSE_FLOATS, LoopIteration
+from simclock.loop.iteration import LoopIteration
 from simclock.loop.outside import DEFAULT_IO_GRACE, OutsideHooks, OutsideWorld
 from simclock.loop.recording import TaskRecording
 from simclock.process import bindings
@@ -225,9 +223,9 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         self._instant, self._spins = math.nan, 0
         check_io_grace(io_grace)
         self._clock = _choose_clock(clock, start)
-        self._limit = limit
-        self._limit_at = math.inf if limit is None else self._clock.reading + limit
-        self._work = WorkInFlight(self, float(io_grace))
+        # The limit counts from now, and ends with the loop (see `close`).
+        self._limit = None if limit is None else self._clock.add_limit(limit)
+        self._work = WorkInFlight(self, self._clock, float(io_grace))
         self._outside = OutsideWorld(float(io_grace))
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._schedule = self._clock.schedule
@@ -243,7 +241,6 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         self._init_timers()
         selector.loop = self
         self._jumping = selector
-        self._clock_resolution = 1e-9
         if self._clock.timeline is not None:
             self._observe(self._clock.timeline)
         self._refresh_fast()
@@ -377,21 +374,15 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         self._check_closed()
         self._check_running()  # type: ignore[attr-defined]
         with bindings.bound(self._clock, ClockView(self._clock, self._work)):
-            me = threading.get_ident()
-            if me in self._clock._running:
-                raise RuntimeError("another loop is already running on this clock in this thread")
-            self._clock._running[me] = self
             VirtualEventLoop.last_run = weakref.ref(self)
             timeline = self._clock.timeline
-            try:
+            with self._clock.running(self):
                 if timeline is None:
                     super().run_forever()
                 else:
                     self._observe(timeline)
                     with recording_prints(timeline, lambda: self._clock.now):
                         super().run_forever()
-            finally:
-                del self._clock._running[me]
 
     def run_in_executor(
         self,
@@ -419,6 +410,9 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
 
     def close(self) -> None:
         super().close()
+        if self._limit is not None:
+            self._clock.remove_limit(self._limit)
+            self._limit = None
         self._clear_timers()
         self._refresh_fast()
         # Bound methods kept on the loop itself: dropped so that a closed loop
@@ -429,7 +423,7 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         # sees the loop closed or is in the set released here.
         self._work.close()
 
-    async def _settle(self) -> None:
+    async def settle(self) -> None:
         """Return once nothing but the caller is ready and no tracked thread works."""
         while True:
             await asyncio.sleep(0)
@@ -498,7 +492,7 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
                 # A test replaced loop.time: jumping the clock would not make any
                 # timer due. Wait as a real loop would, for the replaced clock.
                 return real.select(max(0.0, min(target - self.time(), 1.0)))
-            self._jump_to(target)
+            self._clock.jump_to(target)
             return []
         if not self._clock.autojump and self._advancing is not None:
             self._may_advance_to(math.inf)  # nothing left to run before its instant
@@ -525,7 +519,8 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         self._winding_down = True
         await super().shutdown_default_executor(*args, **kwargs)
 
-    async def _advance_to(self, until: float) -> None:
+    async def advance_to(self, until: float) -> None:
+        """With autojump off: run every timer up to `until` at its own instant, then return."""
         if self._advancing is not None:
             raise RuntimeError("another task is already awaiting clock.advance() on this loop")
         waiter = self.create_future()
@@ -554,7 +549,7 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         if target <= until:
             return True
         if until > self._clock.reading:
-            self._jump_to(until)  # checks the limit as any jump does
+            self._clock.jump_to(until)  # checks the limit as any jump does
         self._advancing = None
         if not waiter.done():
             waiter.set_result(None)
@@ -595,21 +590,9 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
             lines += ["    " + line.rstrip().replace("\n", "\n    ") for line in stack[-2:]]
         return lines
 
-    def _jump_to(self, when: float) -> None:
-        __tracebackhide__ = True  # pytest shows the error, not simclock's machinery
-        if when > self._limit_at:
-            assert self._limit is not None
-            raise TimeLimitExceeded(
-                self._limit,
-                self._clock.now,
-                when - self._clock.reading + self._clock.now,
-                self._pending_tasks(),
-                self._next_timers(),
-            )
-        self._clock._move_to(when)
-        self._work.expire_due(when)
-        if when >= _COARSE_FLOATS:
-            self._clock_resolution = max(1e-9, math.ulp(when))
+    def limit_report(self) -> tuple[list[asyncio.Task[Any]], list[str]]:
+        """The pending tasks and the next timers: what `TimeLimitExceeded` names."""
+        return self._pending_tasks(), self._next_timers()
 
     def _next_timers(self, count: int = 5) -> list[str]:
         """The next live timers, due when and waking whom: what keeps a runaway going."""

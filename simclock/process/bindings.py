@@ -46,7 +46,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from simclock.clock.clock import MONOTONIC_ORIGIN, Clock
@@ -142,10 +142,7 @@ class ClockView:
             started = real_monotonic()
             real_sleep(seconds)
             seconds = max(seconds, real_monotonic() - started)
-        self.clock.advance(seconds)
-        expire_due = getattr(self.work, "expire_due", None)
-        if expire_due is not None:
-            expire_due(self.clock.reading)
+        self.clock.advance(seconds)  # workers whose waits end meanwhile follow the clock
 
 
 _views = threading.local()
@@ -303,7 +300,7 @@ _REAL_TIME_NS: Callable[[], int] = _real_time_ns_twin()
 _lock = threading.RLock()
 _clock: Clock | None = None
 _holds = 0
-_travel: time_machine.travel | None = None
+_binding: ExitStack | None = None
 _saved_attributes: dict[str, object] = {}
 _hooks: list[tuple[Callable[[], None], Callable[[], None]]] = []
 
@@ -341,7 +338,7 @@ def bound(clock: Clock, view: View | None = None) -> Iterator[Clock]:
 
 
 def _bind(clock: Clock) -> None:
-    global _clock, _holds, _travel
+    global _clock, _holds, _binding
     with _lock:
         if _clock is clock:
             _holds += 1
@@ -354,62 +351,52 @@ def _bind(clock: Clock) -> None:
             )
         if _swap_error is not None:
             raise _swap_error
-        travel = time_machine.travel(clock.wall_ns() / _NS, tick=False)
-        traveller = travel.start()
-        installed: list[Callable[[], None]] = []
+        # The binding is a value: everything done is undone by closing it, in
+        # reverse, at the last release, after a failed bind, and in a forked child.
+        binding = ExitStack()
         try:
+            travel = time_machine.travel(clock.wall_ns() / _NS, tick=False)
+            traveller = travel.start()
+            binding.callback(travel.stop)
             if not _read_through(traveller):
-                clock._on_move = _wall_follower(clock, traveller)
+                follower = _wall_follower(clock, traveller)
+                clock.follow(follower)
+                binding.callback(clock.unfollow, follower)
             _patch_time_module()
+            binding.callback(_restore_time_module)
             _start_logging_clock(clock)
+            binding.callback(_restore_logging_clock)
             for install, uninstall in _hooks:
                 install()
-                installed.append(uninstall)
+                binding.callback(uninstall)
         except BaseException:
-            for uninstall in reversed(installed):
-                uninstall()
-            clock._on_move = None
-            _restore_time_module()
-            _restore_logging_clock()
-            travel.stop()
+            binding.close()
             raise
-        _clock, _holds, _travel = clock, 1, travel
+        _clock, _holds, _binding = clock, 1, binding
 
 
 def _release(clock: Clock) -> None:
-    global _clock, _holds, _travel
+    global _clock, _holds, _binding
     with _lock:
         if _clock is not clock:
             return
         _holds -= 1
         if _holds:
             return
-        clock._on_move = None
-        travel, _clock, _travel = _travel, None, None
-        try:
-            for _install, uninstall in reversed(_hooks):
-                uninstall()
-        finally:
-            _restore_time_module()
-            _restore_logging_clock()
-            if travel is not None:
-                travel.stop()
+        binding, _clock, _binding = _binding, None, None
+        if binding is not None:
+            binding.close()
 
 
 def _forget_in_a_forked_child() -> None:
     """A child forked during a run starts on real time, as a real run's child does."""
-    global _clock, _holds, _travel
+    global _clock, _holds, _binding
     if _clock is None:
         return
-    _clock._on_move = None
-    travel, _clock, _holds, _travel = _travel, None, 0, None
-    for _install, uninstall in reversed(_hooks):
-        uninstall()
-    _restore_time_module()
-    _restore_logging_clock()
+    binding, _clock, _holds, _binding = _binding, None, 0, None
     _views.__dict__.clear()
-    if travel is not None:
-        travel.stop()
+    if binding is not None:
+        binding.close()
 
 
 if hasattr(os, "register_at_fork"):
@@ -447,13 +434,13 @@ def _wall_ns() -> int:
     return clock._start_ns + round((view.peek() - MONOTONIC_ORIGIN) * _NS)
 
 
-def _wall_follower(clock: Clock, traveller: time_machine.Traveller) -> Callable[[], None]:
+def _wall_follower(clock: Clock, traveller: time_machine.Traveller) -> Callable[[float], None]:
     """Keep time-machine's instant on the clock's wall reading as the clock moves."""
     # time-machine turns a float shift into nanoseconds as round(delta * 1e9);
     # tracking what it applied keeps rounding from accumulating.
     applied = clock.wall_ns()
 
-    def follow() -> None:
+    def follow(_reading: float) -> None:
         nonlocal applied
         delta_ns = clock.wall_ns() - applied
         if delta_ns:

@@ -105,16 +105,17 @@ def virtual_process(
     The limit caps the whole block, not each loop: it counts from now.
     """
     grace = DEFAULT_IO_GRACE if io_grace is None else io_grace
-    limit_at = None if limit is None else clock.reading + limit
 
     def make_loop() -> VirtualEventLoop:
-        loop = VirtualEventLoop(clock, io_grace=grace)
-        if limit_at is not None:
-            loop._limit, loop._limit_at = limit, limit_at
-        return loop
+        return VirtualEventLoop(clock, io_grace=grace)
 
-    with bindings.bound(clock), virtual_loops(make_loop):
-        yield clock
+    entry = None if limit is None else clock.add_limit(limit)
+    try:
+        with bindings.bound(clock), virtual_loops(make_loop):
+            yield clock
+    finally:
+        if entry is not None:
+            clock.remove_limit(entry)
 
 
 @contextmanager

@@ -175,12 +175,10 @@ def _wait_on_the_loops_thread(
                 continue
             next_deadline = work.next_deadline()
             if deadline is not None and (next_deadline is None or deadline <= next_deadline):
-                clock._move_to(deadline)
-                work.expire_due(deadline)
+                clock.jump_to(deadline)
                 return False
             if next_deadline is not None:
-                clock._move_to(next_deadline)
-                work.expire_due(next_deadline)
+                clock.jump_to(next_deadline)
                 quiet_since = now
             elif now - quiet_since > _PATIENCE:
                 raise Deadlock(

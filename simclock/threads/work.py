@@ -59,7 +59,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Generic, Protocol, TypeVar
 
-from simclock.clock.clock import later
+from simclock.clock.clock import Clock, later
 from simclock.process import bindings
 from simclock.process.probe import Activity, ThreadProbe
 
@@ -217,10 +217,14 @@ _GONE = _Gone()
 class WorkInFlight:
     """A loop's workers, their virtual waits, and the inbox of what they hand back."""
 
-    def __init__(self, port: LoopPort, io_grace: float) -> None:
+    def __init__(self, port: LoopPort, clock: Clock, io_grace: float) -> None:
         # Held weakly: the loop holds this, and a cycle would keep every
         # finished loop alive until the garbage collector's next pass.
         self._port = weakref.ref(port)
+        self._clock = clock
+        # Whether `expire_due` follows the clock's moves: exactly while some
+        # virtual wait has a deadline, so that a jump with none costs nothing.
+        self._following = False
         self.io_grace = io_grace
         self._lock = threading.Lock()
         self._seq = itertools.count()
@@ -312,6 +316,9 @@ class WorkInFlight:
             GATES[gate] = self
             if deadline is not None:
                 heapq.heappush(self._deadlines, (deadline, worker.seq, next(self._arrivals), gate))
+                if not self._following:
+                    self._following = True
+                    self._clock.follow(self.expire_due)
         return True
 
     def park(self, worker: Worker, gate: Any) -> None:
@@ -346,7 +353,14 @@ class WorkInFlight:
             deadlines = self._deadlines
             while deadlines and deadlines[0][3] not in self._gates:
                 heapq.heappop(deadlines)
+            self._follow_while_deadlines()
             return deadlines[0][0] if deadlines else None
+
+    def _follow_while_deadlines(self) -> None:
+        """Stop following the clock once no deadline is left (called under the lock)."""
+        if self._following and not self._deadlines:
+            self._following = False
+            self._clock.unfollow(self.expire_due)
 
     def expire_due(self, reading: float) -> bool:
         """End every virtual wait whose deadline is at or before `reading`, in order."""
@@ -359,6 +373,7 @@ class WorkInFlight:
                 gate = heapq.heappop(deadlines)[3]
                 if gate in self._gates:
                     due.append(gate)
+            self._follow_while_deadlines()
         for gate in due:
             self.resume_gate(gate)
             _release(gate)
@@ -373,6 +388,8 @@ class WorkInFlight:
         """The loop is closing: open every virtual wait; they go on in real time."""
         with self._lock:
             self._closed = True
+            self._deadlines.clear()
+            self._follow_while_deadlines()
             gates, self._gates = list(self._gates), {}
             for gate in gates:
                 GATES.pop(gate, None)
