@@ -417,6 +417,9 @@ class LoopIteration:
                         break  # threads, I/O, or a deadlock: the general path decides
                     when = heap[0]
                     if when > clock._reading:
+                        # With no worker, inbox, waiter or expected peer, the idle
+                        # decision (simclock.clock.idle) can only answer JUMP to the
+                        # next timer: taken here without building its snapshot.
                         if (
                             when == _INF
                             or self._idle_waiters

@@ -30,6 +30,7 @@ from contextvars import Context
 from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
 from simclock.clock.clock import Clock, StartLike
+from simclock.clock.idle import Snapshot, Verdict, decide
 from simclock.errors import (
     ClockConflict,
     Deadlock,
@@ -438,68 +439,87 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
     def _when_idle(
         self, real: selectors.BaseSelector, timeout: float | None
     ) -> list[tuple[selectors.SelectorKey, int]]:
-        """Called by the selector when nothing is ready and no timer is due: wait, jump or fail."""
+        """Called by the selector when nothing is ready and no timer is due: wait, jump or fail.
+
+        While a worker works, wait for it in real time, looking again and again
+        whether it is really working or durably blocked. Once none works, the
+        rest is `simclock.clock.idle.decide`'s.
+        """
         __tracebackhide__ = True
         work = self._work
-        next_timer = self._next_deadline()
         if work.holds_time():
-            # A worker works: wait for it in real time, looking again and again
-            # whether it is really working or durably blocked.
             events = real.select(work.next_look())
-            pending = next_timer != math.inf or work.next_deadline() is not None
+            pending = self._next_deadline() != math.inf or work.next_deadline() is not None
             if events or work.inbox or work.look_closer(real_monotonic(), pending, _PATIENCE):
                 return events
         work.settled()
-        # Read only once no worker works: a worker registers its deadline before
-        # it stops working, so none can be missed here.
-        worker_deadline = work.next_deadline()
-        timer_pending = next_timer != math.inf or worker_deadline is not None
-        if work.inbox and work.deliver(self._ready, real_monotonic(), self._inbox_order):
+        decision = decide(self._idle_snapshot())
+        verdict = decision.verdict
+        if verdict is Verdict.JUMP:
+            self._clock.jump_to(decision.reading)
             return []
-        if self._idle_waiters:
-            waiters, self._idle_waiters = self._idle_waiters, []
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+        if verdict is Verdict.DELIVER:
+            self._deliver()
             return []
-        if timer_pending:
-            budget = self._outside.wait_budget()
-            if budget is not None:
-                # An outside peer may still answer: give it real time before jumping.
-                events = real.select(budget)
-                if events:
-                    self._outside.saw(events)
-                return events
-            target = next_timer
-            if worker_deadline is not None and worker_deadline <= next_timer:
-                target = worker_deadline
-            if not self._clock.autojump and not self._winding_down:
-                if self._advancing is None and self._could_be_woken():
-                    return real.select(timeout=None)
-                if not self._may_advance_to(target):
-                    return []
-            if self._background and self._only_background_ticks():
-                raise Deadlock(
-                    self._clock.now,
-                    self._foreground_tasks(),
-                    [
-                        f"background task {task.get_name()!r} still ticking"
-                        for task in sorted(self._background, key=lambda t: t.get_name())
-                        if not task.done()
-                    ],
-                )
-            if "time" in vars(self):
-                # A test replaced loop.time: jumping the clock would not make any
-                # timer due. Wait as a real loop would, for the replaced clock.
-                return real.select(max(0.0, min(target - self.time(), 1.0)))
-            self._clock.jump_to(target)
+        if verdict is Verdict.WAIT_FOR_PEER:
+            events = real.select(decision.seconds)
+            if events:
+                self._outside.saw(events)  # outside data restarts the grace
+            return events
+        if verdict is Verdict.WAIT_FOR_OUTSIDE or verdict is Verdict.WAIT_FOR_REPLACED_CLOCK:
+            return real.select(decision.seconds)
+        if verdict is Verdict.END_ADVANCE:
+            self._end_advance(decision.reading)
             return []
-        if not self._clock.autojump and self._advancing is not None:
-            self._may_advance_to(math.inf)  # nothing left to run before its instant
-            return []
-        if self._could_be_woken():
-            return real.select(timeout=None)
-        raise Deadlock(self._clock.now, self._pending_tasks(), self._blocked_threads())
+        raise self._deadlock(verdict)
+
+    def _idle_snapshot(self) -> Snapshot:
+        """The loop as `decide` sees it; read only once no worker works.
+
+        A worker registers its deadline before it stops working, so none can be missed.
+        """
+        work = self._work
+        advancing = self._advancing
+        return Snapshot(
+            next_timer=self._next_deadline(),
+            next_wait=work.next_wait(),
+            owed=bool(self._idle_waiters) or work.deliverable(real_monotonic()),
+            peer_budget=self._outside.wait_budget(),
+            could_be_woken=self._could_be_woken(),
+            autojump=self._clock.autojump or self._winding_down,
+            advancing_to=None if advancing is None else advancing[0],
+            only_background=bool(self._background) and self._only_background_ticks(),
+            replaced_time=self.time() if "time" in vars(self) else None,
+        )
+
+    def _deliver(self) -> None:
+        """Hand over what workers posted, or else wake the `run_until_idle()` waiters."""
+        if self._work.deliver(self._ready, real_monotonic(), self._inbox_order):
+            return
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _deadlock(self, verdict: Verdict) -> Deadlock:
+        if verdict is Verdict.FROZEN:
+            return Deadlock(
+                self._clock.now,
+                self._pending_tasks(),
+                self._blocked_threads(),
+                hint="autojump is off and no task awaits clock.advance(): time cannot move",
+            )
+        if verdict is Verdict.BACKGROUND_ONLY:
+            return Deadlock(
+                self._clock.now,
+                self._foreground_tasks(),
+                [
+                    f"background task {task.get_name()!r} still ticking"
+                    for task in sorted(self._background, key=lambda t: t.get_name())
+                    if not task.done()
+                ],
+            )
+        return Deadlock(self._clock.now, self._pending_tasks(), self._blocked_threads())
 
     def _could_be_woken(self) -> bool:
         """External I/O, a signal or a child process could still wake an idle loop."""
@@ -530,30 +550,14 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         finally:
             self._advancing = None
 
-    def _may_advance_to(self, target: float) -> bool:
-        """With autojump off: whether the loop may jump to `target` now.
-
-        Only within an `await clock.advance()`: up to its instant. Past it, the
-        clock is set to that instant and the advance ends (False: nothing to
-        jump to). With no advance in progress the run is deadlocked.
-        """
-        __tracebackhide__ = True
-        if self._advancing is None:
-            raise Deadlock(
-                self._clock.now,
-                self._pending_tasks(),
-                self._blocked_threads(),
-                hint="autojump is off and no task awaits clock.advance(): time cannot move",
-            )
-        until, waiter = self._advancing
-        if target <= until:
-            return True
-        if until > self._clock.reading:
-            self._clock.jump_to(until)  # checks the limit as any jump does
+    def _end_advance(self, until: float) -> None:
+        """With autojump off: the `await clock.advance()` in progress reached its instant."""
+        assert self._advancing is not None
+        _until, waiter = self._advancing
+        self._clock.jump_to(until)  # checks the limit as any jump does
         self._advancing = None
         if not waiter.done():
             waiter.set_result(None)
-        return False
 
     def _only_background_ticks(self) -> bool:
         """Every pending timer is a background task's, and nothing else could wake a task.

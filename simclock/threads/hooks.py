@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import concurrent.futures.thread
+import math
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from simclock.clock.clock import Clock, later
+from simclock.clock.idle import Snapshot, Verdict, decide
 from simclock.errors import Deadlock
 from simclock.process import bindings
 from simclock.threads.work import GATES, TrackedCall, Worker, WorkInFlight
@@ -158,29 +160,36 @@ def _wait_on_the_loops_thread(
 ) -> bool:
     """A blocking `threading` wait on the loop's own thread (a sync queue, a lock).
 
-    Nothing on the loop can run meanwhile, so only workers can end it. While a
-    worker works, wait in real time; once every worker is durably blocked,
-    virtual time moves to the next worker deadline or to this wait's own. With
-    neither, no thread can ever end the wait: `Deadlock`, instead of a hang.
+    Nothing on the loop can run meanwhile, so only workers can end it, and the
+    loop's own timers cannot fire: this wait's deadline stands in for them.
+    While a worker works, wait in real time; once none works, the idle decision
+    (`simclock.clock.idle.decide`) jumps to the next worker deadline or to this
+    wait's own, waits while a worker was busy within the last `_PATIENCE` real
+    seconds, and otherwise calls it a deadlock, instead of a hang.
     """
-    deadline = None if timeout is None else later(clock.reading, timeout)
+    deadline = math.inf if timeout is None else later(clock.reading, timeout)
 
     def block(waiter: Any) -> bool:
-        look, quiet_since = 0.001, bindings.real_monotonic()
+        look, busy_at = 0.001, bindings.real_monotonic()
         while not waiter.acquire(True, look):
             look = min(0.05, look * 2)
             now = bindings.real_monotonic()
             if work.holds_time() and work.look_closer(now, True, _PATIENCE):
-                quiet_since = now
+                busy_at = now
                 continue
-            next_deadline = work.next_deadline()
-            if deadline is not None and (next_deadline is None or deadline <= next_deadline):
-                clock.jump_to(deadline)
-                return False
-            if next_deadline is not None:
-                clock.jump_to(next_deadline)
-                quiet_since = now
-            elif now - quiet_since > _PATIENCE:
+            decision = decide(
+                Snapshot(
+                    next_timer=deadline,
+                    next_wait=work.next_wait(),
+                    could_be_woken=now - busy_at <= _PATIENCE,
+                )
+            )
+            if decision.verdict is Verdict.JUMP:
+                clock.jump_to(decision.reading)
+                if decision.reading >= deadline:
+                    return False  # timed out, at its own instant
+                busy_at = now  # a worker's wait ended: it works again
+            elif decision.verdict is Verdict.DEADLOCK:
                 raise Deadlock(
                     clock.now,
                     [],

@@ -362,6 +362,11 @@ class WorkInFlight:
             self._following = False
             self._clock.unfollow(self.expire_due)
 
+    def next_wait(self) -> float:
+        """`next_deadline()`, with `math.inf` for none."""
+        deadline = self.next_deadline()
+        return math.inf if deadline is None else deadline
+
     def expire_due(self, reading: float) -> bool:
         """End every virtual wait whose deadline is at or before `reading`, in order."""
         if not self._deadlines:
@@ -468,6 +473,12 @@ class WorkInFlight:
                 self._inbox_since = now
             self.inbox.append((worker.seq, next(self._arrivals), handle))
 
+    def deliverable(self, now: float) -> bool:
+        """Something is in the inbox, and no worker works or it waited long enough."""
+        if not self.inbox:
+            return False
+        return not (now - self._inbox_since < SETTLE and self.holds_time())
+
     def deliver(
         self,
         ready: Any,
@@ -480,9 +491,7 @@ class WorkInFlight:
         explored schedule (`order`, given each handle's worker) may interleave
         workers, never one worker's own handles.
         """
-        if not self.inbox:
-            return False
-        if now - self._inbox_since < SETTLE and self.holds_time():
+        if not self.deliverable(now):
             return False
         with self._lock:
             batch, self.inbox = self.inbox, []
