@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import random
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sized
 from dataclasses import dataclass
 from typing import Any
 
@@ -313,8 +313,8 @@ async def _unfired_wait_fors(sizes: Sizes, pace: Pace) -> Outcome:
     loop = asyncio.get_running_loop()
     sleep = pace.sleep()
     calls_per_worker = sizes.wait_for_calls // WAIT_FOR_WORKERS
-    # asyncio keeps its timer heap in `_scheduled`; every contender here is an asyncio loop.
-    heap: list[object] = getattr(loop, "_scheduled", [])
+    # asyncio keeps its timer heap in `_scheduled`; simclock keeps a TimerQueue in `_timers`.
+    heap: list[object] | Sized = getattr(loop, "_timers", None) or getattr(loop, "_scheduled", [])
     heap_peak, worst = [0], [0.0]
 
     async def worker(delay: float) -> None:

@@ -16,8 +16,8 @@ import time
 import pytest
 
 import simclock
-from simclock.loop.iteration import VirtualTimerHandle
 from simclock.loop.loop import VirtualEventLoop
+from simclock.loop.timers import VirtualTimerHandle
 
 
 def run_both_ways(main, monkeypatch):
@@ -97,7 +97,7 @@ def test_timers_cancelled_at_the_head_never_fire_and_are_dropped(monkeypatch):
         for timer in heads:
             timer.cancel()
         await asyncio.sleep(3)
-        return fired, loop._timer_count(), loop._timer_cancelled_count
+        return fired, len(loop._timers), loop._timers.cancelled
 
     fast, general = run_both_ways(main, monkeypatch)
     assert fast == general == (["kept at 1", "kept at 2"], 0, 0)
@@ -110,7 +110,7 @@ def test_cancelling_most_of_many_timers_purges_them_by_asyncios_rule():
         for timer in timers[:900]:
             timer.cancel()
         await asyncio.sleep(0)  # one iteration: the purge runs
-        return loop._timer_count(), [timer._scheduled for timer in timers[:3]]
+        return len(loop._timers), [timer._scheduled for timer in timers[:3]]
 
     assert simclock.run(main()) == (100, [False, False, False])
 
@@ -226,7 +226,7 @@ def _shape(handle):
 def test_timer_handles_keep_asyncios_slots_and_class_name():
     assert issubclass(VirtualTimerHandle, asyncio.TimerHandle)
     assert VirtualTimerHandle.__name__ == "TimerHandle"
-    assert VirtualTimerHandle.__slots__ == ("_background",)
+    assert VirtualTimerHandle.__slots__ == ("_background", "_queue")
 
 
 def test_the_fast_path_steps_aside_for_debug_mode_and_signal_handlers():

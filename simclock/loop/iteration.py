@@ -8,22 +8,15 @@ registered beyond the self-pipe, if any, with one raw zero-timeout call, as
 asyncio polls them every iteration; when none has an event it runs what is
 ready, or else moves the clock to the next deadline, inline.
 
-Timers are kept in deadline buckets rather than in a heap of handles:
-`_scheduled` is a heap of distinct deadlines (plain floats, compared in C),
-and `_buckets` maps each deadline to its timer, or to the list of its timers
-in scheduling order once a second one shares it. Equal deadlines therefore
-fire in the order they were scheduled without any sequence number, and a
-timer on a deadline already pending is one append. (Stock asyncio keeps
-handles in its heap and compares them in Python; its heap is not stable, so
-equal deadlines fire in an unspecified order.) `_ntimers` counts timers,
-cancelled ones included, for asyncio's rule on purging cancelled timers.
+Timers are kept in a `TimerQueue` (`simclock.loop.timers`): equal deadlines fire
+in the order they were scheduled.
 
 Everything a user can see stays stock: `call_at`/`call_later` return an
 `asyncio.TimerHandle` (a subclass that says so in reprs), `call_soon` a plain
 `asyncio.Handle`, built without their constructors' Python frames but with
 every slot set as the constructors set them. The general path (real I/O,
 signals, debug, timelines, threads, peers) is CPython's `_run_once`, rewritten
-for the buckets, and asks the loop's selector proxy what to do when idle.
+for the timer queue, and asks the loop's selector proxy what to do when idle.
 """
 
 from __future__ import annotations
@@ -33,12 +26,12 @@ import collections
 import math
 import sys
 from asyncio import base_events
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from contextvars import Context, copy_context
-from heapq import heapify, heappop, heappush
 from typing import TYPE_CHECKING, Any, TypeVarTuple
 
 from simclock.clock.clock import COARSE_FLOATS
+from simclock.loop.timers import TimerQueue, VirtualTimerHandle
 
 if TYPE_CHECKING:
     import selectors
@@ -48,12 +41,10 @@ if TYPE_CHECKING:
     from simclock.loop.outside import OutsideWorld
     from simclock.threads.work import WorkInFlight
 
-__all__ = ["LoopIteration", "VirtualTimerHandle"]
+__all__ = ["LoopIteration"]
 
 _Ts = TypeVarTuple("_Ts")
 
-_MIN_SCHEDULED = base_events._MIN_SCHEDULED_TIMER_HANDLES  # type: ignore[attr-defined]
-_MIN_CANCELLED_FRACTION = base_events._MIN_CANCELLED_TIMER_HANDLES_FRACTION  # type: ignore[attr-defined]
 _MAX_SELECT_TIMEOUT = base_events.MAXIMUM_SELECT_TIMEOUT  # type: ignore[attr-defined]
 _INF = math.inf
 _list = list
@@ -62,39 +53,6 @@ _Handle = asyncio.Handle
 
 # asyncio's own loop driver: between two calls of `_run_once` it only checks `_stopping`.
 _RUN_FOREVER = base_events.BaseEventLoop.run_forever.__code__
-
-
-class VirtualTimerHandle(asyncio.TimerHandle):
-    """An `asyncio.TimerHandle` that knows whether a background task scheduled it."""
-
-    __slots__ = ("_background",)
-    if TYPE_CHECKING:
-        _when: float
-        _scheduled: bool
-        _cancelled: bool
-        _source_traceback: list[Any] | None
-        _background: bool
-
-    def cancel(self) -> None:
-        """As `asyncio.TimerHandle.cancel`, in one step (every `asyncio.sleep` calls it)."""
-        handle: Any = self
-        if handle._cancelled:
-            return
-        loop = handle._loop
-        if handle._scheduled:
-            loop._timer_cancelled_count += 1
-        handle._cancelled = True
-        if loop._debug:
-            handle._repr = repr(handle)
-        handle._callback = None
-        handle._args = None
-
-
-# Handles name their class in reprs and in asyncio's error logs: say what a real run says.
-VirtualTimerHandle.__name__ = VirtualTimerHandle.__qualname__ = "TimerHandle"
-
-# A deadline's timer, or the list of its timers in scheduling order.
-Bucket = Any
 
 
 class LoopIteration:
@@ -109,7 +67,6 @@ class LoopIteration:
         _stopping: bool
         _debug: bool
         _closed: bool
-        _timer_cancelled_count: int
         _current_handle: asyncio.Handle | None
         _idle_waiters: list[asyncio.Future[None]]
         _instant: float
@@ -131,15 +88,11 @@ class LoopIteration:
     # With files registered beyond the self-pipe, each iteration of the fast
     # path first polls them, as asyncio does: any event means the general path.
     _poll_files: Callable[[], object] | None = None
-    _scheduled: list[float]
+    _timers: TimerQueue
     _schedule: Schedule | None = None
-    _buckets: dict[float, Bucket]
-    _ntimers = 0
 
     def _init_timers(self) -> None:
-        self._scheduled = []
-        self._buckets = {}
-        self._ntimers = 0
+        self._timers = TimerQueue()
 
     def _fast_path_allowed(self) -> bool:
         raise NotImplementedError
@@ -217,25 +170,14 @@ class LoopIteration:
         if timer._source_traceback:  # end it where the program called, not here
             del timer._source_traceback[-1]
         timer._background = self._is_background()
-        self._push_timer(timer)
+        timer._queue = self._timers
+        self._timers.push(timer)
         timer._scheduled = True
         self._timer_scheduled(when)
         return timer
 
     def _timer_scheduled(self, when: float) -> None:
         """Hook for the timeline: the current task will wait until `when`."""
-
-    def _push_timer(self, timer: VirtualTimerHandle) -> None:
-        when = timer._when
-        buckets = self._buckets
-        bucket = buckets.setdefault(when, timer)
-        if bucket is timer:
-            heappush(self._scheduled, when)
-        elif type(bucket) is _list:
-            bucket.append(timer)
-        else:
-            buckets[when] = [bucket, timer]
-        self._ntimers += 1
 
     def call_soon(
         self, callback: Callable[[*_Ts], object], *args: *_Ts, context: Context | None = None
@@ -256,118 +198,10 @@ class LoopIteration:
             del handle._source_traceback[-1]
         return handle  # type: ignore[no-any-return]
 
-    # Reading the timers.
-
-    def _next_deadline(self) -> float:
-        """The earliest deadline of a live timer, or `math.inf`; drops cancelled heads."""
-        if self._timer_cancelled_count:
-            self._drop_cancelled_heads()
-        scheduled = self._scheduled
-        return scheduled[0] if scheduled else _INF
-
-    def _timers(self) -> Iterator[VirtualTimerHandle]:
-        """Every timer still scheduled, cancelled ones included, in deadline order."""
-        buckets = self._buckets
-        for when in sorted(self._scheduled):
-            bucket = buckets[when]
-            if type(bucket) is _list:
-                yield from bucket
-            else:
-                yield bucket
-
-    def _timer_count(self) -> int:
-        """How many timers the loop holds, cancelled ones not yet dropped included."""
-        return self._ntimers
-
-    # Dropping cancelled timers, by asyncio's rule: from the head of the queue,
-    # or all at once when they are most of a queue of more than 100.
-
-    def _drop_cancelled_timers(self) -> None:
-        count = self._ntimers
-        if count > _MIN_SCHEDULED and self._timer_cancelled_count / count > _MIN_CANCELLED_FRACTION:
-            self._purge_cancelled()
-        else:
-            self._drop_cancelled_heads()
-
-    def _drop_cancelled_heads(self) -> None:
-        heap, buckets = self._scheduled, self._buckets
-        while heap:
-            when = heap[0]
-            bucket = buckets[when]
-            if type(bucket) is _list:
-                dropped = 0
-                for timer in bucket:
-                    if not timer._cancelled:
-                        break
-                    timer._scheduled = False
-                    dropped += 1
-                if not dropped:
-                    return
-                self._timer_cancelled_count -= dropped
-                self._ntimers -= dropped
-                if dropped < len(bucket):
-                    del bucket[:dropped]
-                    return
-            elif bucket._cancelled:
-                bucket._scheduled = False
-                self._timer_cancelled_count -= 1
-                self._ntimers -= 1
-            else:
-                return
-            heappop(heap)
-            del buckets[when]
-
-    def _purge_cancelled(self) -> None:
-        buckets: dict[float, Bucket] = {}
-        kept = 0
-        for when in sorted(self._scheduled):  # keeps each deadline's FIFO order
-            bucket = self._buckets[when]
-            for timer in bucket if type(bucket) is _list else (bucket,):
-                if timer._cancelled:
-                    timer._scheduled = False
-                    continue
-                kept += 1
-                current = buckets.setdefault(when, timer)
-                if current is timer:
-                    continue
-                if type(current) is _list:
-                    current.append(timer)
-                else:
-                    buckets[when] = [current, timer]
-        heap = list(buckets)
-        heapify(heap)
-        self._scheduled = heap
-        self._buckets = buckets
-        self._ntimers = kept
-        self._timer_cancelled_count = 0
-
-    def _clear_timers(self) -> None:
-        self._scheduled.clear()
-        self._buckets.clear()
-        self._ntimers = 0
-
-    def _move_due_timers(self, end_time: float) -> None:
-        """Move every timer due before `end_time` to the ready queue, deadline by deadline.
-
-        An explored schedule may reorder the timers of one deadline, never two
-        deadlines: asyncio always runs the earlier first.
-        """
-        heap, buckets, ready = self._scheduled, self._buckets, self._ready
-        moved = 0
-        while heap and heap[0] < end_time:
-            bucket = buckets.pop(heappop(heap))
-            if type(bucket) is _list:
-                for timer in bucket:
-                    timer._scheduled = False
-                if self._schedule is not None:
-                    bucket = self._schedule.order(bucket, self._clock.now)
-                ready.extend(bucket)
-                moved += len(bucket)
-            else:
-                bucket._scheduled = False
-                ready.append(bucket)
-                moved += 1
-        self._ntimers -= moved
+    def _order_timers(self, timers: Sequence[Any]) -> list[Any]:
+        """How an explored schedule orders the timers of one deadline."""
+        assert self._schedule is not None
+        return self._schedule.order(list(timers), self._clock.now)
 
     def _reorder_ready_from(self, start: int) -> None:
         """Let the schedule order what this iteration's I/O events made ready (from `start` on)."""
@@ -400,6 +234,8 @@ class LoopIteration:
         work = self._work
         popleft = ready.popleft
         outside = self._outside
+        timers = self._timers
+        order = None if self._schedule is None else self._order_timers
         instant, spins, patience = self._instant, self._spins, self._livelock_after
         attributes = self.__dict__
         try:
@@ -409,9 +245,9 @@ class LoopIteration:
                 poll = self._poll_files
                 if poll is not None and poll():
                     break  # I/O is ready: the general path selects and processes it
-                if self._timer_cancelled_count:
-                    self._drop_cancelled_timers()
-                heap = self._scheduled
+                if timers.cancelled:
+                    timers.drop_cancelled()
+                heap = timers.deadlines
                 if not ready and not self._stopping:
                     if not heap:
                         break  # threads, I/O, or a deadlock: the general path decides
@@ -438,7 +274,7 @@ class LoopIteration:
                         self._livelock()
                 end_time = reading + clock.resolution
                 if heap and heap[0] < end_time:
-                    self._move_due_timers(end_time)
+                    timers.pop_due(end_time, ready, order)
                 for _ in range(len(ready)):
                     handle = popleft()
                     if handle._cancelled:
@@ -454,13 +290,14 @@ class LoopIteration:
     def _run_once_general(self) -> None:
         """CPython's `_run_once` on deadline buckets; the selector proxy decides when idle."""
         __tracebackhide__ = True
-        if self._timer_cancelled_count:
-            self._drop_cancelled_timers()
+        timers = self._timers
+        if timers.cancelled:
+            timers.drop_cancelled()
         ready = self._ready
         if ready or self._stopping:
             timeout: float | None = 0
-        elif self._scheduled:
-            timeout = min(max(0.0, self._scheduled[0] - self.time()), _MAX_SELECT_TIMEOUT)
+        elif timers.deadlines:
+            timeout = min(max(0.0, timers.deadlines[0] - self.time()), _MAX_SELECT_TIMEOUT)
         else:
             timeout = None
         event_list: Any = self._selector.select(timeout)
@@ -474,8 +311,9 @@ class LoopIteration:
         if now >= COARSE_FLOATS:  # a replaced loop.time may read far from the clock
             resolution = max(resolution, math.ulp(now))
         end_time = now + resolution
-        if self._scheduled and self._scheduled[0] < end_time:
-            self._move_due_timers(end_time)
+        if timers.deadlines and timers.deadlines[0] < end_time:
+            order = None if self._schedule is None else self._order_timers
+            timers.pop_due(end_time, ready, order)
         popleft = ready.popleft
         for _ in range(len(ready)):
             handle: Any = popleft()
@@ -519,5 +357,6 @@ def _scheduled_timer(
     timer._when = when
     timer._background = False
     timer._scheduled = True
-    loop._push_timer(timer)
+    queue = timer._queue = loop._timers
+    queue.push(timer)
     return timer  # type: ignore[no-any-return]

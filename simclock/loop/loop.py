@@ -363,7 +363,7 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
             and not self._stopping
             and not self._debug
             and not self._closed
-            and self._next_deadline() > self.time()
+            and self._timers.next_deadline() > self.time()
             and self._jumping.registered <= self._internal_fds
             and not self._signal_handlers
             and not self._work.inbox
@@ -414,7 +414,7 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         if self._limit is not None:
             self._clock.remove_limit(self._limit)
             self._limit = None
-        self._clear_timers()
+        self._timers.clear()
         self._refresh_fast()
         # Bound methods kept on the loop itself: dropped so that a closed loop
         # is freed as soon as nobody holds it, not at the garbage collector's pass.
@@ -428,7 +428,7 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         """Return once nothing but the caller is ready and no tracked thread works."""
         while True:
             await asyncio.sleep(0)
-            if self._ready or self._next_deadline() <= self.time():
+            if self._ready or self._timers.next_deadline() <= self.time():
                 continue
             if not self._work.holds_time() and not self._work.inbox:
                 return
@@ -449,7 +449,7 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         work = self._work
         if work.holds_time():
             events = real.select(work.next_look())
-            pending = self._next_deadline() != math.inf or work.next_deadline() is not None
+            pending = self._timers.next_deadline() != math.inf or work.next_deadline() is not None
             if events or work.inbox or work.look_closer(real_monotonic(), pending, _PATIENCE):
                 return events
         work.settled()
@@ -481,7 +481,7 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         work = self._work
         advancing = self._advancing
         return Snapshot(
-            next_timer=self._next_deadline(),
+            next_timer=self._timers.next_deadline(),
             next_wait=work.next_wait(),
             owed=bool(self._idle_waiters) or work.deliverable(real_monotonic()),
             peer_budget=self._outside.wait_budget(),
@@ -567,7 +567,7 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         """
         if self._work.next_deadline() is not None or self._could_be_woken():
             return False
-        if any(not timer._background for timer in self._timers() if not timer._cancelled):
+        if any(not timer._background for timer in self._timers if not timer._cancelled):
             return False
         return bool(self._foreground_tasks())
 
@@ -577,7 +577,7 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
     def _livelock(self) -> None:
         __tracebackhide__ = True  # pytest shows the error, not simclock's machinery
         now = self._clock.reading
-        due = [timer for timer in self._timers() if timer._when <= now]
+        due = [timer for timer in self._timers if timer._when <= now]
         callbacks = []
         for handle in [*self._ready, *due][:5]:
             callback = getattr(handle, "_callback", None)
@@ -601,7 +601,7 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
     def _next_timers(self, count: int = 5) -> list[str]:
         """The next live timers, due when and waking whom: what keeps a runaway going."""
         timers = []
-        for timer in self._timers():
+        for timer in self._timers:
             if not timer._cancelled:
                 timers.append((timer._when - self._clock.reading + self._clock.now, timer))
                 if len(timers) == count:
