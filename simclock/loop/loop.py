@@ -40,7 +40,7 @@ from simclock.errors import (
 )
 from simclock.loop.iteration import LoopIteration
 from simclock.loop.outside import DEFAULT_IO_GRACE, OutsideHooks, OutsideWorld
-from simclock.loop.recording import TaskRecording
+from simclock.loop.recording import TaskRecorder
 from simclock.process import bindings
 from simclock.process.bindings import ClockView, real_monotonic
 from simclock.process.prints import recording_prints
@@ -144,7 +144,7 @@ class _JumpingSelector(selectors.BaseSelector):
         return loop._when_idle(real, timeout)
 
 
-class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.SelectorEventLoop):
+class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
     """An asyncio event loop whose time is virtual.
 
     `loop.time()` reads the attached `Clock`. While the loop runs, the clock
@@ -282,7 +282,7 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         return (
             not self._signal_handlers
             and not self._debug
-            and self._timeline is None
+            and self._recorder is None
             and not self._closed
             and not self._background
             and self._clock.autojump
@@ -311,9 +311,37 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         finally:
             self._refresh_fast()
 
+    # Recording tasks on a timeline: an observer, attached only while the clock has a timeline.
+
+    _recorder: TaskRecorder | None = None
+
     def _observe(self, timeline: Timeline) -> None:
-        super()._observe(timeline)
+        """Record task lifecycles on `timeline` from now until the loop closes."""
+        if self._recorder is not None and self._recorder.timeline is timeline:
+            return
+        self._recorder = TaskRecorder(timeline, self._clock, self._recorder)
+        # An instance attribute shadows the method, so only a recording loop pays.
+        self._call_soon = self._call_soon_recorded  # type: ignore[method-assign]
         self._refresh_fast()
+
+    def _call_soon_recorded(
+        self, callback: Callable[..., object], args: Any, context: Context | None
+    ) -> asyncio.Handle:
+        recorder = self._recorder
+        if recorder is not None:
+            callback = recorder.step(self, callback)
+        handle: asyncio.Handle = super()._call_soon(callback, args, context)  # type: ignore[misc]
+        return handle
+
+    def create_task(self, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        recorder = self._recorder
+        if recorder is None:
+            return super().create_task(coro, **kwargs)
+        start = len(recorder.timeline.events)
+        creator = asyncio.current_task(self)
+        task: asyncio.Task[Any] = super().create_task(coro, **kwargs)
+        recorder.task_made(task, start, creator)
+        return task
 
     def _order_by_worker(
         self, handles: list[asyncio.Handle], workers: list[int]
@@ -325,10 +353,10 @@ class VirtualEventLoop(LoopIteration, TaskRecording, OutsideHooks, asyncio.Selec
         return bool(self._background) and asyncio.current_task(self) in self._background
 
     def _timer_scheduled(self, when: float) -> None:
-        if self._timeline is not None:
+        if self._recorder is not None:
             task = asyncio.current_task(self)
             if task is not None:
-                self._timer_of_task[task] = when
+                self._recorder.timer_set(task, when)
 
     def run_until_complete(self, future: Any) -> Any:
         __tracebackhide__ = True  # pytest shows the error, not simclock's machinery

@@ -1,10 +1,11 @@
 """Recording a loop's tasks on a timeline, without touching them.
 
-A mixin of `VirtualEventLoop`. It costs nothing unless the loop's clock has a
-timeline. It wraps each task step the loop schedules, records when the task
-ran, waited and ended, and never changes an attribute, a callback or a name
-of the program's own objects: no done callback shows in a task's repr, and a
-failed task's exception is read without marking it retrieved.
+A `TaskRecorder` observes one loop. The loop attaches it when its clock has a
+timeline and otherwise pays one check for it. It wraps each task step the
+loop schedules, records when the task ran, waited and ended, and never
+changes an attribute, a callback or a name of the program's own objects: no
+done callback shows in a task's repr, and a failed task's exception is read
+without marking it retrieved.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import re
 import reprlib
 import weakref
 from collections.abc import Callable
-from contextvars import Context
 from typing import TYPE_CHECKING, Any
 
 from simclock.errors import awaited_tasks, shorten
@@ -25,70 +25,56 @@ from simclock.timeline.timeline import Event, EventKind, Timeline
 if TYPE_CHECKING:
     from simclock.clock.clock import Clock
 
-__all__ = ["TaskRecording", "is_loop_housekeeping"]
+__all__ = ["TaskRecorder", "is_loop_housekeeping"]
 
 
-class TaskRecording:
+class TaskRecorder:
     """The timeline side of a virtual loop: what each task did at which instant."""
 
-    if TYPE_CHECKING:
-        _clock: Clock
-
-        def _call_soon(
-            self, callback: Callable[..., object], args: Any, context: Context | None
-        ) -> asyncio.Handle: ...
-
-    _timeline: Timeline | None = None
-
-    def _observe(self, timeline: Timeline) -> None:
-        """Record task lifecycles on `timeline` from now until the loop closes."""
-        if self._timeline is timeline:
-            return
-        self._timeline = timeline
+    def __init__(
+        self, timeline: Timeline, clock: Clock, previous: TaskRecorder | None = None
+    ) -> None:
+        self.timeline = timeline
+        self._clock = clock
         # Where each task's "created" event sits, to name it once the name is final:
         # asyncio.create_task(name=...) names a task only after the loop made it.
-        self._created_event: weakref.WeakKeyDictionary[asyncio.Task[Any], int] = getattr(
-            self, "_created_event", weakref.WeakKeyDictionary()
+        self._created_event: weakref.WeakKeyDictionary[asyncio.Task[Any], int] = (
+            previous._created_event if previous is not None else weakref.WeakKeyDictionary()
         )
+        # The deadline each task set its last timer for, to say what it waits until.
         self._timer_of_task: weakref.WeakKeyDictionary[asyncio.Task[Any], float] = (
             weakref.WeakKeyDictionary()
         )
-        # An instance attribute shadows the method, so only a recording loop pays.
-        self._call_soon = self._call_soon_observed  # type: ignore[method-assign]
 
-    def _call_soon_observed(
-        self, callback: Callable[..., object], args: Any, context: Context | None
-    ) -> asyncio.Handle:
+    def step(
+        self, loop: asyncio.AbstractEventLoop, callback: Callable[..., object]
+    ) -> Callable[..., object]:
+        """The callback the loop schedules instead of `callback`: a task's step, recorded."""
         task = getattr(callback, "__self__", None)
-        if (
-            isinstance(task, asyncio.Task)
-            and self._timeline is not None
-            and not is_loop_housekeeping(task)
-        ):
-            if task not in self._created_event:
-                self._created_event[task] = len(self._timeline.events)
-                parent = asyncio.current_task(self)  # type: ignore[arg-type]
-                self._timeline.record(
-                    self._clock.now,
-                    task.get_name(),
-                    EventKind.CREATED,
-                    _call_text(task),
-                    parent=parent.get_name() if parent is not None else None,
-                )
-            callback = functools.partial(self._run_task_step, task, callback)
-        handle: asyncio.Handle = super()._call_soon(callback, args, context)  # type: ignore[misc]
-        return handle
+        if not isinstance(task, asyncio.Task) or is_loop_housekeeping(task):
+            return callback
+        if task not in self._created_event:
+            self._created_event[task] = len(self.timeline.events)
+            parent = asyncio.current_task(loop)
+            self.timeline.record(
+                self._clock.now,
+                task.get_name(),
+                EventKind.CREATED,
+                _call_text(task),
+                parent=parent.get_name() if parent is not None else None,
+            )
+        return functools.partial(self._run_task_step, task, callback)
 
-    def create_task(self, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
-        timeline = self._timeline
-        if timeline is None:
-            return super().create_task(coro, **kwargs)  # type: ignore[misc, no-any-return]
-        start = len(timeline.events)
-        creator = asyncio.current_task(self)  # type: ignore[arg-type]
-        task: asyncio.Task[Any] = super().create_task(coro, **kwargs)  # type: ignore[misc]
+    def task_made(
+        self, task: asyncio.Task[Any], start: int, creator: asyncio.Task[Any] | None
+    ) -> None:
+        """`create_task` returned `task`; `start` is how many events there were before it."""
         if task not in self._created_event and not is_loop_housekeeping(task):
-            self._record_eager_start(timeline, task, start, creator)
-        return task
+            self._record_eager_start(self.timeline, task, start, creator)
+
+    def timer_set(self, task: asyncio.Task[Any], when: float) -> None:
+        """`task` set a timer due at reading `when`."""
+        self._timer_of_task[task] = when
 
     def _record_eager_start(
         self,
@@ -144,10 +130,7 @@ class TaskRecording:
     def _run_task_step(
         self, task: asyncio.Task[Any], step: Callable[..., object], *args: Any
     ) -> None:
-        timeline = self._timeline
-        if timeline is None:
-            step(*args)
-            return
+        timeline = self.timeline
         name = self._task_name(timeline, task)
         timeline.record(self._clock.now, name, EventKind.RAN)
         step(*args)
@@ -170,9 +153,7 @@ class TaskRecording:
         timeline.record(self._clock.now, name, EventKind.WAITED, text, awaited=awaited)
 
     def _record_task_end(self, task: asyncio.Task[Any]) -> None:
-        timeline = self._timeline
-        if timeline is None:
-            return
+        timeline = self.timeline
         name = self._task_name(timeline, task)
         # `_exception`, not `exception()`: asking would mark the exception as
         # retrieved and silence asyncio's "never retrieved" report.
