@@ -183,9 +183,6 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
     the timer heap.
     """
 
-    #: The virtual loop that most recently started running, for reports after the fact.
-    last_run: weakref.ref[VirtualEventLoop] | None = None
-
     # An __init__ that raises before the base class ran must not break __del__.
     _closed = True
 
@@ -403,7 +400,6 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         self._check_closed()
         self._check_running()  # type: ignore[attr-defined]
         with bindings.bound(self._clock, ClockView(self._clock, self._work)):
-            VirtualEventLoop.last_run = weakref.ref(self)
             timeline = self._clock.timeline
             with self._clock.running(self):
                 if timeline is None:

@@ -45,6 +45,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
@@ -62,6 +63,8 @@ __all__ = [
     "bound",
     "current_clock",
     "current_view",
+    "forget_last_bound",
+    "last_bound",
     "pop_view",
     "push_view",
     "real_monotonic",
@@ -310,6 +313,20 @@ def current_clock() -> Clock | None:
     return _clock
 
 
+# The clock most recently bound, for reports after the run (a test's failure).
+_last_bound: weakref.ref[Clock] | None = None
+
+
+def last_bound() -> Clock | None:
+    """The clock most recently bound since `forget_last_bound()`, if it still exists."""
+    return _last_bound() if _last_bound is not None else None
+
+
+def forget_last_bound() -> None:
+    global _last_bound
+    _last_bound = None
+
+
 _real_sleeps_while: list[Callable[[], bool]] = []
 
 
@@ -338,7 +355,7 @@ def bound(clock: Clock, view: View | None = None) -> Iterator[Clock]:
 
 
 def _bind(clock: Clock) -> None:
-    global _clock, _holds, _binding
+    global _clock, _holds, _binding, _last_bound
     with _lock:
         if _clock is clock:
             _holds += 1
@@ -373,6 +390,7 @@ def _bind(clock: Clock) -> None:
             binding.close()
             raise
         _clock, _holds, _binding = clock, 1, binding
+        _last_bound = weakref.ref(clock)
 
 
 def _release(clock: Clock) -> None:

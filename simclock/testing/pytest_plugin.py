@@ -528,7 +528,7 @@ _ANYIO_LOOPS = pytest.StashKey[Callable[[], VirtualEventLoop]]()
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     global _setting_up
     _setting_up = item
-    VirtualEventLoop.last_run = None
+    bindings.forget_last_bound()
     options = None
     if _is_async_test(item) and not _asyncio_owns(item):
         options = _options(item)
@@ -669,8 +669,9 @@ def pytest_runtest_makereport(
     if report.failed:
         item.stash[_FAILED] = True
     if report.failed and _options(item) is not None:
-        loop = item.stash.get(_OWN_LOOP, None) or _loop_that_ran()
-        clock = loop.clock if loop is not None else item.stash.get(_FIXTURE_CLOCK, None)
+        loop = item.stash.get(_OWN_LOOP, None)
+        clock = loop.clock if loop is not None else bindings.last_bound()
+        clock = clock or item.stash.get(_FIXTURE_CLOCK, None)
         if clock is not None:
             report.sections.append(("simclock", _failure_report(clock)))
     if call.when == "teardown":
@@ -680,11 +681,6 @@ def pytest_runtest_makereport(
             if key in item.stash:
                 del item.stash[key]
     return report
-
-
-def _loop_that_ran() -> VirtualEventLoop | None:
-    """The virtual loop that ran during this test (reset at each test's setup), if any."""
-    return VirtualEventLoop.last_run() if VirtualEventLoop.last_run is not None else None
 
 
 def _failure_report(clock: Clock, last: int = 15) -> str:
@@ -763,8 +759,8 @@ def simclock_fixture(request: pytest.FixtureRequest) -> Iterator[ClockFixture]:
     if _is_async_test(item):
 
         def clock_that_ran() -> Clock | None:
-            loop = item.stash.get(_OWN_LOOP, None) or _loop_that_ran()
-            return loop.clock if loop is not None else None
+            loop = item.stash.get(_OWN_LOOP, None)
+            return loop.clock if loop is not None else bindings.last_bound()
 
         yield ClockFixture(clock_that_ran)
         return
