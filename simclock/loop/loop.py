@@ -92,7 +92,7 @@ class _JumpingSelector(selectors.BaseSelector):
         self.registered += 1
         loop = self.loop
         if loop is not None:
-            loop._refresh_fast()
+            loop._files_changed()
         return key
 
     def unregister(self, fileobj: Any) -> selectors.SelectorKey:
@@ -100,8 +100,7 @@ class _JumpingSelector(selectors.BaseSelector):
         self.registered -= 1
         loop = self.loop
         if loop is not None:
-            loop._outside.forget(key.fd)
-            loop._refresh_fast()
+            loop._files_changed(key.fd)
         return key
 
     def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
@@ -114,34 +113,11 @@ class _JumpingSelector(selectors.BaseSelector):
         self._real.close()
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        """What `_run_once` asks: the loop answers (`VirtualEventLoop._select`)."""
         __tracebackhide__ = True  # pytest shows the error, not simclock's machinery
         loop = self.loop
         assert loop is not None
-        real = self._real
-        work = loop._work
-        if work.inbox and work.deliver(loop._ready, real_monotonic(), loop._inbox_order):
-            timeout = 0  # what workers handed back is ready to run now
-        reading = loop._clock._reading
-        if reading == loop._instant:
-            loop._spins += 1
-            if loop._spins > loop._livelock_after:
-                loop._livelock()
-        else:
-            loop._instant, loop._spins = reading, 0
-        if self.registered <= loop._internal_fds and not loop._signal_handlers:
-            # Only the self-pipe is registered. What call_soon_threadsafe sends
-            # is already in the ready queue; the pipe only wakes a sleeping
-            # loop, so polling it here would be a system call for nothing.
-            if timeout == 0:
-                return []
-            return loop._when_idle(real, timeout)
-        events = real.select(0)
-        if events and loop._outside.expecting:
-            loop._outside.saw(events)
-        if events or timeout == 0:
-            return events
-        # Nothing is ready and no timer is due: this is where a real loop would sleep.
-        return loop._when_idle(real, timeout)
+        return loop._select(self._real, self.registered, timeout)
 
 
 class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
@@ -459,6 +435,45 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
             waiter = self.create_future()
             self._idle_waiters.append(waiter)
             await waiter
+
+    def _select(
+        self, real: selectors.BaseSelector, registered: int, timeout: float | None
+    ) -> list[tuple[selectors.SelectorKey, int]]:
+        """The selector's `select`: poll real I/O without waiting; when idle, decide.
+
+        `registered` counts the files registered, the self-pipe included.
+        """
+        __tracebackhide__ = True  # pytest shows the error, not simclock's machinery
+        work = self._work
+        if work.inbox and work.deliver(self._ready, real_monotonic(), self._inbox_order):
+            timeout = 0  # what workers handed back is ready to run now
+        reading = self._clock.reading
+        if reading == self._instant:
+            self._spins += 1
+            if self._spins > self._livelock_after:
+                self._livelock()
+        else:
+            self._instant, self._spins = reading, 0
+        if registered <= self._internal_fds and not self._signal_handlers:
+            # Only the self-pipe is registered. What call_soon_threadsafe sends
+            # is already in the ready queue; the pipe only wakes a sleeping
+            # loop, so polling it here would be a system call for nothing.
+            if timeout == 0:
+                return []
+            return self._when_idle(real, timeout)
+        events = real.select(0)
+        if events and self._outside.expecting:
+            self._outside.saw(events)
+        if events or timeout == 0:
+            return events
+        # Nothing is ready and no timer is due: this is where a real loop would sleep.
+        return self._when_idle(real, timeout)
+
+    def _files_changed(self, unregistered: int | None = None) -> None:
+        """A file was registered, or `unregistered` (its fd) was: the fast path may change."""
+        if unregistered is not None:
+            self._outside.forget(unregistered)
+        self._refresh_fast()
 
     def _when_idle(
         self, real: selectors.BaseSelector, timeout: float | None
