@@ -8,7 +8,7 @@ import os
 import types
 from collections.abc import Sequence
 
-from simclock._compat.asyncio_internals import owner_of
+from simclock._compat.asyncio_internals import awaited_future, gathered_children, owner_of
 
 __all__ = ["ClockConflict", "Deadlock", "Livelock", "SimclockError", "TimeLimitExceeded"]
 
@@ -154,7 +154,7 @@ def describe_tasks(tasks: list[asyncio.Task[object]]) -> list[str]:
         seen.add(task)
         indent = "  " + "    " * depth + ("-> " if depth else "- ")
         lines.append(f"{indent}{task.get_name()!r} {where_task_waits(task)}")
-        waiter = getattr(task, "_fut_waiter", None)
+        waiter = awaited_future(task)
         if waiter is not None and task not in children:
             lines.append(f"{'  ' + '    ' * depth}    awaiting {shorten(repr(waiter), 120)}")
         for child in children.get(task, []):
@@ -168,10 +168,11 @@ def describe_tasks(tasks: list[asyncio.Task[object]]) -> list[str]:
 
 
 def awaited_tasks(task: asyncio.Task[object]) -> list[asyncio.Task[object]]:
-    waiter = getattr(task, "_fut_waiter", None)
+    """The tasks `task` awaits now: one task, or the children of a gather, or none."""
+    waiter = awaited_future(task)
     if isinstance(waiter, asyncio.Task):
         return [waiter]
-    gathered = getattr(waiter, "_children", None)  # asyncio.gather's future
+    gathered = gathered_children(waiter)
     if gathered:
         return [child for child in gathered if isinstance(child, asyncio.Task)]
     return []

@@ -10,9 +10,24 @@ naming it.
 from __future__ import annotations
 
 import asyncio
+from asyncio import base_events
 from typing import Any
 
-__all__ = ["CANCELLED", "POLICY_BASE", "owner_of"]
+__all__ = [
+    "CANCELLED",
+    "HANDLE_SLOTS",
+    "MAX_SELECT_TIMEOUT",
+    "MIN_CANCELLED_FRACTION",
+    "MIN_SCHEDULED_TIMERS",
+    "POLICY_BASE",
+    "RUN_FOREVER",
+    "TIMER_SLOTS",
+    "awaited_future",
+    "format_handle",
+    "gathered_children",
+    "owner_of",
+    "stored_exception",
+]
 
 #: The owner of a cancelled handle: it will not run, so it acts for nobody.
 CANCELLED = object()
@@ -45,3 +60,49 @@ def owner_of(handle: Any) -> Any:
                 return task
     owner = getattr(callback, "__self__", None)
     return owner if owner is not None else callback
+
+
+#: Every slot of an `asyncio.Handle` that its constructor sets. The loop's fast
+#: path builds handles without the constructor's Python frame and sets exactly
+#: these; with debug off, `_source_traceback` is None and `_repr` is None.
+HANDLE_SLOTS = frozenset(
+    {"_callback", "_args", "_cancelled", "_loop", "_source_traceback", "_repr", "_context"}
+)
+#: What an `asyncio.TimerHandle` adds: its deadline, and whether a loop holds it.
+TIMER_SLOTS = HANDLE_SLOTS | {"_when", "_scheduled"}
+
+#: The code of asyncio's loop driver: between two calls of `_run_once` it
+#: checks only `_stopping`, so `_run_once` may run iterations back to back when
+#: this is its caller.
+RUN_FOREVER = base_events.BaseEventLoop.run_forever.__code__
+
+#: asyncio's rule for dropping cancelled timers: all at once when more than
+#: this many are held and cancelled ones are more than this fraction of them.
+MIN_SCHEDULED_TIMERS: int = base_events._MIN_SCHEDULED_TIMER_HANDLES  # type: ignore[attr-defined]
+MIN_CANCELLED_FRACTION: float = base_events._MIN_CANCELLED_TIMER_HANDLES_FRACTION  # type: ignore[attr-defined]
+#: The longest a loop's selector is asked to wait at once.
+MAX_SELECT_TIMEOUT: float = base_events.MAXIMUM_SELECT_TIMEOUT  # type: ignore[attr-defined]
+
+#: How asyncio names a handle in its "Executing ... took ... seconds" warning.
+format_handle: Any = base_events._format_handle  # type: ignore[attr-defined]
+
+
+def awaited_future(task: asyncio.Task[Any]) -> Any:
+    """The future `task` waits on now, or None (the task is ready, running or done)."""
+    return getattr(task, "_fut_waiter", None)
+
+
+def gathered_children(future: object) -> list[Any] | None:
+    """The children of an `asyncio.gather` future, or None for any other future."""
+    children = getattr(future, "_children", None)
+    return list(children) if children is not None else None
+
+
+def stored_exception(task: asyncio.Task[Any]) -> BaseException | None:
+    """A done task's exception, read without marking it retrieved.
+
+    `task.exception()` would mark it so and silence asyncio's "exception was
+    never retrieved" report, which a recorder must not change.
+    """
+    exception: BaseException | None = getattr(task, "_exception", None)
+    return exception

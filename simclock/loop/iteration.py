@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from contextvars import Context, copy_context
 from typing import TYPE_CHECKING, Any, TypeVarTuple
 
+from simclock._compat.asyncio_internals import MAX_SELECT_TIMEOUT, RUN_FOREVER, format_handle
 from simclock.clock.clock import COARSE_FLOATS
 from simclock.loop.timers import TimerQueue, VirtualTimerHandle
 
@@ -45,14 +46,10 @@ __all__ = ["LoopIteration"]
 
 _Ts = TypeVarTuple("_Ts")
 
-_MAX_SELECT_TIMEOUT = base_events.MAXIMUM_SELECT_TIMEOUT  # type: ignore[attr-defined]
 _INF = math.inf
 _list = list
 _new = object.__new__
 _Handle = asyncio.Handle
-
-# asyncio's own loop driver: between two calls of `_run_once` it only checks `_stopping`.
-_RUN_FOREVER = base_events.BaseEventLoop.run_forever.__code__
 
 
 class LoopIteration:
@@ -228,7 +225,7 @@ class LoopIteration:
         decide goes the general way, through the selector, and ends the call.
         """
         __tracebackhide__ = True  # pytest shows the error, not simclock's machinery
-        once = sys._getframe(1).f_code is not _RUN_FOREVER
+        once = sys._getframe(1).f_code is not RUN_FOREVER
         ready = self._ready
         clock = self._clock
         work = self._work
@@ -297,7 +294,7 @@ class LoopIteration:
         if ready or self._stopping:
             timeout: float | None = 0
         elif timers.deadlines:
-            timeout = min(max(0.0, timers.deadlines[0] - self.time()), _MAX_SELECT_TIMEOUT)
+            timeout = min(max(0.0, timers.deadlines[0] - self.time()), MAX_SELECT_TIMEOUT)
         else:
             timeout = None
         event_list: Any = self._selector.select(timeout)
@@ -330,7 +327,7 @@ class LoopIteration:
                 if took >= self.slow_callback_duration:
                     base_events.logger.warning(  # type: ignore[attr-defined]
                         "Executing %s took %.3f seconds",
-                        base_events._format_handle(handle),  # type: ignore[attr-defined]
+                        format_handle(handle),
                         took,
                     )
             finally:

@@ -19,6 +19,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from simclock._compat.asyncio_internals import awaited_future, stored_exception
 from simclock.errors import awaited_tasks, shorten
 from simclock.timeline.timeline import Event, EventKind, Timeline
 
@@ -144,7 +145,7 @@ class TaskRecorder:
             self._record_task_end(task)
             return
         until = self._timer_of_task.pop(task, None)
-        waiter = getattr(task, "_fut_waiter", None)
+        waiter = awaited_future(task)
         if until is not None and waiter is not None:
             text = f"until t={until - self._clock.reading + self._clock.now:.3f}s"
         else:
@@ -155,9 +156,7 @@ class TaskRecorder:
     def _record_task_end(self, task: asyncio.Task[Any]) -> None:
         timeline = self.timeline
         name = self._task_name(timeline, task)
-        # `_exception`, not `exception()`: asking would mark the exception as
-        # retrieved and silence asyncio's "never retrieved" report.
-        exception = getattr(task, "_exception", None)
+        exception = stored_exception(task)  # not exception(): that marks it retrieved
         if task.cancelled():
             timeline.record(self._clock.now, name, EventKind.CANCELLED)
         elif exception is not None:

@@ -18,15 +18,14 @@ Prior art: trio's `Deadlines` (a heap of deadlines beside the tasks waiting on t
 from __future__ import annotations
 
 import asyncio
-from asyncio import base_events
 from collections.abc import Callable, Iterator, Sequence
 from heapq import heapify, heappop, heappush
 from typing import TYPE_CHECKING, Any
 
+from simclock._compat.asyncio_internals import MIN_CANCELLED_FRACTION, MIN_SCHEDULED_TIMERS
+
 __all__ = ["TimerQueue", "VirtualTimerHandle"]
 
-_MIN_SCHEDULED = base_events._MIN_SCHEDULED_TIMER_HANDLES  # type: ignore[attr-defined]
-_MIN_CANCELLED_FRACTION = base_events._MIN_CANCELLED_TIMER_HANDLES_FRACTION  # type: ignore[attr-defined]
 _list = list
 
 # A deadline's timer, or the list of its timers in scheduling order.
@@ -141,7 +140,10 @@ class TimerQueue:
 
     def drop_cancelled(self) -> None:
         """Drop cancelled timers by asyncio's rule (see the module docstring)."""
-        if self.count > _MIN_SCHEDULED and self.cancelled / self.count > _MIN_CANCELLED_FRACTION:
+        if (
+            self.count > MIN_SCHEDULED_TIMERS
+            and self.cancelled / self.count > MIN_CANCELLED_FRACTION
+        ):
             self.purge_cancelled()
         else:
             self.drop_cancelled_heads()

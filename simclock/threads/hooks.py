@@ -28,6 +28,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from simclock._compat.threading_internals import (
+    POOL_THREAD_TARGET,
+    acquire_restore,
+    allocate_lock,
+    is_owned,
+    release_save,
+    waiters,
+)
 from simclock.clock.clock import Clock, later
 from simclock.clock.idle import Snapshot, Verdict, decide
 from simclock.errors import Deadlock
@@ -36,7 +44,6 @@ from simclock.threads.work import GATES, TrackedCall, Worker, WorkInFlight
 
 __all__ = ["install", "uninstall"]
 
-_allocate_lock = threading._allocate_lock  # type: ignore[attr-defined]
 _ORIGINAL: dict[str, Callable[..., Any]] = {
     "start": threading.Thread.start,
     "join": threading.Thread.join,
@@ -44,7 +51,6 @@ _ORIGINAL: dict[str, Callable[..., Any]] = {
     "notify": threading.Condition.notify,
     "submit": concurrent.futures.ThreadPoolExecutor.submit,
 }
-_POOL_THREAD_TARGET = getattr(concurrent.futures.thread, "_worker", None)
 # Real seconds the loop's thread may wait, blocked, with nothing that could end it.
 _PATIENCE = 5.0
 
@@ -65,7 +71,7 @@ def _worker_of_caller() -> Worker | None:
 
 def _start(thread: threading.Thread) -> None:
     work = _work_of_caller()
-    if work is None or getattr(thread, "_target", None) is _POOL_THREAD_TARGET:
+    if work is None or getattr(thread, "_target", None) is POOL_THREAD_TARGET:
         _ORIGINAL["start"](thread)
         return
     # Working from before it starts, so the loop cannot jump past its first steps.
@@ -94,7 +100,7 @@ def _join(thread: threading.Thread, timeout: float | None = None) -> None:
         _ORIGINAL["join"](thread, timeout)
         return
     # Joining a worker: durable while that worker is; its end wakes the joiner.
-    gate = _allocate_lock()
+    gate = allocate_lock()
     gate.acquire()
     if timeout is not None or not worker.work.join_gate(worker, gate, thread):
         # A timed join, or a thread that does not work for the loop: it ends in
@@ -136,20 +142,20 @@ def _condition_wait(
     Returns whether a notify woke the wait (it took the waiter off the queue),
     and what `block` answered.
     """
-    if not condition._is_owned():  # type: ignore[attr-defined]
+    if not is_owned(condition):
         raise RuntimeError("cannot wait on un-acquired lock")
-    waiter = _allocate_lock()
+    waiter = allocate_lock()
     waiter.acquire()
-    waiters = condition._waiters  # type: ignore[attr-defined]
-    waiters.append(waiter)
-    saved_state = condition._release_save()  # type: ignore[attr-defined]
+    queue = waiters(condition)
+    queue.append(waiter)
+    saved_state = release_save(condition)
     answer = False
     try:
         answer = block(waiter)
     finally:
-        condition._acquire_restore(saved_state)  # type: ignore[attr-defined]
+        acquire_restore(condition, saved_state)
     try:
-        waiters.remove(waiter)
+        queue.remove(waiter)
     except ValueError:
         return True, answer
     return False, answer
@@ -209,7 +215,7 @@ def _notify(condition: threading.Condition, n: int = 1) -> None:
         # The waiters notify() will release, in its order: mark their workers
         # working before any of them can run.
         left = n
-        for waiter in list(condition._waiters):  # type: ignore[attr-defined]
+        for waiter in list(waiters(condition)):
             if left <= 0:
                 break
             if waiter.locked():
