@@ -169,6 +169,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         _internal_fds: int
         _signal_handlers: dict[int, asyncio.Handle]
         _default_executor: concurrent.futures.ThreadPoolExecutor | None
+        _selector: _JumpingSelector
 
         def _check_closed(self) -> None: ...
         def _check_thread(self) -> None: ...
@@ -214,7 +215,6 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         super().__init__(selector)
         self._init_timers()
         selector.loop = self
-        self._jumping = selector
         if self._clock.timeline is not None:
             self._observe(self._clock.timeline)
         self._refresh_fast()
@@ -263,13 +263,14 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         )
 
     def _zero_timeout_poll(self) -> Callable[[], object] | None:
-        if self._jumping.registered <= self._internal_fds:
+        selector = self._selector
+        if selector is None or selector.registered <= self._internal_fds:
             return None  # the self-pipe only wakes a sleeping loop: nothing to poll
-        return self._jumping.poll_now
+        return selector.poll_now
 
     def set_debug(self, enabled: bool) -> None:
         super().set_debug(enabled)
-        if hasattr(self, "_jumping"):
+        if getattr(self, "_selector", None) is not None:  # not while asyncio's __init__ runs
             self._refresh_fast()
 
     def add_signal_handler(self, sig: int, callback: Callable[[*_Ts], object], *args: *_Ts) -> None:
@@ -365,7 +366,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
             and not self._debug
             and not self._closed
             and self._timers.next_deadline() > self.time()
-            and self._jumping.registered <= self._internal_fds
+            and self._selector.registered <= self._internal_fds
             and not self._signal_handlers
             and not self._work.inbox
         )
@@ -563,7 +564,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
     def _could_be_woken(self) -> bool:
         """External I/O, a signal or a child process could still wake an idle loop."""
         return bool(
-            self._jumping.registered > self._internal_fds
+            self._selector.registered > self._internal_fds
             or self._signal_handlers
             or self._outside.could_wake()
         )
