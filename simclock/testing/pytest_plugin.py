@@ -19,75 +19,59 @@ a simclock node, and its tests then share one timeline.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import inspect
-import math
 import re
 import sys
 import warnings
-from collections import deque
 from collections.abc import AsyncGenerator, Callable, Coroutine, Generator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from simclock.clock.clock import Advance, Clock, StartLike
-from simclock.errors import describe_tasks
-from simclock.loop.loop import VirtualEventLoop, background_tasks, check_io_grace, check_limit
-from simclock.loop.outside import DEFAULT_IO_GRACE
-from simclock.loop.recording import is_loop_housekeeping
+from simclock.loop.loop import VirtualEventLoop, check_io_grace, check_limit
 from simclock.process import bindings
 from simclock.process.loops import virtual_loops
-from simclock.timeline.timeline import Timeline
 
-__all__ = ["ClockFixture", "SimclockLeftoverTasksWarning", "SimclockOverrideWarning"]
+from simclock.testing.fixture import ClockFixture, simclock_fixture
+from simclock.testing.options import (
+    _ANYIO_LOOPS,
+    _DEFAULT_LIMIT,
+    _EXPLORED_SEED,
+    _FAILED,
+    _FIXTURE_CLOCK,
+    _OWN_LOOP,
+    _is_async_test,
+    _loop_factory,
+    _make_loop,
+    _options,
+    _recent_loops,
+    _settings,
+    _shared_loop_factory,
+    current,
+)
+from simclock.testing.reports import (
+    SimclockLeftoverTasksWarning,
+    _failure_report,
+    _report_leftovers,
+)
 
-_DEFAULT_LIMIT = 86400.0
-_OPTIONS = {"start", "limit", "io_grace", "tick", "seed", "jitter", "autojump"}
+# simclock_fixture: pytest finds a plugin's fixtures among its names.
+__all__ = [
+    "ClockFixture",
+    "SimclockLeftoverTasksWarning",
+    "SimclockOverrideWarning",
+    "simclock_fixture",
+]
+
 _LOOP_FIXTURE = re.compile(
     r"^(event_loop|_session_event_loop|.*::<event_loop>"
     r"|_(function|class|module|package|session)_scoped_runner)$"
 )
-_OWN_LOOP = pytest.StashKey["VirtualEventLoop"]()
-# The test failed already: a leftover report would only repeat its story.
-_FAILED = pytest.StashKey[bool]()
-_FIXTURE_CLOCK = pytest.StashKey[Clock]()
-# Loops made by this plugin, newest last: the failure report reads the newest one.
-_recent_loops: deque[VirtualEventLoop] = deque(maxlen=4)
-
-
-class SimclockLeftoverTasksWarning(UserWarning):
-    """A simulated test ended with tasks it started still pending."""
 
 
 class SimclockOverrideWarning(UserWarning):
     """An explicit simclock marker replaced loops a suite chose for itself."""
-
-
-@dataclass(frozen=True)
-class _Options:
-    start: StartLike | None
-    limit: float | None
-    io_grace: float = DEFAULT_IO_GRACE
-    tick: float = 0.0
-    seed: int | None = None
-    jitter: float = 0.0
-    autojump: bool = True
-    timeline: bool = True
-
-    def clock(self) -> Clock:
-        clock = Clock(
-            self.start,
-            tick=self.tick,
-            seed=self.seed,
-            jitter=self.jitter,
-            autojump=self.autojump,
-        )
-        if self.timeline:
-            clock.timeline = Timeline()
-        return clock
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -190,126 +174,6 @@ def _marks_a_sync_test_in_vain(item: pytest.Item) -> bool:
     return "simclock" not in item.fixturenames
 
 
-@dataclass(frozen=True)
-class _Settings:
-    """The ini file's simclock settings, read at start-up."""
-
-    limit: float | None
-    tick: float
-    timeline_always: bool
-    all: bool  # simclock_all
-
-
-_SETTINGS = pytest.StashKey[_Settings]()
-
-
-def _settings(config: pytest.Config) -> _Settings:
-    settings = config.stash.get(_SETTINGS, None)
-    if settings is None:
-        settings = _Settings(
-            _default_limit(config),
-            _default_tick(config),
-            _timeline_always(config),
-            bool(config.getini("simclock_all")),
-        )
-        config.stash[_SETTINGS] = settings
-    return settings
-
-
-def _default_tick(config: pytest.Config) -> float:
-    text = str(config.getini("simclock_tick")).strip()
-    try:
-        return float(text or 0)
-    except ValueError:
-        raise pytest.UsageError(
-            f"simclock_tick must be a number of seconds, got {text!r}"
-        ) from None
-
-
-def _default_limit(config: pytest.Config) -> float | None:
-    text = str(config.getini("simclock_limit")).strip().lower()
-    if text in ("", "none", "inf"):
-        return None
-    try:
-        limit = float(text)
-    except ValueError:
-        limit = math.nan
-    if not limit > 0:
-        raise pytest.UsageError(
-            f"simclock_limit must be a positive number of virtual seconds or 'none', got {text!r}"
-        )
-    return limit
-
-
-def _timeline_always(config: pytest.Config) -> bool:
-    text = str(config.getini("simclock_timeline")).strip().lower()
-    if text not in ("auto", "always"):
-        raise pytest.UsageError(f"simclock_timeline must be 'auto' or 'always', got {text!r}")
-    return text == "always"
-
-
-def _records_timeline(node: pytest.Item | pytest.Collector | Any) -> bool:
-    """Whether the loop made for `node` records a timeline.
-
-    Recording costs a test about as much as pytest's own work for it, so with
-    `simclock_timeline = auto` only a test that can read it (through the
-    `simclock` fixture) pays; a loop shared by a scope is made once, and records.
-    """
-    if _settings(node.config).timeline_always:
-        return True
-    fixturenames = getattr(node, "fixturenames", None)
-    return fixturenames is None or "simclock" in fixturenames
-
-
-def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
-    """The simclock options that apply to `node`, or None if it is not on the virtual clock."""
-    config = node.config
-    settings = _settings(config)
-    marker = node.get_closest_marker("simclock")
-    if marker is None:
-        if not (settings.all or config.getoption("simclock")):
-            return None
-    elif marker.args and not marker.args[0]:
-        return None
-    if _runs_on_another_backend(node):
-        return None  # anyio's trio runs, say: never simclock's
-    seed = _seed(node)
-    if marker is None:
-        return _Options(
-            None, settings.limit, tick=settings.tick, seed=seed, timeline=_records_timeline(node)
-        )
-    unknown = set(marker.kwargs) - _OPTIONS
-    if unknown:
-        raise pytest.UsageError(
-            f"{node.nodeid}: @pytest.mark.simclock got unknown option(s) {sorted(unknown)}; "
-            f"it takes {sorted(_OPTIONS)}"
-        )
-    limit = marker.kwargs.get("limit", settings.limit)
-    return _Options(
-        marker.kwargs.get("start"),
-        None if limit == math.inf else limit,
-        marker.kwargs.get("io_grace", DEFAULT_IO_GRACE),
-        marker.kwargs.get("tick", settings.tick),
-        seed if seed is not None else marker.kwargs.get("seed"),
-        marker.kwargs.get("jitter", 0.0),
-        marker.kwargs.get("autojump", True),
-        _records_timeline(node),
-    )
-
-
-def _seed(node: Any) -> int | None:
-    """The schedule seed of `node`: its explored seed, else --simclock-seed, else none."""
-    callspec = getattr(node, "callspec", None)
-    if callspec is not None and _EXPLORED_SEED in callspec.params:
-        seed: int = callspec.params[_EXPLORED_SEED]
-        return seed
-    chosen: int | None = node.config.getoption("simclock_seed")
-    return chosen
-
-
-_EXPLORED_SEED = "_simclock_explored_seed"
-
-
 @pytest.fixture(name=_EXPLORED_SEED)
 def _explored_seed(request: pytest.FixtureRequest) -> int:
     """The seed a test explored with --simclock-explore runs on (read through `_seed`)."""
@@ -333,49 +197,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize(
         _EXPLORED_SEED, seeds, ids=[f"simclock-seed={seed}" for seed in seeds], indirect=True
     )
-
-
-def _runs_on_another_backend(node: Any) -> bool:
-    """A test parametrized by anyio to run on a backend other than asyncio."""
-    callspec = getattr(node, "callspec", None)
-    backend = callspec.params.get("anyio_backend") if callspec is not None else None
-    if isinstance(backend, tuple):
-        backend = backend[0] if backend else None
-    return isinstance(backend, str) and backend != "asyncio"
-
-
-def _make_loop(options: _Options) -> VirtualEventLoop:
-    if options.seed is None and _setting_up is not None:
-        # A factory pytest-asyncio got at collection, before --simclock-explore's
-        # seed of this test instance was known: the test being set up has it.
-        seed = _seed(_setting_up)
-        if seed is not None:
-            options = dataclasses.replace(options, seed=seed)
-    loop = VirtualEventLoop(options.clock(), limit=options.limit, io_grace=options.io_grace)
-    _recent_loops.append(loop)
-    return loop
-
-
-@functools.cache
-def _loop_factory(options: _Options) -> Callable[[], VirtualEventLoop]:
-    # One factory object per set of options: pytest-asyncio keys a shared
-    # (module or session) loop by its factory, and a new object per test would
-    # give every test a loop, and a timeline, of its own.
-    return functools.partial(_make_loop, options)
-
-
-def _shared_loop_factory(options: _Options) -> Callable[[], VirtualEventLoop]:
-    """The factory of a loop that tests may share: it records a timeline for all of them.
-
-    Tests that record and tests that do not must get the same factory, or they
-    would not share the loop.
-    """
-    return _loop_factory(dataclasses.replace(options, timeline=True))
-
-
-def _is_async_test(item: pytest.Item) -> bool:
-    function = getattr(item, "obj", None)
-    return inspect.iscoroutinefunction(function)
 
 
 def _asyncio_owns(item: pytest.Item) -> bool:
@@ -514,20 +335,9 @@ def _on_loop(loop: VirtualEventLoop, function: Callable[..., Any]) -> Callable[.
     return coroutine
 
 
-# The test whose setup is running, for loop factories called during it.
-_setting_up: pytest.Item | None = None
-
-
-# An anyio test that shares an async fixture with other tests: anyio's runner
-# must run it, on the loop that fixture runs on. Its loop factory, for the
-# loops asyncio makes by default while the test sets up, runs and tears down.
-_ANYIO_LOOPS = pytest.StashKey[Callable[[], VirtualEventLoop]]()
-
-
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
-    global _setting_up
-    _setting_up = item
+    current.item = item
     bindings.forget_last_bound()
     options = None
     if _is_async_test(item) and not _asyncio_owns(item):
@@ -601,44 +411,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return True
 
 
-def _leftover_message(
-    item: pytest.Item, loop: VirtualEventLoop, tasks: list[asyncio.Task[Any]]
-) -> str:
-    quiet = background_tasks(loop)
-    reported = [task for task in tasks if task not in quiet]
-    if not reported:
-        return ""
-    return "\n".join(
-        [f"{item.nodeid} ended with tasks still pending:", *describe_tasks(reported)[1:]]
-    )
-
-
-def _report_leftovers(item: pytest.Item, loop: VirtualEventLoop | None) -> None:
-    """After the test and its fixtures: warn (or fail) about tasks still pending.
-
-    Runs before the loop closes, so a server or scheduler fixture has already
-    closed what it owns; background tasks and asyncio's own housekeeping (the
-    async-generator and executor shutdowns) are not reported.
-    """
-    if loop is None or loop.is_closed():
-        return
-    leftovers = [
-        task
-        for task in asyncio.all_tasks(loop)
-        if not task.done() and not is_loop_housekeeping(task)
-    ]
-    message = _leftover_message(item, loop, leftovers)
-    if not message or item.stash.get(_FAILED, False):
-        return
-    if item.config.getini("simclock_strict_tasks"):
-        pytest.fail(message, pytrace=False)
-    warnings.warn(SimclockLeftoverTasksWarning(message), stacklevel=1)
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
-    global _setting_up
-    _setting_up = None
+    current.item = None
     factory = item.stash.get(_ANYIO_LOOPS, None)
     if factory is not None:
         with virtual_loops(factory):
@@ -681,96 +456,3 @@ def pytest_runtest_makereport(
             if key in item.stash:
                 del item.stash[key]
     return report
-
-
-def _failure_report(clock: Clock, last: int = 15) -> str:
-    wall = f"{clock.datetime():%Y-%m-%d %H:%M:%S.%f}"
-    lines = [f"virtual time at failure: t={clock.now:.6f}s (wall clock {wall} UTC)"]
-    if clock.schedule is not None:
-        lines.append(clock.schedule.report())
-        lines.append(f"replay this schedule with: pytest --simclock-seed={clock.schedule.seed}")
-    if clock.timeline is None:
-        lines.append(
-            "no timeline recorded: request the simclock fixture, or set "
-            "simclock_timeline = always, to see the last events here"
-        )
-    elif clock.timeline.events:
-        events = clock.timeline.events[-last:]
-        lines.append(f"last {len(events)} of {len(clock.timeline.events)} timeline events:")
-        lines += [f"  {event}" for event in events]
-    return "\n".join(lines)
-
-
-class ClockFixture:
-    """What the `simclock` fixture gives a test: the clock of the loop it runs on.
-
-    Inside an async simclock test it is the running loop's clock; in a sync test
-    it is a clock bound for the duration of the test, so `time.time()` and
-    friends are virtual and `simclock.run(coro)` continues its timeline.
-    """
-
-    def __init__(self, fallback: Clock | Callable[[], Clock | None] | None) -> None:
-        # A sync test's own clock, or how to find the clock an async test ran on
-        # once its loop has stopped (a sync fixture's teardown reads it then).
-        self._fallback = fallback
-
-    @property
-    def clock(self) -> Clock:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if isinstance(loop, VirtualEventLoop):
-            return loop.clock
-        fallback = self._fallback() if callable(self._fallback) else self._fallback
-        if fallback is not None:
-            return fallback
-        raise RuntimeError(
-            "the simclock fixture has no clock here: this test does not run on a virtual loop"
-        )
-
-    @property
-    def now(self) -> float:
-        """Virtual seconds on the test's clock."""
-        return self.clock.now
-
-    @property
-    def timeline(self) -> Timeline | None:
-        """What the test's loop recorded: tasks, prints and marks, with virtual times."""
-        return self.clock.timeline
-
-    def advance(self, seconds: float) -> Advance:
-        """Move virtual time forward; see `Clock.advance` (await it with autojump=False)."""
-        return self.clock.advance(seconds)
-
-    async def run_until_idle(self) -> None:
-        """Let every other task run until all of them wait; see `Clock.run_until_idle`."""
-        await self.clock.run_until_idle()
-
-
-@pytest.fixture(name="simclock")
-def simclock_fixture(request: pytest.FixtureRequest) -> Iterator[ClockFixture]:
-    """The virtual clock of this test: `now`, `advance()`, `run_until_idle()`, `timeline`."""
-    item = request.node
-    own = item.stash.get(_OWN_LOOP, None)
-    if own is not None:
-        yield ClockFixture(own.clock)
-        return
-    if _is_async_test(item):
-
-        def clock_that_ran() -> Clock | None:
-            loop = item.stash.get(_OWN_LOOP, None)
-            return loop.clock if loop is not None else bindings.last_bound()
-
-        yield ClockFixture(clock_that_ran)
-        return
-    options = _options(item) or _Options(None, None, tick=_settings(item.config).tick)
-    clock = options.clock()
-    item.stash[_FIXTURE_CLOCK] = clock
-
-    def make_loop() -> VirtualEventLoop:
-        return VirtualEventLoop(clock, limit=options.limit, io_grace=options.io_grace)
-
-    # asyncio.run, asyncio.Runner and new_event_loop inside the test: on its clock.
-    with bindings.bound(clock), virtual_loops(make_loop):
-        yield ClockFixture(clock)

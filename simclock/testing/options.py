@@ -1,0 +1,241 @@
+"""The settings of a simclock test: ini options, markers, seeds, and the loops they make."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from simclock.clock.clock import Clock, StartLike
+from simclock.loop.loop import VirtualEventLoop
+from simclock.loop.outside import DEFAULT_IO_GRACE
+from simclock.timeline.timeline import Timeline
+
+_DEFAULT_LIMIT = 86400.0
+
+
+_OPTIONS = {"start", "limit", "io_grace", "tick", "seed", "jitter", "autojump"}
+
+
+_OWN_LOOP = pytest.StashKey["VirtualEventLoop"]()
+
+
+# The test failed already: a leftover report would only repeat its story.
+_FAILED = pytest.StashKey[bool]()
+
+
+_FIXTURE_CLOCK = pytest.StashKey[Clock]()
+
+
+# Loops made by this plugin, newest last: the failure report reads the newest one.
+_recent_loops: deque[VirtualEventLoop] = deque(maxlen=4)
+
+
+@dataclass(frozen=True)
+class _Options:
+    start: StartLike | None
+    limit: float | None
+    io_grace: float = DEFAULT_IO_GRACE
+    tick: float = 0.0
+    seed: int | None = None
+    jitter: float = 0.0
+    autojump: bool = True
+    timeline: bool = True
+
+    def clock(self) -> Clock:
+        clock = Clock(
+            self.start,
+            tick=self.tick,
+            seed=self.seed,
+            jitter=self.jitter,
+            autojump=self.autojump,
+        )
+        if self.timeline:
+            clock.timeline = Timeline()
+        return clock
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The ini file's simclock settings, read at start-up."""
+
+    limit: float | None
+    tick: float
+    timeline_always: bool
+    all: bool  # simclock_all
+
+
+_SETTINGS = pytest.StashKey[_Settings]()
+
+
+def _settings(config: pytest.Config) -> _Settings:
+    settings = config.stash.get(_SETTINGS, None)
+    if settings is None:
+        settings = _Settings(
+            _default_limit(config),
+            _default_tick(config),
+            _timeline_always(config),
+            bool(config.getini("simclock_all")),
+        )
+        config.stash[_SETTINGS] = settings
+    return settings
+
+
+def _default_tick(config: pytest.Config) -> float:
+    text = str(config.getini("simclock_tick")).strip()
+    try:
+        return float(text or 0)
+    except ValueError:
+        raise pytest.UsageError(
+            f"simclock_tick must be a number of seconds, got {text!r}"
+        ) from None
+
+
+def _default_limit(config: pytest.Config) -> float | None:
+    text = str(config.getini("simclock_limit")).strip().lower()
+    if text in ("", "none", "inf"):
+        return None
+    try:
+        limit = float(text)
+    except ValueError:
+        limit = math.nan
+    if not limit > 0:
+        raise pytest.UsageError(
+            f"simclock_limit must be a positive number of virtual seconds or 'none', got {text!r}"
+        )
+    return limit
+
+
+def _timeline_always(config: pytest.Config) -> bool:
+    text = str(config.getini("simclock_timeline")).strip().lower()
+    if text not in ("auto", "always"):
+        raise pytest.UsageError(f"simclock_timeline must be 'auto' or 'always', got {text!r}")
+    return text == "always"
+
+
+def _records_timeline(node: pytest.Item | pytest.Collector | Any) -> bool:
+    """Whether the loop made for `node` records a timeline.
+
+    Recording costs a test about as much as pytest's own work for it, so with
+    `simclock_timeline = auto` only a test that can read it (through the
+    `simclock` fixture) pays; a loop shared by a scope is made once, and records.
+    """
+    if _settings(node.config).timeline_always:
+        return True
+    fixturenames = getattr(node, "fixturenames", None)
+    return fixturenames is None or "simclock" in fixturenames
+
+
+def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
+    """The simclock options that apply to `node`, or None if it is not on the virtual clock."""
+    config = node.config
+    settings = _settings(config)
+    marker = node.get_closest_marker("simclock")
+    if marker is None:
+        if not (settings.all or config.getoption("simclock")):
+            return None
+    elif marker.args and not marker.args[0]:
+        return None
+    if _runs_on_another_backend(node):
+        return None  # anyio's trio runs, say: never simclock's
+    seed = _seed(node)
+    if marker is None:
+        return _Options(
+            None, settings.limit, tick=settings.tick, seed=seed, timeline=_records_timeline(node)
+        )
+    unknown = set(marker.kwargs) - _OPTIONS
+    if unknown:
+        raise pytest.UsageError(
+            f"{node.nodeid}: @pytest.mark.simclock got unknown option(s) {sorted(unknown)}; "
+            f"it takes {sorted(_OPTIONS)}"
+        )
+    limit = marker.kwargs.get("limit", settings.limit)
+    return _Options(
+        marker.kwargs.get("start"),
+        None if limit == math.inf else limit,
+        marker.kwargs.get("io_grace", DEFAULT_IO_GRACE),
+        marker.kwargs.get("tick", settings.tick),
+        seed if seed is not None else marker.kwargs.get("seed"),
+        marker.kwargs.get("jitter", 0.0),
+        marker.kwargs.get("autojump", True),
+        _records_timeline(node),
+    )
+
+
+def _seed(node: Any) -> int | None:
+    """The schedule seed of `node`: its explored seed, else --simclock-seed, else none."""
+    callspec = getattr(node, "callspec", None)
+    if callspec is not None and _EXPLORED_SEED in callspec.params:
+        seed: int = callspec.params[_EXPLORED_SEED]
+        return seed
+    chosen: int | None = node.config.getoption("simclock_seed")
+    return chosen
+
+
+def _make_loop(options: _Options) -> VirtualEventLoop:
+    if options.seed is None and current.item is not None:
+        # A factory pytest-asyncio got at collection, before --simclock-explore's
+        # seed of this test instance was known: the test being set up has it.
+        seed = _seed(current.item)
+        if seed is not None:
+            options = dataclasses.replace(options, seed=seed)
+    loop = VirtualEventLoop(options.clock(), limit=options.limit, io_grace=options.io_grace)
+    _recent_loops.append(loop)
+    return loop
+
+
+@functools.cache
+def _loop_factory(options: _Options) -> Callable[[], VirtualEventLoop]:
+    # One factory object per set of options: pytest-asyncio keys a shared
+    # (module or session) loop by its factory, and a new object per test would
+    # give every test a loop, and a timeline, of its own.
+    return functools.partial(_make_loop, options)
+
+
+def _shared_loop_factory(options: _Options) -> Callable[[], VirtualEventLoop]:
+    """The factory of a loop that tests may share: it records a timeline for all of them.
+
+    Tests that record and tests that do not must get the same factory, or they
+    would not share the loop.
+    """
+    return _loop_factory(dataclasses.replace(options, timeline=True))
+
+
+# An anyio test that shares an async fixture with other tests: anyio's runner
+# must run it, on the loop that fixture runs on. Its loop factory, for the
+# loops asyncio makes by default while the test sets up, runs and tears down.
+_ANYIO_LOOPS = pytest.StashKey[Callable[[], VirtualEventLoop]]()
+
+
+_EXPLORED_SEED = "_simclock_explored_seed"
+
+
+def _runs_on_another_backend(node: Any) -> bool:
+    """A test parametrized by anyio to run on a backend other than asyncio."""
+    callspec = getattr(node, "callspec", None)
+    backend = callspec.params.get("anyio_backend") if callspec is not None else None
+    if isinstance(backend, tuple):
+        backend = backend[0] if backend else None
+    return isinstance(backend, str) and backend != "asyncio"
+
+
+def _is_async_test(item: pytest.Item) -> bool:
+    function = getattr(item, "obj", None)
+    return inspect.iscoroutinefunction(function)
+
+
+@dataclass
+class _Current:
+    """The test whose setup is running, for loop factories called during it."""
+
+    item: pytest.Item | None = None
+
+
+current = _Current()
