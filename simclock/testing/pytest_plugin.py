@@ -32,7 +32,6 @@ import pytest
 from simclock.loop.loop import VirtualEventLoop, check_io_grace, check_limit
 from simclock.process import bindings
 from simclock.process.loops import virtual_loops
-
 from simclock.testing.fixture import ClockFixture, simclock_fixture
 from simclock.testing.options import (
     _ANYIO_LOOPS,
