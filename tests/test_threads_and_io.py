@@ -401,3 +401,50 @@ def test_a_real_loop_inside_a_worker_keeps_real_time():
         return await asyncio.to_thread(asyncio.run, asyncio.sleep(0.01, "real"))
 
     assert simclock.run(main()) == "real"
+
+
+def now():
+    return simclock.current_clock().now
+
+
+def test_a_pools_exit_on_the_loops_thread_waits_for_its_virtual_sleeps():
+    async def main():
+        with concurrent.futures.ThreadPoolExecutor() as pool:
+            pool.submit(time.sleep, 1)
+        return now()
+
+    started = real_perf_counter()
+    assert simclock.run(main()) == 1.0
+    assert real_perf_counter() - started < 1.0  # the sleep was skipped, not waited
+
+
+def test_joining_a_sleeping_thread_on_the_loops_thread_ends_when_it_does():
+    async def main():
+        thread = threading.Thread(target=time.sleep, args=(1,))
+        thread.start()
+        thread.join()
+        return now()
+
+    assert simclock.run(main()) == 1.0
+
+
+def test_a_timed_join_returns_when_the_thread_ends_before_the_timeout():
+    async def main():
+        thread = threading.Thread(target=time.sleep, args=(1,))
+        thread.start()
+        thread.join(3)
+        return now(), thread.is_alive()
+
+    assert simclock.run(main()) == (1.0, False)
+
+
+def test_a_timed_join_times_out_at_its_virtual_instant():
+    async def main():
+        thread = threading.Thread(target=time.sleep, args=(5,))
+        thread.start()
+        thread.join(3)
+        timed_out = now(), thread.is_alive()
+        thread.join()
+        return timed_out, now()
+
+    assert simclock.run(main()) == ((3.0, True), 5.0)

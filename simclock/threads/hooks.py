@@ -97,6 +97,21 @@ def _start(thread: threading.Thread) -> None:
 def _join(thread: threading.Thread, timeout: float | None = None) -> None:
     worker = _worker_of_caller()
     if worker is None:
+        view = bindings.current_view()
+        work = _work_of_caller()
+        if work is not None and isinstance(view, bindings.ClockView) and thread.is_alive():
+            # The loop's own thread joins (a pool's __exit__, say): while the thread
+            # lives, its virtual waits must still end at their instants.
+            if timeout is not None and timeout <= 0:
+                _ORIGINAL["join"](thread, timeout)
+                return
+
+            def ended(seconds: float) -> bool:
+                _ORIGINAL["join"](thread, seconds)
+                return not thread.is_alive()
+
+            block_the_loops_thread(ended, timeout, view.clock, work)
+            return
         _ORIGINAL["join"](thread, timeout)
         return
     # Joining a worker: durable while that worker is; its end wakes the joiner.
@@ -164,50 +179,61 @@ def _condition_wait(
 def _wait_on_the_loops_thread(
     condition: threading.Condition, timeout: float | None, clock: Clock, work: WorkInFlight
 ) -> bool:
-    """A blocking `threading` wait on the loop's own thread (a sync queue, a lock).
-
-    Nothing on the loop can run meanwhile, so only workers can end it, and the
-    loop's own timers cannot fire: this wait's deadline stands in for them.
-    While a worker works, wait in real time; once none works, the idle decision
-    (`simclock.clock.idle.decide`) jumps to the next worker deadline or to this
-    wait's own, waits while a worker was busy within the last `_PATIENCE` real
-    seconds, and otherwise calls it a deadlock, instead of a hang.
-    """
-    deadline = math.inf if timeout is None else later(clock.reading, timeout)
+    """A blocking `threading` wait on the loop's own thread (a sync queue, a lock)."""
 
     def block(waiter: Any) -> bool:
-        look, busy_at = 0.001, bindings.real_monotonic()
-        while not waiter.acquire(True, look):
-            look = min(0.05, look * 2)
-            now = bindings.real_monotonic()
-            if work.holds_time() and work.look_closer(now, True, _PATIENCE):
-                busy_at = now
-                continue
-            decision = decide(
-                Snapshot(
-                    next_timer=deadline,
-                    next_wait=work.next_wait(),
-                    could_be_woken=now - busy_at <= _PATIENCE,
-                )
-            )
-            if decision.verdict is Verdict.JUMP:
-                clock.jump_to(decision.reading)
-                if decision.reading >= deadline:
-                    return False  # timed out, at its own instant
-                busy_at = now  # a worker's wait ended: it works again
-            elif decision.verdict is Verdict.DEADLOCK:
-                raise Deadlock(
-                    clock.now,
-                    [],
-                    [
-                        "the loop's own thread is blocked in a threading wait "
-                        "(a lock, a queue, an Event) that no worker can end"
-                    ],
-                )
-        return True
+        return block_the_loops_thread(
+            lambda seconds: bool(waiter.acquire(True, seconds)), timeout, clock, work
+        )
 
     notified, _ = _condition_wait(condition, block)
     return notified
+
+
+def block_the_loops_thread(
+    attempt: Callable[[float], bool], timeout: float | None, clock: Clock, work: WorkInFlight
+) -> bool:
+    """Block the loop's own thread until `attempt(seconds)` succeeds, or `timeout` virtual seconds.
+
+    `attempt` waits at most `seconds` real seconds for what the thread waits
+    on and says whether it came. Nothing on the loop can run meanwhile, so only
+    workers can bring it, and the loop's own timers cannot fire: this wait's
+    deadline stands in for them. While a worker works, wait in real time; once
+    none works, the idle decision (`simclock.clock.idle.decide`) jumps to the
+    next worker deadline or to this wait's own (then False: timed out at its
+    own instant), waits while a worker was busy within the last `_PATIENCE`
+    real seconds, and otherwise calls it a deadlock, instead of a hang.
+    """
+    deadline = math.inf if timeout is None else later(clock.reading, timeout)
+    look, busy_at = 0.001, bindings.real_monotonic()
+    while not attempt(look):
+        look = min(0.05, look * 2)
+        now = bindings.real_monotonic()
+        if work.holds_time() and work.look_closer(now, True, _PATIENCE):
+            busy_at = now
+            continue
+        decision = decide(
+            Snapshot(
+                next_timer=deadline,
+                next_wait=work.next_wait(),
+                could_be_woken=now - busy_at <= _PATIENCE,
+            )
+        )
+        if decision.verdict is Verdict.JUMP:
+            clock.jump_to(decision.reading)
+            if decision.reading >= deadline:
+                return attempt(0)  # timed out at its own instant, unless it came just now
+            busy_at = now  # a worker's wait ended: it works again
+        elif decision.verdict is Verdict.DEADLOCK:
+            raise Deadlock(
+                clock.now,
+                [],
+                [
+                    "the loop's own thread is blocked (a lock, a queue, an Event, a join) "
+                    "in a wait that no worker can end"
+                ],
+            )
+    return True
 
 
 def _notify(condition: threading.Condition, n: int = 1) -> None:
