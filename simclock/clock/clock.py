@@ -90,6 +90,17 @@ class RunningLoop(Protocol):
         """The pending tasks and the next timers, for `TimeLimitExceeded`."""
         ...
 
+    def idle_deadline(self) -> float | None:
+        """None while the loop runs or its workers work; else its earliest deadline.
+
+        Read by idle loops in other threads: what it published as it went idle.
+        """
+        ...
+
+    def wake(self) -> None:
+        """Wake the loop from a real-time wait to decide again; any thread may call it."""
+        ...
+
 
 class Clock:
     """The owner of virtual time, shareable by several loops in a row.
@@ -151,6 +162,11 @@ class Clock:
         self._limit_at = math.inf
         # Loops running on this clock right now, by the thread that runs them.
         self._running: dict[int, RunningLoop] = {}
+        # Threads that live on this clock (a loop's, one that bound it), by
+        # ident: (native id, how many views of it they have pushed).
+        self._members: dict[int, tuple[int, int]] = {}
+        #: More than one thread lives on this clock: idle loops must ask the others.
+        self.crowded = False
         #: Where loops on this clock record what happened, if anywhere.
         self.timeline: Timeline | None = None
 
@@ -334,6 +350,30 @@ class Clock:
             yield
         finally:
             del self._running[me]
+
+    def loops(self) -> dict[int, RunningLoop]:
+        """The loops running on this clock now, by the ident of the thread running each."""
+        return dict(self._running)
+
+    def members(self) -> dict[int, int]:
+        """The threads that live on this clock now: their native ids, by ident."""
+        return {ident: native for ident, (native, _count) in list(self._members.items())}
+
+    def enter(self) -> None:
+        """The calling thread lives on this clock (once more) until `leave()`."""
+        ident = threading.get_ident()
+        native, count = self._members.get(ident, (threading.get_native_id(), 0))
+        self._members[ident] = (native, count + 1)
+        self.crowded = len(self._members) > 1
+
+    def leave(self) -> None:
+        ident = threading.get_ident()
+        native, count = self._members.get(ident, (0, 1))
+        if count > 1:
+            self._members[ident] = (native, count - 1)
+        else:
+            self._members.pop(ident, None)
+        self.crowded = len(self._members) > 1
 
     def _read(self) -> float:
         """A user-visible read of the monotonic clock: the reading, then the tick.

@@ -24,6 +24,7 @@ import functools
 import inspect
 import math
 import selectors
+import threading
 import weakref
 from collections.abc import Callable, Mapping
 from contextvars import Context
@@ -44,6 +45,7 @@ from simclock.loop.recording import TaskRecorder
 from simclock.process import bindings
 from simclock.process.bindings import ClockView, real_monotonic
 from simclock.process.prints import recording_prints
+from simclock.threads.bubble import Bubble, after_a_loop_stopped, bubble_of
 from simclock.threads.work import WorkInFlight, iter_thread_stacks
 from simclock.timeline.timeline import Timeline
 
@@ -210,6 +212,10 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         # asyncio.Runner is shutting the loop down (async generators, the
         # default executor): with autojump off, time moves on its own again.
         self._winding_down = False
+        # Real seconds before looking again at members of the bubble that work,
+        # and since when (real, and the reading then) they have worked.
+        self._member_look = 0.001
+        self._working_since: tuple[float, float] | None = None
         self._background: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         selector = _JumpingSelector(selectors.DefaultSelector())
         super().__init__(selector)
@@ -233,6 +239,8 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         """As asyncio's, but a worker's callbacks wait in the inbox (see `simclock.work`)."""
         worker = getattr(bindings.current_view(), "worker", None)
         if worker is None or worker.work is not self._work:
+            # Busy from now, for the rest of the bubble: it must not jump past this.
+            self._published = None
             handle = super().call_soon_threadsafe(callback, *args, context=context)
             _drop_own_frame(handle)
             return handle
@@ -247,7 +255,29 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
 
     def wake(self) -> None:
         """Wake the loop if it waits in real time (for a worker, say); any thread may call it."""
+        self._published = None
         self._write_to_self()
+
+    # The loop as the other members of its bubble see it (`simclock.threads.bubble`).
+
+    #: None while the loop runs or waits for its own workers; else, while it waits
+    #: in real time for others, its earliest deadline.
+    _published: float | None = None
+
+    def idle_deadline(self) -> float | None:
+        return self._published
+
+    def _idle_select(
+        self, real: selectors.BaseSelector, timeout: float | None
+    ) -> list[tuple[selectors.SelectorKey, int]]:
+        """Wait in real time, published as idle to the rest of the bubble."""
+        if not self._clock.crowded:
+            return real.select(timeout)
+        self._published = min(self._timers.next_deadline(), self._work.next_wait())
+        try:
+            return real.select(timeout)
+        finally:
+            self._published = None
 
     # What decides whether the fast path may run (see `simclock.iteration`).
 
@@ -378,13 +408,16 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         self._check_running()  # type: ignore[attr-defined]
         with bindings.bound(self._clock, ClockView(self._clock, self._work)):
             timeline = self._clock.timeline
-            with self._clock.running(self):
-                if timeline is None:
-                    super().run_forever()
-                else:
-                    self._observe(timeline)
-                    with recording_prints(timeline, lambda: self._clock.now):
+            try:
+                with self._clock.running(self):
+                    if timeline is None:
                         super().run_forever()
+                    else:
+                        self._observe(timeline)
+                        with recording_prints(timeline, lambda: self._clock.now):
+                            super().run_forever()
+            finally:
+                after_a_loop_stopped(self._clock)
 
     def run_in_executor(
         self,
@@ -399,6 +432,11 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
                 return super().run_in_executor(executor, func, *args)
             with bindings.bound(self._clock, ClockView(self._clock, self._work)):
                 return super().run_in_executor(executor, func, *args)
+        if not isinstance(executor, concurrent.futures.ProcessPoolExecutor) and self._clock.crowded:
+            # An executor of the program's own while other threads live on the clock
+            # (asgiref's, which runs calls on the thread that started the loop): the
+            # bubble sees whether that thread works or waits.
+            return super().run_in_executor(executor, func, *args)
         # A process pool pickles the function, and its workers sleep for real:
         # count the work by its future instead.
         self._work.begin_external()
@@ -451,7 +489,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         reading = self._clock.reading
         if reading == self._instant:
             self._spins += 1
-            if self._spins > self._livelock_after:
+            if self._spins > self._livelock_after and not self._clock.crowded:
                 self._livelock()
         else:
             self._instant, self._spins = reading, 0
@@ -493,36 +531,76 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
             if events or work.inbox or work.look_closer(real_monotonic(), pending, _PATIENCE):
                 return events
         work.settled()
-        decision = decide(self._idle_snapshot())
+        others = math.inf
+        bubble = bubble_of(self._clock) if self._clock.crowded else None
+        if bubble is not None:
+            me = threading.get_ident()
+            now = real_monotonic()
+            others = bubble.next_deadline(me)
+            if bubble.others_working(me, now):
+                return self._wait_for_members(real, bubble, me, now, others)
+            self._member_look, self._working_since = 0.001, None
+        decision = decide(self._idle_snapshot(others))
         verdict = decision.verdict
         if verdict is Verdict.JUMP:
-            self._clock.jump_to(decision.reading)
+            if bubble is not None:
+                bubble.jump_to(decision.reading, threading.get_ident())
+            else:
+                self._clock.jump_to(decision.reading)
             return []
         if verdict is Verdict.DELIVER:
             self._deliver()
             return []
         if verdict is Verdict.WAIT_FOR_PEER:
-            events = real.select(decision.seconds)
+            events = self._idle_select(real, decision.seconds)
             if events:
                 self._outside.saw(events)  # outside data restarts the grace
             return events
         if verdict is Verdict.WAIT_FOR_OUTSIDE or verdict is Verdict.WAIT_FOR_REPLACED_CLOCK:
-            return real.select(decision.seconds)
+            return self._idle_select(real, decision.seconds)
         if verdict is Verdict.END_ADVANCE:
             self._end_advance(decision.reading)
             return []
         raise self._deadlock(verdict)
 
-    def _idle_snapshot(self) -> Snapshot:
+    def _wait_for_members(
+        self,
+        real: selectors.BaseSelector,
+        bubble: Bubble,
+        me: int,
+        now: float,
+        others: float,
+    ) -> list[tuple[selectors.SelectorKey, int]]:
+        """Another member works: wait in real time, and let real time bring the next deadline.
+
+        Waiting is skipped, working is real: while a member works, the earliest
+        deadline of the bubble comes due once as much real time has passed as
+        virtual time lies before it, and the clock moves to exactly it.
+        """
+        reading = self._clock.reading
+        since = self._working_since
+        if since is None or since[1] != reading:
+            since = self._working_since = (now, reading)
+        target = min(self._timers.next_deadline(), self._work.next_wait(), others)
+        left = target - reading - (now - since[0])
+        if left <= 0:
+            self._working_since = None
+            bubble.jump_to(target, me)
+            return []
+        look, self._member_look = self._member_look, min(0.05, self._member_look * 2)
+        return self._idle_select(real, min(look, left))
+
+    def _idle_snapshot(self, others: float = math.inf) -> Snapshot:
         """The loop as `decide` sees it; read only once no worker works.
 
-        A worker registers its deadline before it stops working, so none can be missed.
+        A worker registers its deadline before it stops working, so none can be
+        missed. `others`: the earliest deadline of the rest of the bubble.
         """
         work = self._work
         advancing = self._advancing
         return Snapshot(
             next_timer=self._timers.next_deadline(),
-            next_wait=work.next_wait(),
+            next_wait=min(work.next_wait(), others),
             owed=bool(self._idle_waiters) or work.deliverable(real_monotonic()),
             peer_budget=self._outside.wait_budget(),
             could_be_woken=self._could_be_woken(),

@@ -141,6 +141,8 @@ class ClockView:
         # gets the time it would.
         if not seconds:
             return
+        if self.clock.crowded and any(sleep(self.clock, seconds) for sleep in _crowded_sleeps):
+            return
         if any(real_world() for real_world in _real_sleeps_while):
             started = real_monotonic()
             real_sleep(seconds)
@@ -177,6 +179,8 @@ def push_view(view: View | None) -> None:
         stack = _views.stack = []
     stack.append(view)
     _views.top = view
+    if isinstance(view, ClockView):
+        view.clock.enter()
 
 
 def pop_view(view: View | None) -> None:
@@ -184,6 +188,8 @@ def pop_view(view: View | None) -> None:
     stack: list[View | None] = getattr(_views, "stack", [])
     if view in stack:
         stack.remove(view)
+        if isinstance(view, ClockView):
+            view.clock.leave()
     _views.top = stack[-1] if stack else None
 
 
@@ -333,6 +339,17 @@ _real_sleeps_while: list[Callable[[], bool]] = []
 def sleep_for_real_while(condition: Callable[[], bool]) -> None:
     """Make a blocking `time.sleep` on a clock's thread real whenever `condition()` holds."""
     _real_sleeps_while.append(condition)
+
+
+_crowded_sleeps: list[Callable[[Clock, float], bool]] = []
+
+
+def sleep_in_a_crowd(sleep: Callable[[Clock, float], bool]) -> None:
+    """Let `sleep(clock, seconds)` take a blocking sleep while other threads live on the clock.
+
+    It returns False to leave the sleep to the clock (time just passes).
+    """
+    _crowded_sleeps.append(sleep)
 
 
 def while_bound(install: Callable[[], None], uninstall: Callable[[], None]) -> None:

@@ -40,6 +40,8 @@ from simclock.clock.clock import Clock, later
 from simclock.clock.idle import Snapshot, Verdict, decide
 from simclock.errors import Deadlock
 from simclock.process import bindings
+from simclock.threads.bubble import GATES as BUBBLE_GATES
+from simclock.threads.bubble import bubble_of, in_a_crowd
 from simclock.threads.work import GATES, TrackedCall, Worker, WorkInFlight
 
 __all__ = ["install", "uninstall"]
@@ -71,7 +73,14 @@ def _worker_of_caller() -> Worker | None:
 
 def _start(thread: threading.Thread) -> None:
     work = _work_of_caller()
-    if work is None or getattr(thread, "_target", None) is POOL_THREAD_TARGET:
+    if work is None:
+        view = bindings.current_view()
+        if isinstance(view, bindings.ClockView):
+            # A thread that bound the clock starts one: it joins the bubble.
+            bubble_of(view.clock).started(thread)
+        _ORIGINAL["start"](thread)
+        return
+    if getattr(thread, "_target", None) is POOL_THREAD_TARGET:
         _ORIGINAL["start"](thread)
         return
     # Working from before it starts, so the loop cannot jump past its first steps.
@@ -138,6 +147,14 @@ def _wait(condition: threading.Condition, timeout: float | None = None) -> bool:
         work = _work_of_caller()
         if work is not None and isinstance(view, bindings.ClockView):
             return _wait_on_the_loops_thread(condition, timeout, view.clock, work)
+        bubble = in_a_crowd(view.clock) if isinstance(view, bindings.ClockView) else None
+        if bubble is not None:
+            # A thread that bound the clock, while a loop runs on it in another.
+            notified, virtual = _condition_wait(
+                condition, lambda waiter: bubble.wait(waiter, timeout)
+            )
+            if notified or virtual:
+                return notified
         return bool(_ORIGINAL["wait"](condition, timeout))
     notified, virtual = _condition_wait(
         condition, lambda waiter: worker.block(waiter, timeout, "threading wait")
@@ -237,9 +254,9 @@ def block_the_loops_thread(
 
 
 def _notify(condition: threading.Condition, n: int = 1) -> None:
-    if GATES:
+    if GATES or BUBBLE_GATES:
         # The waiters notify() will release, in its order: mark their workers
-        # working before any of them can run.
+        # and members working before any of them can run.
         left = n
         for waiter in list(waiters(condition)):
             if left <= 0:
@@ -249,6 +266,9 @@ def _notify(condition: threading.Condition, n: int = 1) -> None:
                 work = GATES.get(waiter)
                 if work is not None:
                     work.resume_gate(waiter)
+                bubble = BUBBLE_GATES.get(waiter)
+                if bubble is not None:
+                    bubble.resume(waiter)
     _ORIGINAL["notify"](condition, n)
 
 

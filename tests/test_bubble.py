@@ -1,0 +1,195 @@
+"""The bubble: loops in other threads and the threads that feed them share one clock.
+
+A loop run in a thread of its own and fed from the thread that bound the clock
+(a portal, a bridge, `run_coroutine_threadsafe`) is not deadlocked while its
+feeder works; a feeder's sleeps and waits are virtual and let the loop's timers
+fire in between at their own instants (simclock.threads.bubble).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+
+import anyio.from_thread
+import pytest
+
+import simclock
+from simclock.process import bound
+from simclock.process.bindings import real_perf_counter
+from simclock.process.loops import virtual_loops
+
+
+def loop_in_a_thread(clock: simclock.Clock) -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
+    loop = simclock.new_event_loop(clock)
+    thread = threading.Thread(target=loop.run_forever, name="loop thread")
+    thread.start()
+    return loop, thread
+
+
+def stop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join()
+    loop.close()
+
+
+def test_a_loop_fed_from_the_binding_thread_is_not_deadlocked():
+    clock = simclock.Clock()
+
+    async def work():
+        await asyncio.sleep(1)
+        return clock.now
+
+    with bound(clock):
+        loop, thread = loop_in_a_thread(clock)
+        time.sleep(0)  # the loop goes idle before anything is posted
+        results = [asyncio.run_coroutine_threadsafe(work(), loop).result() for _ in range(3)]
+        stop(loop, thread)
+    assert results == [1.0, 2.0, 3.0]
+
+
+def test_an_anyio_portal_on_a_virtual_loop_answers_at_virtual_instants():
+    clock = simclock.Clock()
+
+    async def handler(name):
+        await anyio.sleep(2)
+        return name, clock.now
+
+    started = real_perf_counter()
+    with bound(clock):
+        options = {"loop_factory": simclock.new_event_loop}
+        with anyio.from_thread.start_blocking_portal(backend_options=options) as portal:
+            answers = [portal.call(handler, "a"), portal.call(handler, "b")]
+    assert answers == [("a", 2.0), ("b", 4.0)]
+    assert real_perf_counter() - started < 1.0
+
+
+def test_the_feeders_sleep_lets_the_loops_timers_fire_at_their_instants():
+    clock = simclock.Clock()
+    fired = []
+    with bound(clock):
+        loop, thread = loop_in_a_thread(clock)
+        for delay in (0.5, 1.5):
+            loop.call_soon_threadsafe(loop.call_later, delay, lambda: fired.append(clock.now))
+        time.sleep(1)
+        woke = clock.now
+        time.sleep(1)
+        stop(loop, thread)
+    assert fired == [0.5, 1.5]
+    assert woke == 1.0
+    assert clock.now == 2.0
+
+
+def test_a_feeders_timed_result_times_out_at_its_virtual_instant():
+    clock = simclock.Clock()
+    with bound(clock):
+        loop, thread = loop_in_a_thread(clock)
+        future = asyncio.run_coroutine_threadsafe(asyncio.sleep(1, "late"), loop)
+        started = real_perf_counter()
+        with pytest.raises(concurrent.futures.TimeoutError):
+            future.result(timeout=0.5)
+        timed_out_at = clock.now
+        assert real_perf_counter() - started < 0.5  # the wait was skipped, not waited
+        assert future.result() == "late"
+        stop(loop, thread)
+    assert (timed_out_at, clock.now) == (0.5, 1.0)
+
+
+def test_two_loops_in_two_threads_keep_one_order_of_events():
+    clock = simclock.Clock()
+    events = []
+
+    async def ticker(name, period, count):
+        for _ in range(count):
+            await asyncio.sleep(period)
+            events.append((clock.now, name))
+
+    with bound(clock):
+        first, first_thread = loop_in_a_thread(clock)
+        second, second_thread = loop_in_a_thread(clock)
+        a = asyncio.run_coroutine_threadsafe(ticker("a", 1.0, 3), first)
+        b = asyncio.run_coroutine_threadsafe(ticker("b", 0.75, 4), second)
+        a.result()
+        b.result()
+        stop(first, first_thread)
+        stop(second, second_thread)
+    # The two ticks at 3.0 are truly concurrent: either may be recorded first.
+    assert [when for when, _name in events] == [0.75, 1.0, 1.5, 2.0, 2.25, 3.0, 3.0]
+
+
+def test_a_loop_in_another_thread_waits_for_real_work_in_the_feeder():
+    clock = simclock.Clock()
+    with bound(clock):
+        loop, thread = loop_in_a_thread(clock)
+        timer = asyncio.run_coroutine_threadsafe(asyncio.sleep(10, "done"), loop)
+        crunched = 0
+        started = real_perf_counter()
+        while real_perf_counter() - started < 0.05:  # real work, not waiting
+            crunched += 1
+        during = clock.now
+        assert timer.result() == "done"
+        stop(loop, thread)
+    assert during < 10.0  # the loop did not jump past the feeder's work
+    assert clock.now == 10.0
+
+
+# Real code: a web framework's test client and Django's sync/async bridge.
+
+
+def slow_app():
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def slow(request):
+        await asyncio.sleep(1)
+        return JSONResponse({"t": simclock.current_clock().now})
+
+    return Starlette(routes=[Route("/slow", slow)])
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_starlettes_test_client_runs_its_app_on_the_virtual_clock():
+    from starlette.testclient import TestClient
+
+    clock = simclock.Clock()
+    started = real_perf_counter()
+    with bound(clock), virtual_loops(simclock.new_event_loop):
+        with TestClient(slow_app()) as client:
+            answers = [client.get("/slow").json()["t"] for _ in range(3)]
+    assert answers == [1.0, 2.0, 3.0]
+    assert real_perf_counter() - started < 1.0
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_starlettes_test_client_takes_simclock_as_its_loop_factory():
+    from starlette.testclient import TestClient
+
+    clock = simclock.Clock()
+    options = {"loop_factory": simclock.new_event_loop}
+    with bound(clock):
+        with TestClient(slow_app(), backend_options=options) as client:
+            answers = [client.get("/slow").json()["t"] for _ in range(2)]
+    assert answers == [1.0, 2.0]
+
+
+def test_asgirefs_nested_bridge_hands_work_back_to_the_main_thread():
+    from asgiref.sync import async_to_sync, sync_to_async
+
+    async def inner():
+        await asyncio.sleep(1)
+        return simclock.current_clock().now
+
+    def middle():
+        return async_to_sync(inner)()
+
+    async def outer():
+        return await sync_to_async(middle)()
+
+    clock = simclock.Clock()
+    started = real_perf_counter()
+    with bound(clock), virtual_loops(simclock.new_event_loop):
+        assert async_to_sync(outer)() == 1.0
+    assert real_perf_counter() - started < 1.0
