@@ -168,3 +168,19 @@ def test_a_pools_threads_run_the_pool_thread_target() -> None:
 
 def test_base_events_still_has_the_logger_simclock_warns_through() -> None:
     assert isinstance(base_events.logger, logging.Logger)  # type: ignore[attr-defined]
+
+
+def test_a_selector_loop_keeps_each_sockets_transport_by_fd() -> None:
+    async def main() -> bool:
+        loop = asyncio.get_running_loop()
+        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        fd = writer.transport.get_extra_info("socket").fileno()
+        found = aio.transport_of(loop, fd) is writer.transport
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return found
+
+    assert simclock.run(main())

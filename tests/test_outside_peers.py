@@ -3,10 +3,12 @@
 import asyncio
 import contextlib
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -213,3 +215,52 @@ def test_a_child_started_before_the_run_leaves_blocking_sleeps_virtual():
     finally:
         server.kill()
         server.wait()
+
+
+def test_a_peer_stays_watched_while_its_reader_is_paused():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(b"A")
+            time.sleep(0.2)  # a thread started before the run: real time
+            conn.sendall(b"B")
+            conn.recv(1)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        got = bytearray()
+        both = loop.create_future()
+
+        class Pausing(asyncio.Protocol):
+            # As anyio does after every receive: pause, then resume on the next turn.
+            def connection_made(self, transport):
+                self.transport = transport
+
+            def data_received(self, data):
+                got.extend(data)
+                self.transport.pause_reading()
+                loop.call_soon(self.transport.resume_reading)
+                if len(got) == 2:
+                    both.set_result(None)
+
+        transport, _ = await loop.create_connection(Pausing, "127.0.0.1", port)
+        transport.write(b"hi")
+        try:
+            await asyncio.wait_for(both, 5)
+        finally:
+            transport.close()
+        return bytes(got)
+
+    try:
+        assert simclock.run(main()) == b"AB"
+    finally:
+        server.join()
+        listener.close()

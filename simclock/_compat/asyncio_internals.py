@@ -27,6 +27,7 @@ __all__ = [
     "gathered_children",
     "owner_of",
     "stored_exception",
+    "transport_of",
 ]
 
 #: The owner of a cancelled handle: it will not run, so it acts for nobody.
@@ -106,3 +107,9 @@ def stored_exception(task: asyncio.Task[Any]) -> BaseException | None:
     """
     exception: BaseException | None = getattr(task, "_exception", None)
     return exception
+
+
+def transport_of(loop: asyncio.AbstractEventLoop, fd: int) -> Any:
+    """The transport a selector loop keeps for file descriptor `fd`, or None."""
+    transports = getattr(loop, "_transports", None)
+    return transports.get(fd) if transports is not None else None

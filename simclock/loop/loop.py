@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from contextvars import Context
 from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
+from simclock._compat.asyncio_internals import transport_of
 from simclock.clock.clock import Clock, StartLike
 from simclock.clock.idle import Snapshot, Verdict, decide
 from simclock.errors import (
@@ -511,7 +512,11 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
     def _files_changed(self, unregistered: int | None = None) -> None:
         """A file was registered, or `unregistered` (its fd) was: the fast path may change."""
         if unregistered is not None:
-            self._outside.forget(unregistered)
+            transport = transport_of(self, unregistered)
+            # A paused reader (pause_reading) is unregistered too; its peer is still
+            # there, and still watched until its transport closes.
+            if transport is None or transport.is_closing():
+                self._outside.forget(unregistered)
         self._refresh_fast()
 
     def _when_idle(
