@@ -448,3 +448,46 @@ def test_a_timed_join_times_out_at_its_virtual_instant():
         return timed_out, now()
 
     assert simclock.run(main()) == ((3.0, True), 5.0)
+
+
+def crunch(seconds):
+    """Real work: computes for `seconds` of real time."""
+    started = real_perf_counter()
+    while real_perf_counter() - started < seconds:
+        pass
+    return "crunched"
+
+
+def test_real_work_in_a_worker_is_cut_by_a_short_timeout_as_on_a_real_machine():
+    async def main():
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(0.01):
+                await asyncio.to_thread(crunch, 0.3)
+        except TimeoutError:
+            return "timed out", loop.time() - simclock.MONOTONIC_ORIGIN
+        return "finished", loop.time() - simclock.MONOTONIC_ORIGIN
+
+    outcome, at = simclock.run(main())
+    assert outcome == "timed out"
+    assert at == pytest.approx(0.01, abs=1e-9)  # at the timeout's own instant
+
+
+def test_quick_work_keeps_exact_times():
+    async def main():
+        await asyncio.to_thread(crunch, 0.005)
+        await asyncio.sleep(1)
+        return now()
+
+    assert simclock.run(main()) == 1.0
+
+
+def test_compute_instant_lets_work_take_no_virtual_time():
+    async def main():
+        async with asyncio.timeout(0.01):
+            result = await asyncio.to_thread(crunch, 0.05)
+        return result, now()
+
+    assert simclock.run(main(), compute="instant") == ("crunched", 0.0)
+    with pytest.raises(ValueError, match="compute must be 'real' or 'instant'"):
+        simclock.Clock(compute="fast")

@@ -120,6 +120,7 @@ class Clock:
         seed: int | None = None,
         jitter: float = 0.0,
         autojump: bool = True,
+        compute: str = "real",
     ) -> None:
         """`start`: the wall-clock instant at `now == 0`, as for `simclock.run`; default
         `DEFAULT_START`. `tick`: seconds each read of `time.monotonic()` or
@@ -131,7 +132,14 @@ class Clock:
 
         `autojump`: whether an idle loop moves the clock to the next deadline by
         itself (the default). With `autojump=False` time moves only when the
-        program says so: `await clock.advance(seconds)`."""
+        program says so: `await clock.advance(seconds)`.
+
+        `compute`: what real work costs in virtual time. "real" (the default):
+        while a thread works, a pending deadline comes due once that much real
+        time has passed, as on a real machine, so a 1 ms timeout cuts a 500 ms
+        query; work that ends before every pending deadline takes no virtual
+        time. "instant": work never brings a deadline, as on an infinitely
+        fast machine (the clock stands still however long a thread works)."""
         # Invariant: `self._reading` is the monotonic reading, and the wall
         # clock reads `self._start_ns / 1e9 + (self._reading - MONOTONIC_ORIGIN)`.
         # Deadlines are set from readings, so the reading is what a jump sets
@@ -144,6 +152,10 @@ class Clock:
             raise TypeError(f"autojump must be True or False, got {autojump!r}")
         #: Whether idle loops on this clock jump to the next deadline by themselves.
         self.autojump = autojump
+        if compute not in ("real", "instant"):
+            raise ValueError(f"compute must be 'real' or 'instant', got {compute!r}")
+        #: What real work costs in virtual time: "real" or "instant" (see above).
+        self.compute = compute
         #: The explored schedule loops on this clock follow, or None for asyncio's order.
         self.schedule: Schedule | None = None
         if seed is not None:

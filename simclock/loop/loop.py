@@ -524,27 +524,34 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
     ) -> list[tuple[selectors.SelectorKey, int]]:
         """Called by the selector when nothing is ready and no timer is due: wait, jump or fail.
 
-        While a worker works, wait for it in real time, looking again and again
-        whether it is really working or durably blocked. Once none works, the
-        rest is `simclock.clock.idle.decide`'s.
+        While a worker works, or another member of the bubble does, wait in real
+        time, looking again and again whether it is really working or durably
+        blocked; meanwhile real time brings the next deadline (`_real_time_due`).
+        Once nobody works, the rest is `simclock.clock.idle.decide`'s.
         """
         __tracebackhide__ = True
         work = self._work
+        clock = self._clock
+        bubble = bubble_of(clock) if clock.crowded else None
+        me = threading.get_ident()
+        others = bubble.next_deadline(me) if bubble is not None else math.inf
         if work.holds_time():
-            events = real.select(work.next_look())
-            pending = self._timers.next_deadline() != math.inf or work.next_deadline() is not None
+            target = min(self._timers.next_deadline(), work.next_wait(), others)
+            look = self._real_time_due(target, work.next_look(), bubble, me)
+            if look is None:
+                return []  # real time brought the deadline: the clock moved to it
+            events = real.select(look)
+            pending = target != math.inf
             if events or work.inbox or work.look_closer(real_monotonic(), pending, _PATIENCE):
                 return events
         work.settled()
-        others = math.inf
-        bubble = bubble_of(self._clock) if self._clock.crowded else None
-        if bubble is not None:
-            me = threading.get_ident()
-            now = real_monotonic()
-            others = bubble.next_deadline(me)
-            if bubble.others_working(me, now):
-                return self._wait_for_members(real, bubble, me, now, others)
-            self._member_look, self._working_since = 0.001, None
+        if bubble is not None and bubble.others_working(me, real_monotonic()):
+            # Another member may still post work or set a timer: look again soon.
+            look, self._member_look = self._member_look, min(0.05, self._member_look * 2)
+            target = min(self._timers.next_deadline(), work.next_wait(), others)
+            due_look = self._real_time_due(target, look, bubble, me)
+            return [] if due_look is None else self._idle_select(real, due_look)
+        self._member_look, self._working_since = 0.001, None
         decision = decide(self._idle_snapshot(others))
         verdict = decision.verdict
         if verdict is Verdict.JUMP:
@@ -568,32 +575,34 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
             return []
         raise self._deadlock(verdict)
 
-    def _wait_for_members(
-        self,
-        real: selectors.BaseSelector,
-        bubble: Bubble,
-        me: int,
-        now: float,
-        others: float,
-    ) -> list[tuple[selectors.SelectorKey, int]]:
-        """Another member works: wait in real time, and let real time bring the next deadline.
+    def _real_time_due(
+        self, target: float, look: float, bubble: Bubble | None, me: int
+    ) -> float | None:
+        """While someone works: how long to wait before looking again, or None after a jump.
 
-        Waiting is skipped, working is real: while a member works, the earliest
-        deadline of the bubble comes due once as much real time has passed as
-        virtual time lies before it, and the clock moves to exactly it.
+        Waiting is skipped, working is real: while a worker or another member
+        of the bubble works, the earliest deadline comes due once as much real
+        time has passed, since the clock last moved, as virtual time lies
+        before it; the clock then moves to exactly that deadline. Work that
+        ends sooner takes no virtual time. `Clock(compute="instant")` turns
+        this off: work never brings a deadline, as on an infinitely fast machine.
         """
+        if target == math.inf or self._clock.compute == "instant":
+            return look
+        now = real_monotonic()
         reading = self._clock.reading
         since = self._working_since
         if since is None or since[1] != reading:
             since = self._working_since = (now, reading)
-        target = min(self._timers.next_deadline(), self._work.next_wait(), others)
         left = target - reading - (now - since[0])
-        if left <= 0:
-            self._working_since = None
+        if left > 0:
+            return min(look, left)
+        self._working_since = None
+        if bubble is not None:
             bubble.jump_to(target, me)
-            return []
-        look, self._member_look = self._member_look, min(0.05, self._member_look * 2)
-        return self._idle_select(real, min(look, left))
+        else:
+            self._clock.jump_to(target)
+        return None
 
     def _idle_snapshot(self, others: float = math.inf) -> Snapshot:
         """The loop as `decide` sees it; read only once no worker works.

@@ -31,6 +31,7 @@ def run(
     seed: int | None = None,
     jitter: float = 0.0,
     autojump: bool = True,
+    compute: str = "real",
 ) -> _T:
     """Run `main` on a fresh `VirtualEventLoop` and return its result, like `asyncio.run`.
 
@@ -41,7 +42,7 @@ def run(
     `Deadlock` or `TimeLimitExceeded`.
 
     `start`, `limit`, `io_grace`, `livelock_after` and `clock` are as for
-    `VirtualEventLoop`; `tick`, `seed`, `jitter` and `autojump` are as for
+    `VirtualEventLoop`; `tick`, `seed`, `jitter`, `autojump` and `compute` are as for
     `Clock` (a new clock's: give either `clock` or these); `debug` is as for
     `asyncio.run`. With a `seed`, the run follows that explored schedule
     (`simclock.explore`), exactly, every time; an error it raises carries a
@@ -55,13 +56,15 @@ def run(
     if asyncio._get_running_loop() is not None:
         # Checked first, as asyncio.run does, so the coroutine is not consumed.
         raise RuntimeError("simclock.run() cannot be called from a running event loop")
-    if tick or seed is not None or jitter or autojump is not True:
+    if tick or seed is not None or jitter or autojump is not True or compute != "real":
         if clock is not None:
             raise TypeError(
-                "pass either clock= or tick=/seed=/jitter=/autojump=, not both: "
+                "pass either clock= or tick=/seed=/jitter=/autojump=/compute=, not both: "
                 "a clock keeps its own"
             )
-        clock = Clock(start, tick=tick, seed=seed, jitter=jitter, autojump=autojump)
+        clock = Clock(
+            start, tick=tick, seed=seed, jitter=jitter, autojump=autojump, compute=compute
+        )
         start = None
     chosen = _choose_clock(clock, start)
     previous_timeline = chosen.timeline
