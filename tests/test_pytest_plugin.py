@@ -333,6 +333,36 @@ def test_leftover_tasks_warn_by_name_and_line_and_background_ones_do_not(pyteste
     strict.stdout.fnmatch_lines(["*ended with tasks still pending*"])
 
 
+def test_the_marker_takes_compute_and_refuses_a_bad_one(pytester):
+    write(
+        pytester,
+        """
+        import asyncio, time
+        import pytest
+
+        def crunch():
+            started = time.perf_counter()
+            while time.perf_counter() - started < 0.05:
+                pass
+
+        @pytest.mark.simclock(compute="instant")
+        async def test_work_takes_no_time():
+            async with asyncio.timeout(0.001):
+                await asyncio.to_thread(crunch)
+
+        @pytest.mark.simclock(compute="fast")
+        async def test_bad():
+            pass
+        """,
+    )
+    result = run(pytester, *NO_ASYNCIO, "-k", "bad")
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret != 0
+    assert "test_bad: @pytest.mark.simclock: compute must be 'real' or 'instant'" in output
+    result = run(pytester, *NO_ASYNCIO, "-k", "work_takes")
+    result.assert_outcomes(passed=1)
+
+
 def test_unknown_marker_option_is_a_usage_error(pytester):
     write(
         pytester,

@@ -21,7 +21,7 @@ from simclock.timeline.timeline import Timeline
 _DEFAULT_LIMIT = 86400.0
 
 
-_OPTIONS = {"start", "limit", "io_grace", "tick", "seed", "jitter", "autojump"}
+_OPTIONS = {"start", "limit", "io_grace", "tick", "seed", "jitter", "autojump", "compute"}
 
 
 _OWN_LOOP = pytest.StashKey["VirtualEventLoop"]()
@@ -48,6 +48,7 @@ class _Options:
     jitter: float = 0.0
     autojump: bool = True
     timeline: bool = True
+    compute: str = "real"
 
     def clock(self) -> Clock:
         clock = Clock(
@@ -56,6 +57,7 @@ class _Options:
             seed=self.seed,
             jitter=self.jitter,
             autojump=self.autojump,
+            compute=self.compute,
         )
         if self.timeline:
             clock.timeline = Timeline()
@@ -166,6 +168,7 @@ def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
         marker.kwargs.get("jitter", 0.0),
         marker.kwargs.get("autojump", True),
         _records_timeline(node),
+        marker.kwargs.get("compute", "real"),
     )
 
 
