@@ -491,3 +491,33 @@ def test_compute_instant_lets_work_take_no_virtual_time():
     assert simclock.run(main(), compute="instant") == ("crunched", 0.0)
     with pytest.raises(ValueError, match="compute must be 'real' or 'instant'"):
         simclock.Clock(compute="fast")
+
+
+def test_a_workers_post_before_socket_data_runs_before_the_datas_callback():
+    async def main():
+        loop = asyncio.get_running_loop()
+        order = []
+        mine, theirs = socket.socketpair()
+        mine.setblocking(False)
+        read = loop.create_future()
+
+        def on_read():
+            mine.recv(1)
+            order.append("read")
+            loop.remove_reader(mine)
+            read.set_result(None)
+
+        loop.add_reader(mine, on_read)
+
+        def worker():
+            loop.call_soon_threadsafe(order.append, "posted")
+            theirs.send(b"x")  # after the post: a stock loop runs the post first
+            time.sleep(0.5)
+
+        await asyncio.gather(asyncio.to_thread(worker), read)
+        mine.close()
+        theirs.close()
+        return order
+
+    for _ in range(20):
+        assert simclock.run(main()) == ["posted", "read"]

@@ -24,6 +24,7 @@ import functools
 import inspect
 import math
 import selectors
+import socket
 import threading
 import weakref
 from collections.abc import Callable, Mapping
@@ -173,6 +174,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         _signal_handlers: dict[int, asyncio.Handle]
         _default_executor: concurrent.futures.ThreadPoolExecutor | None
         _selector: _JumpingSelector
+        _ssock: socket.socket
 
         def _check_closed(self) -> None: ...
         def _check_thread(self) -> None: ...
@@ -481,9 +483,23 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
     ) -> list[tuple[selectors.SelectorKey, int]]:
         """The selector's `select`: poll real I/O without waiting; when idle, decide.
 
-        `registered` counts the files registered, the self-pipe included.
+        `registered` counts the files registered, the self-pipe included. What
+        workers posted before I/O events were seen happened before them: it is
+        handed over first, so that it runs before the callbacks of those events,
+        as on a stock loop, where it is in the ready queue already.
         """
         __tracebackhide__ = True  # pytest shows the error, not simclock's machinery
+        events = self._select_events(real, registered, timeout)
+        if events and self._work.inbox:
+            wake_up = self._ssock.fileno()  # the self-pipe only says a worker posted
+            if any(key.fd != wake_up for key, _mask in events):
+                self._work.deliver(self._ready, real_monotonic(), self._inbox_order, at_once=True)
+        return events
+
+    def _select_events(
+        self, real: selectors.BaseSelector, registered: int, timeout: float | None
+    ) -> list[tuple[selectors.SelectorKey, int]]:
+        __tracebackhide__ = True
         work = self._work
         if work.inbox and work.deliver(self._ready, real_monotonic(), self._inbox_order):
             timeout = 0  # what workers handed back is ready to run now

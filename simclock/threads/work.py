@@ -484,14 +484,15 @@ class WorkInFlight:
         ready: Any,
         now: float,
         order: Callable[[list[asyncio.Handle], list[int]], list[asyncio.Handle]] | None = None,
+        at_once: bool = False,
     ) -> bool:
-        """Move the inbox to `ready` if no worker works or it waited long enough.
+        """Move the inbox to `ready` if no worker works or it waited long enough, or `at_once`.
 
         In worker order, each worker's handles in the order it posted them; an
         explored schedule (`order`, given each handle's worker) may interleave
         workers, never one worker's own handles.
         """
-        if not self.deliverable(now):
+        if not (self.inbox if at_once else self.deliverable(now)):
             return False
         with self._lock:
             batch, self.inbox = self.inbox, []
