@@ -264,3 +264,83 @@ def test_a_peer_stays_watched_while_its_reader_is_paused():
     finally:
         server.join()
         listener.close()
+
+
+LATE_SERVER = """
+import socket, sys, time
+time.sleep(0.5)  # starting up
+server = socket.socket()
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen()
+conn, _ = server.accept()
+conn.sendall(b"ready")
+conn.close()
+"""
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_readiness_poll_gives_a_child_server_the_real_time_it_needs():
+    async def main():
+        port = free_port()
+        child = subprocess.Popen([sys.executable, "-S", "-c", LATE_SERVER, str(port)])
+        try:
+            for _attempt in range(50):
+                try:
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    break
+                except OSError:
+                    await asyncio.sleep(0.1)
+            else:
+                return "gave up", simclock.current_clock().now
+            greeting = await reader.read()
+            writer.close()
+            return greeting, simclock.current_clock().now
+        finally:
+            child.wait()
+
+    greeting, at = simclock.run(main())
+    assert greeting == b"ready"
+    assert 0.4 < at < 5.0  # the child's start-up took real time, and so virtual time
+
+
+def test_a_child_that_sleeps_is_cut_by_a_shorter_timeout():
+    async def main():
+        child = await asyncio.create_subprocess_exec("sleep", "1")
+        try:
+            await asyncio.wait_for(child.wait(), 0.5)
+        except TimeoutError:
+            return "timed out", asyncio.get_running_loop().time() - simclock.MONOTONIC_ORIGIN
+        finally:
+            await child.wait()
+        return "finished", None
+
+    assert simclock.run(main()) == ("timed out", pytest.approx(0.5, abs=1e-9))
+
+
+def test_a_child_blocked_in_accept_holds_no_time():
+    async def main():
+        port = free_port()
+        child = subprocess.Popen(
+            [sys.executable, "-S", "-c", LATE_SERVER.replace("time.sleep(0.5)", "pass"), str(port)]
+        )
+        try:
+            for _attempt in range(50):  # until it listens
+                try:
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    break
+                except OSError:
+                    await asyncio.sleep(0.01)
+            await asyncio.sleep(3600)  # the child now waits for nothing of ours
+            writer.close()
+            return await reader.read()
+        finally:
+            child.wait()
+
+    started = real_perf_counter()
+    assert simclock.run(main()) == b"ready"
+    assert real_perf_counter() - started < 5.0

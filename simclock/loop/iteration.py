@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVarTuple
 from simclock._compat.asyncio_internals import MAX_SELECT_TIMEOUT, RUN_FOREVER, format_handle
 from simclock.clock.clock import COARSE_FLOATS
 from simclock.loop.timers import TimerQueue, VirtualTimerHandle
+from simclock.process.children import CHILDREN
 
 if TYPE_CHECKING:
     import selectors
@@ -256,6 +257,7 @@ class LoopIteration:
                         if (
                             when == _INF
                             or clock.crowded
+                            or CHILDREN
                             or self._idle_waiters
                             or outside._expect_until is not None
                             or not work.quiet()

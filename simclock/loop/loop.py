@@ -44,7 +44,7 @@ from simclock.errors import (
 from simclock.loop.iteration import LoopIteration
 from simclock.loop.outside import DEFAULT_IO_GRACE, OutsideHooks, OutsideWorld
 from simclock.loop.recording import TaskRecorder
-from simclock.process import bindings
+from simclock.process import bindings, children
 from simclock.process.bindings import ClockView, real_monotonic
 from simclock.process.prints import recording_prints
 from simclock.threads.bubble import Bubble, after_a_loop_stopped, bubble_of
@@ -560,6 +560,11 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
             pending = target != math.inf
             if events or work.inbox or work.look_closer(real_monotonic(), pending, _PATIENCE):
                 return events
+        elif children.a_child_works():
+            # A child process of the run computes or sleeps: real work, as a worker's.
+            target = min(self._timers.next_deadline(), work.next_wait(), others)
+            look = self._real_time_due(target, work.next_look(), bubble, me)
+            return [] if look is None else real.select(look)
         work.settled()
         if bubble is not None and bubble.others_working(me, real_monotonic()):
             # Another member may still post work or set a timer: look again soon.

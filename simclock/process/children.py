@@ -29,13 +29,14 @@ from typing import Any
 
 from simclock.process import bindings
 from simclock.process.bindings import ClockView, real_monotonic
-from simclock.process.probe import process_running
+from simclock.process.probe import Activity, ThreadProbe, process_running
 
-__all__ = ["a_child_runs", "install", "uninstall"]
+__all__ = ["CHILDREN", "a_child_runs", "a_child_works", "install", "uninstall"]
 
 _originals: dict[str, Callable[..., Any]] = {}
-# Children started while the clock is bound, by pid, until seen ended.
-_children: set[int] = set()
+#: Children started while the clock is bound, by pid, until seen ended.
+CHILDREN: set[int] = set()
+_children = CHILDREN
 
 
 def a_child_runs() -> bool:
@@ -44,6 +45,33 @@ def a_child_runs() -> bool:
         if not process_running(pid):
             _children.discard(pid)
     return bool(_children)
+
+
+# Probes of the children, by pid, to tell working from durably blocked.
+_probes: dict[int, ThreadProbe] = {}
+
+
+def a_child_works() -> bool:
+    """A child this run started computes, or sleeps with a timeout (`nanosleep`).
+
+    Such a child is real work of the run: while it works, time follows real
+    time (see `simclock.loop`). A child blocked elsewhere (in `accept`, a read,
+    a wait with no timeout) waits for the run and holds nothing.
+    """
+    working = False
+    for pid in list(_children):
+        probe = _probes.get(pid)
+        if probe is None:
+            probe = _probes[pid] = ThreadProbe(pid, process=True)
+        activity = probe.activity()
+        if activity is Activity.GONE or not process_running(pid):
+            _children.discard(pid)
+            _probes.pop(pid).close()
+            continue
+        # UNKNOWN: not asleep in the kernel at all, so running or about to.
+        if activity in (Activity.COMPUTING, Activity.UNKNOWN) or b"nanosleep" in probe.wchan:
+            working = True
+    return working
 
 
 def _popen_init(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
@@ -108,3 +136,6 @@ def uninstall() -> None:
         setattr(subprocess.Popen, name, original)
     _originals.clear()
     _children.clear()
+    for probe in _probes.values():
+        probe.close()
+    _probes.clear()

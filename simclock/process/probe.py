@@ -38,13 +38,16 @@ class Activity(enum.Enum):
 class ThreadProbe:
     """Reads one thread's CPU time and sleeping place; `activity()` compares with last time."""
 
-    def __init__(self, native_id: int | None) -> None:
+    def __init__(self, native_id: int | None, process: bool = False) -> None:
+        """Probe thread `native_id` of this process, or with `process`, process `native_id`."""
         self._cpu_fd: int | None = None
         self._wchan_fd: int | None = None
         self._cpu_ns = -1
+        #: Where the thread slept at the last probe, as the kernel names it.
+        self.wchan = b""
         if native_id is None:
             return
-        base = f"/proc/self/task/{native_id}"
+        base = f"/proc/{native_id}" if process else f"/proc/self/task/{native_id}"
         try:
             self._cpu_fd = os.open(f"{base}/schedstat", os.O_RDONLY)
             self._wchan_fd = os.open(f"{base}/wchan", os.O_RDONLY)
@@ -66,6 +69,7 @@ class ThreadProbe:
             wchan = os.pread(self._wchan_fd, 128, 0) if self._wchan_fd is not None else b""
         except OSError:
             return Activity.GONE
+        self.wchan = wchan
         if b"futex" in wchan:
             return Activity.ON_LOCK
         return Activity.ON_IO if wchan not in (b"", b"0") else Activity.UNKNOWN
