@@ -193,3 +193,17 @@ def test_asgirefs_nested_bridge_hands_work_back_to_the_main_thread():
     with bound(clock), virtual_loops(simclock.new_event_loop):
         assert async_to_sync(outer)() == 1.0
     assert real_perf_counter() - started < 1.0
+
+
+def test_trio_run_on_a_bound_thread_runs_on_real_time_instead_of_hanging():
+    import trio
+
+    async def main():
+        await trio.sleep(0.02)
+        return trio.current_time() > 0
+
+    clock = simclock.Clock()
+    with bound(clock):
+        assert trio.run(main) is True
+        assert clock.now == 0.0  # trio's time is its own; the virtual clock did not move
+        assert time.monotonic() == simclock.MONOTONIC_ORIGIN  # the thread is virtual again
