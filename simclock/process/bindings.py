@@ -39,12 +39,12 @@ every holder of a reference, however the run ended.
 
 from __future__ import annotations
 
-import math
 import numbers
 import os
 import sys
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -55,7 +55,7 @@ from simclock.clock.clock import MONOTONIC_ORIGIN, Clock
 if TYPE_CHECKING:
     import time_machine
 from simclock.errors import ClockConflict
-from simclock.process.clockswap import SwappableBuiltin, SwapUnsupported
+from simclock.process.clockswap import SwappableBuiltin, SwapUnsupported, builtin_beneath
 
 __all__ = [
     "ClockView",
@@ -220,16 +220,16 @@ def _perf_counter_ns() -> int:
 def _sleep(seconds: float) -> None:
     """`time.sleep` while a clock is bound: the calling thread's view decides."""
     view: View | None = getattr(_views, "top", None)
-    if (
-        view is None
-        or isinstance(seconds, bool)
-        or not isinstance(seconds, numbers.Real)
-        or not 0 <= seconds < math.inf
-    ):
-        # Real threads sleep for real; a bad argument raises what time.sleep raises.
+    if view is None or not isinstance(seconds, numbers.Real) or not 0 <= seconds <= _LONGEST_SLEEP:
+        # Real threads sleep for real; a bad argument (a negative, NaN or too long
+        # a sleep, a string) raises what time.sleep raises, at once.
         _REAL["sleep"](seconds)
         return
-    view.sleep(float(seconds))
+    view.sleep(float(seconds))  # True sleeps a second, as time.sleep(True) does
+
+
+# The longest sleep time.sleep accepts: its nanoseconds must fit in 64 bits.
+_LONGEST_SLEEP = (2**63 - 1) / 1e9
 
 
 _MONOTONIC_CLOCKS = {
@@ -268,15 +268,23 @@ _REPLACEMENTS: dict[str, Callable[..., object]] = {
 }
 _swaps: dict[str, SwappableBuiltin] = {}
 _swap_error: SwapUnsupported | None = None
+# The builtins themselves, beneath any wrapper another tool put on the module first.
+_BUILTINS: dict[str, Any] = {}
 try:
     for _name, _replacement in _REPLACEMENTS.items():
-        _swaps[_name] = SwappableBuiltin(getattr(time, _name), _replacement)
+        _BUILTINS[_name] = builtin_beneath(getattr(time, _name), _name, time)
+        if _BUILTINS[_name] is None:
+            raise SwapUnsupported(
+                f"time.{_name} is {getattr(time, _name)!r}, and no builtin was found beneath it"
+            )
+        _swaps[_name] = SwappableBuiltin(_BUILTINS[_name], _replacement)
 except SwapUnsupported as error:
     _swaps, _swap_error = {}, error
 
 # Real clocks, whatever is bound: the twins run the original C functions.
 _REAL: dict[str, Callable[..., Any]] = {
-    name: (_swaps[name].real if name in _swaps else getattr(time, name)) for name in _REPLACEMENTS
+    name: (_swaps[name].real if name in _swaps else _BUILTINS.get(name) or getattr(time, name))
+    for name in _REPLACEMENTS
 }
 #: The real `time.sleep`, for threads that must wait in real time.
 real_sleep: Callable[[float], None] = _REAL["sleep"]
@@ -383,8 +391,6 @@ def _bind(clock: Clock) -> None:
                 "clock cannot take over until it is released. Attach the new loop to "
                 "the running clock (simclock.current_clock()) or finish that run first."
             )
-        if _swap_error is not None:
-            raise _swap_error
         # The binding is a value: everything done is undone by closing it, in
         # reverse, at the last release, after a failed bind, and in a forked child.
         binding = ExitStack()
@@ -490,13 +496,32 @@ def _patch_time_module() -> None:
     for swap in _swaps.values():
         swap.swap()
     _saved_attributes.update(
-        sleep=time.sleep,
         clock_gettime=time.clock_gettime,
         clock_gettime_ns=time.clock_gettime_ns,
     )
-    time.sleep = _sleep  # type: ignore[assignment]
+    if _swap_error is not None:
+        # Without the swap, only the module's attributes can follow the clock.
+        _warn_once_about(_swap_error)
+        for name, replacement in _REPLACEMENTS.items():
+            _saved_attributes[name] = getattr(time, name)
+            setattr(time, name, replacement)
     time.clock_gettime = _clock_gettime_for(time.clock_gettime)
     time.clock_gettime_ns = _clock_gettime_ns_for(time.clock_gettime_ns)
+
+
+_warned: list[SwapUnsupported] = []
+
+
+def _warn_once_about(error: SwapUnsupported) -> None:
+    if not _warned:
+        _warned.append(error)
+        warnings.warn(
+            f"simclock: {error}. Only the time module's attributes follow virtual time: "
+            "clock functions bound by name before a run (from time import monotonic) "
+            "keep reading real time.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
 
 def _restore_time_module() -> None:

@@ -1,43 +1,51 @@
-"""Swap the C function behind a builtin of the `time` module, for every reference to it.
+"""Swap the function behind a builtin of the `time` module, for every reference to it.
 
 `from time import monotonic` at a module's top, or a default argument such as
 `TTLCache(timer=time.monotonic)`, holds the builtin function object itself,
-so replacing the module attribute does not reach it. Every such reference
-shares one C method definition (`PyMethodDef`), though, and its `ml_meth`
-pointer is what a call runs. Pointing it at a ctypes callback makes every
-holder of the builtin call simclock's Python function instead; pointing it
-back restores the real clock for everyone, whoever kept a reference. This is
-the mechanism time-machine uses for `time.time`, done here with `ctypes` so
-that simclock stays a pure-Python package.
+so replacing the module attribute does not reach it. A call of that object
+runs `ml_meth(m_self, ...)`: the C function of its method definition
+(`PyMethodDef`, shared by every reference), given the object's `m_self`.
 
-Two limits follow from ctypes callbacks, and the bindings are shaped around
-them:
+A swap points both at CPython's own calling functions: `ml_meth` becomes
+`PyObject_CallNoArgs` (for `monotonic`, `perf_counter` and their `_ns` forms)
+or `PyObject_CallOneArg` (for `sleep`), and `m_self` becomes simclock's
+Python replacement. A call of the builtin is then a plain call of the
+replacement, made by the interpreter itself: whatever the replacement raises
+(a `ValueError` for `sleep(-1)`, a `RecursionError`, a `KeyboardInterrupt`
+from a signal handler, `MemoryError`) propagates to the caller exactly as the
+real function's errors do. No ctypes callback is involved, so nothing can hand
+the interpreter an unset result. Restoring writes both pointers back.
 
-- A callback cannot raise: an exception is reported as unraisable and the
-  caller gets a `SystemError`. Only functions that cannot fail (`monotonic`,
-  `perf_counter` and their `_ns` forms) rely on the swap alone. `time.sleep`
-  is also replaced as a module attribute, so a direct `time.sleep(-1)` still
-  raises `ValueError`; only a reference to `sleep` taken before the run and
-  called with a bad argument during it gets the `SystemError`.
-- It works on CPython, whose object layout it reads. Anywhere else, or if the
-  layout is not what it expects, `SwapUnsupported` says so at import.
+The layout is read from the running interpreter: the object header's size
+(`object.__basicsize__`, larger on free-threaded builds), then `m_ml` and
+`m_self`, checked against what they must hold (the definition's name, the
+`time` module) before anything is written. Where the check fails, or on an
+interpreter other than CPython, `SwapUnsupported` says so at import and the
+bindings fall back to module attributes only.
 
 Each swapped builtin also gets a *twin*: a new builtin function object built
 from a private copy of the method definition, which keeps the original
-pointer and so always runs the real C function, at the real function's cost.
+pointers and so always runs the real C function, at the real function's cost.
+
+The builtin is found beneath a Python wrapper another tool may have put on
+the module attribute first (one made with `functools.wraps`, or a closure
+holding it), so that importing simclock after such a tool works, and the
+wrapper goes on working, on top of the virtual clock.
 """
 
 from __future__ import annotations
 
 import ctypes
 import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["SwapUnsupported", "SwappableBuiltin"]
+__all__ = ["SwapUnsupported", "SwappableBuiltin", "builtin_beneath"]
 
 _METH_NOARGS = 0x0004
 _METH_O = 0x0008
+_POINTER = ctypes.sizeof(ctypes.c_void_p)
 
 
 class SwapUnsupported(RuntimeError):
@@ -53,20 +61,30 @@ class _MethodDef(ctypes.Structure):
     )
 
 
-class _BuiltinFunction(ctypes.Structure):
-    # PyCFunctionObject, the same on CPython 3.11 to 3.14 (non-debug builds).
-    _fields_ = (
-        ("ob_refcnt", ctypes.c_ssize_t),
-        ("ob_type", ctypes.c_void_p),
-        ("m_ml", ctypes.POINTER(_MethodDef)),
-        ("m_self", ctypes.c_void_p),
-    )
+def _function_layout() -> type[ctypes.Structure]:
+    """`PyCFunctionObject`'s first fields, after a header of this interpreter's size."""
+    header = object.__basicsize__
+    if header % _POINTER:
+        raise SwapUnsupported(f"an object header of {header} bytes is not pointer-aligned")
+
+    class _BuiltinFunction(ctypes.Structure):
+        _fields_ = (
+            ("header", ctypes.c_byte * header),
+            ("m_ml", ctypes.POINTER(_MethodDef)),
+            ("m_self", ctypes.c_void_p),
+        )
+
+    return _BuiltinFunction
 
 
-_CALLBACK_TYPES = {
-    _METH_NOARGS: ctypes.CFUNCTYPE(ctypes.py_object, ctypes.py_object, ctypes.c_void_p),
-    _METH_O: ctypes.CFUNCTYPE(ctypes.py_object, ctypes.py_object, ctypes.py_object),
-}
+def _calling_function(name: str) -> int:
+    function = getattr(ctypes.pythonapi, name, None)
+    if function is None:
+        raise SwapUnsupported(f"this interpreter does not export {name}")
+    address = ctypes.cast(function, ctypes.c_void_p).value
+    assert address is not None
+    return address
+
 
 if sys.implementation.name == "cpython":
     _new_builtin = ctypes.pythonapi.PyCFunction_NewEx
@@ -74,14 +92,41 @@ if sys.implementation.name == "cpython":
     _new_builtin.argtypes = (ctypes.c_void_p, ctypes.py_object, ctypes.py_object)
 
 
-class SwappableBuiltin:
-    """One builtin whose C function can be pointed at a Python function and back.
+def builtin_beneath(found: object, name: str, module: types.ModuleType) -> Any:
+    """The builtin `module.name` beneath `found` and any wrappers around it, or None."""
+    seen: set[int] = set()
+    todo = [found]
+    while todo:
+        candidate = todo.pop()
+        if id(candidate) in seen:
+            continue
+        seen.add(id(candidate))
+        if (
+            type(candidate).__name__ == "builtin_function_or_method"
+            and getattr(candidate, "__name__", None) == name
+            and getattr(candidate, "__self__", None) is module
+        ):
+            return candidate
+        wrapped = getattr(candidate, "__wrapped__", None)
+        if wrapped is not None:
+            todo.append(wrapped)
+        function = getattr(candidate, "__func__", candidate)
+        for cell in getattr(function, "__closure__", None) or ():
+            try:
+                todo.append(cell.cell_contents)
+            except ValueError:  # an empty cell
+                continue
+    return None
 
-    `real` is the twin that always runs the original C function. `swap(f)`
-    makes every reference to the builtin call `f` (with the builtin's own
-    arguments: none, or the one argument); `restore()` undoes it. Both are
-    idempotent and cheap (one pointer write), so a binding can flip them on
-    every run.
+
+class SwappableBuiltin:
+    """One builtin whose calls can be pointed at a Python function and back.
+
+    `real` is the twin that always runs the original C function. `swap()`
+    makes every reference to the builtin call the replacement (with the
+    builtin's own arguments: none, or the one argument); `restore()` undoes
+    it. Both are idempotent and cheap (two pointer writes), so a binding can
+    flip them on every run.
     """
 
     def __init__(self, builtin: Callable[..., Any], replacement: Callable[..., Any]) -> None:
@@ -93,40 +138,49 @@ class SwappableBuiltin:
         name = getattr(builtin, "__name__", "?")
         if type(builtin).__name__ != "builtin_function_or_method":
             raise SwapUnsupported(f"time.{name} is {builtin!r}, not the builtin simclock expects")
-        function = _BuiltinFunction.from_address(id(builtin))
+        function = _function_layout().from_address(id(builtin))
+        owner = getattr(builtin, "__self__", None)
         method = function.m_ml.contents
         flags = method.ml_flags & (_METH_NOARGS | _METH_O)
-        if method.ml_name != name.encode() or flags not in _CALLBACK_TYPES:
+        if (
+            owner is None
+            or function.m_self != id(owner)
+            or method.ml_name != name.encode()
+            or flags not in (_METH_NOARGS, _METH_O)
+        ):
             raise SwapUnsupported(
                 f"the C definition behind time.{name} is not laid out as simclock expects "
                 "(a CPython build with a different object layout?)"
             )
+        self._function = function
         self._method = method
-        self._original = method.ml_meth
+        self._original = (method.ml_meth, function.m_self)
+        # Kept for good: a thread may be inside a call of it at any time.
+        self._replacement = replacement
+        calling = "PyObject_CallNoArgs" if flags == _METH_NOARGS else "PyObject_CallOneArg"
+        self._swapped = (_calling_function(calling), id(replacement))
         # The twin's definition must outlive the twin: keep it on self.
         self._twin_method = _MethodDef(
             method.ml_name, method.ml_meth, method.ml_flags, method.ml_doc
         )
-        owner = ctypes.cast(function.m_self, ctypes.py_object).value
         self.real: Callable[..., Any] = _new_builtin(
             ctypes.addressof(self._twin_method), owner, None
         )
-        # The callback must live as long as any thread might be inside it:
-        # made once, never freed.
-        if flags == _METH_NOARGS:
-            self._callback = _CALLBACK_TYPES[flags](lambda _module, _null: replacement())
-        else:
-            self._callback = _CALLBACK_TYPES[flags](lambda _module, arg: replacement(arg))
-        self._swapped = ctypes.cast(self._callback, ctypes.c_void_p).value
 
     def swap(self) -> None:
         """Make every reference to the builtin call the replacement."""
-        self._method.ml_meth = self._swapped
+        meth, owner = self._swapped
+        # m_self first: the real C functions of `time` never read it, so a call
+        # between the two writes still runs the real function correctly.
+        self._function.m_self = owner
+        self._method.ml_meth = meth
 
     def restore(self) -> None:
         """Make every reference to the builtin run its real C function again."""
-        self._method.ml_meth = self._original
+        meth, owner = self._original
+        self._method.ml_meth = meth
+        self._function.m_self = owner
 
     @property
     def swapped(self) -> bool:
-        return bool(self._method.ml_meth == self._swapped)
+        return bool(self._method.ml_meth == self._swapped[0])

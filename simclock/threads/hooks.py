@@ -240,7 +240,7 @@ def block_the_loops_thread(
             clock.jump_to(decision.reading)
             if decision.reading >= deadline:
                 return attempt(0)  # timed out at its own instant, unless it came just now
-            busy_at = now  # a worker's wait ended: it works again
+            busy_at, look = now, 0.001  # a worker's wait ended: it works again, look soon
         elif decision.verdict is Verdict.DEADLOCK:
             raise Deadlock(
                 clock.now,

@@ -138,6 +138,9 @@ class Worker:
         return self.read()
 
     def sleep(self, seconds: float) -> None:
+        if not seconds:
+            bindings.real_sleep(0)  # as time.sleep(0): let other threads run, wait for nothing
+            return
         gate = _thread.allocate_lock()
         gate.acquire()
         if not self.block(gate, seconds, "time.sleep"):
