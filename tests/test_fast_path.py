@@ -11,6 +11,7 @@ import re
 import signal
 import socket
 import threading
+import warnings
 import time
 
 import pytest
@@ -327,10 +328,39 @@ def test_a_callback_that_rearms_itself_forever_is_a_livelock_on_the_fast_path():
             loop.call_soon(again)
 
         loop.call_soon(again)
-        await asyncio.sleep(1)
+        await asyncio.Event().wait()  # no timer could ever end the spin
 
     with pytest.raises(simclock.Livelock):
         simclock.run(main(), livelock_after=10_000)
+
+
+def test_a_spin_with_a_timer_pending_reaches_the_timer_after_the_bound():
+    async def main():
+        loop = asyncio.get_running_loop()
+        spins = [0]
+
+        def again():
+            spins[0] += 1
+            loop.call_soon(again)
+
+        loop.call_soon(again)
+        await asyncio.sleep(1)  # a real loop spins until this is due
+        return loop.clock.now, spins[0] > 10_000
+
+    assert simclock.run(main(), livelock_after=10_000) == (1.0, True)
+
+
+def test_a_task_polling_until_a_timeout_fires_reaches_it():
+    async def main():
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(3.0):
+                while True:
+                    await asyncio.sleep(0)
+        except TimeoutError:
+            return loop.clock.now
+
+    assert simclock.run(main(), livelock_after=10_000) == 3.0
 
 
 def test_each_thread_reads_the_wall_clock_of_its_own_view():
@@ -416,3 +446,29 @@ def test_explored_and_timeline_runs_take_the_same_decisions_on_both_paths(monkey
             patch.setattr(VirtualEventLoop, "_fast_path_allowed", lambda self: False)
             general = simclock.run(main(), seed=seed)
         assert fast == recorded == general
+
+
+def test_after_a_livelock_the_tasks_finally_blocks_still_run():
+    cleaned = []
+
+    async def main():
+        loop = asyncio.get_running_loop()
+
+        def again():
+            loop.call_soon(again)
+
+        async def waiter():
+            try:
+                await asyncio.Event().wait()
+            finally:
+                cleaned.append("finally")
+
+        asyncio.create_task(waiter())
+        loop.call_soon(again)
+        await asyncio.Event().wait()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "Task was destroyed but it is pending!"
+        with pytest.raises(simclock.Livelock):
+            simclock.run(main(), livelock_after=1_000)
+    assert cleaned == ["finally"]

@@ -73,7 +73,7 @@ class LoopIteration:
         slow_callback_duration: float
 
         def time(self) -> float: ...
-        def _livelock(self) -> None: ...
+        def _spun_too_long(self, spins: int) -> None: ...
         def _process_events(self, event_list: Any) -> None: ...
         def _check_closed(self) -> None: ...
         def _check_thread(self) -> None: ...
@@ -270,8 +270,8 @@ class LoopIteration:
                 else:
                     spins += 1
                     if spins > patience and not clock.crowded:  # others may end the spin
-                        self._instant, self._spins = instant, spins
-                        self._livelock()
+                        count, instant, spins = spins, math.nan, 0
+                        self._spun_too_long(count)
                 end_time = reading + clock.resolution
                 if heap and heap[0] < end_time:
                     timers.pop_due(end_time, ready, order)

@@ -507,7 +507,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         if reading == self._instant:
             self._spins += 1
             if self._spins > self._livelock_after and not self._clock.crowded:
-                self._livelock()
+                self._spun_too_long(self._spins)
         else:
             self._instant, self._spins = reading, 0
         if registered <= self._internal_fds and not self._signal_handlers:
@@ -727,7 +727,26 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
     def _foreground_tasks(self) -> list[asyncio.Task[Any]]:
         return [task for task in self._pending_tasks() if task not in self._background]
 
-    def _livelock(self) -> None:
+    def _spun_too_long(self, spins: int) -> None:
+        """`livelock_after` iterations at one instant: reach the next deadline, or `Livelock`.
+
+        A loop that only spins (re-arming zero-delay steps, `await sleep(0)` in a
+        loop) while a timer is pending is what a real loop does until that
+        timer comes due: the clock moves to it, after that many iterations
+        (deterministic, whatever the machine's speed), and the count starts
+        again. With no deadline ahead, nothing can ever end the spin: `Livelock`.
+        The count starts again either way, so the teardown after a `Livelock`
+        (cancelling tasks, running their `finally` blocks) gets its own.
+        """
+        __tracebackhide__ = True  # pytest shows the error, not simclock's machinery
+        self._instant, self._spins = math.nan, 0
+        target = min(self._timers.next_deadline(), self._work.next_wait())
+        if target != math.inf and target > self._clock.reading:
+            self._clock.jump_to(target)
+            return
+        self._livelock(spins)
+
+    def _livelock(self, spins: int) -> None:
         __tracebackhide__ = True  # pytest shows the error, not simclock's machinery
         now = self._clock.reading
         due = [timer for timer in self._timers if timer._when <= now]
@@ -737,7 +756,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
             code = getattr(getattr(callback, "__func__", callback), "__code__", None)
             where = f" (defined at {code.co_filename}:{code.co_firstlineno})" if code else ""
             callbacks.append(f"{shorten(repr(handle), 100)}{where}")
-        raise Livelock(self._clock.now, self._spins, callbacks)
+        raise Livelock(self._clock.now, spins, callbacks)
 
     def _blocked_threads(self) -> list[str]:
         lines = []
