@@ -11,8 +11,8 @@ import re
 import signal
 import socket
 import threading
-import warnings
 import time
+import warnings
 
 import pytest
 
