@@ -112,6 +112,23 @@ class ClockConflict(SimclockError):
     """A second clock tried to take over the process clocks while one drives them."""
 
 
+class RunEnded(SimclockError):
+    """Raised in a thread whose virtual wait the run's end cut short.
+
+    When a run ends with an error (`Deadlock`, `Livelock`, `TimeLimitExceeded`),
+    a worker left in a virtual wait (an `Event.wait()` nobody will set) would
+    wait forever and keep the process from exiting. Its wait ends with this
+    instead, naming the error the user sees from the run.
+    """
+
+    def __init__(self, cause: BaseException) -> None:
+        self.cause = cause
+        super().__init__(
+            f"the simclock run this thread worked for ended with {type(cause).__name__}; "
+            "its wait was cut short so that the process can exit"
+        )
+
+
 def describe_timers(timers: Sequence[tuple[float, asyncio.TimerHandle]]) -> list[str]:
     """One line per timer: when it is due, and the task it wakes or the callback it runs."""
     lines = []

@@ -190,3 +190,34 @@ def test_a_wrapper_on_time_sleep_keeps_working_on_top_of_the_virtual_clock(order
     result = run_python("\n".join(textwrap.dedent(part) for part in parts))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "2.0 [2] True"
+
+
+STUCK = """
+import asyncio, threading
+import simclock
+
+async def main():
+    await asyncio.to_thread(threading.Event().wait)  # nobody will ever set it
+
+simclock.run(main())
+"""
+
+
+def test_a_deadlock_with_a_worker_stuck_in_a_virtual_wait_ends_the_process():
+    result = run_python(STUCK, timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.count("simclock.errors.Deadlock") == 1  # the first error, once
+    assert "RuntimeWarning" not in result.stderr
+
+
+def test_simclock_run_exits_after_such_a_deadlock(tmp_path):
+    script = tmp_path / "stuck.py"
+    script.write_text(STUCK.replace("simclock.run(main())", "asyncio.run(main())"))
+    result = subprocess.run(
+        [sys.executable, "-m", "simclock", "run", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "Deadlock" in result.stderr

@@ -38,6 +38,7 @@ from simclock.errors import (
     ClockConflict,
     Deadlock,
     Livelock,
+    TimeLimitExceeded,
     describe_timers,
     shorten,
 )
@@ -419,6 +420,11 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
                         self._observe(timeline)
                         with recording_prints(timeline, lambda: self._clock.now):
                             super().run_forever()
+            except (Deadlock, Livelock, TimeLimitExceeded) as error:
+                # Workers left waiting virtually would wait forever and keep the
+                # process from exiting: their waits end, with RunEnded.
+                self._work.abort(error)
+                raise
             finally:
                 after_a_loop_stopped(self._clock)
 

@@ -60,6 +60,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Generic, Protocol, TypeVar
 
 from simclock.clock.clock import Clock, later
+from simclock.errors import RunEnded
 from simclock.process import bindings
 from simclock.process.probe import Activity, ThreadProbe
 
@@ -237,6 +238,8 @@ class WorkInFlight:
         # Gates of workers in virtual waits, to the worker, for notify and close.
         self._gates: dict[Any, Worker] = {}
         self._closed = False
+        # The error the run ended with, once it has: virtual waits then end at once.
+        self._aborted: BaseException | None = None
         # Deadlines of virtual waits: (deadline, worker seq, arrival, gate).
         self._deadlines: list[tuple[float, int, int, Any]] = []
         # Handles from workers, by (worker seq, arrival), and when the oldest came.
@@ -312,6 +315,8 @@ class WorkInFlight:
         own thread is blocked too.
         """
         with self._lock:
+            if self._aborted is not None:
+                raise RunEnded(self._aborted)
             if self._closed or self.port.is_closed():
                 return False
             worker.waiting_on = what
@@ -388,9 +393,24 @@ class WorkInFlight:
         return bool(due)
 
     def _resumed(self, worker: Worker, gate: Any) -> bool:
-        """After the gate opened: tidy up; False if it opened because the loop closed."""
+        """After the gate opened: tidy up; False if it opened because the loop closed.
+
+        Raises `RunEnded` if it opened because the run ended with an error.
+        """
         self.resume_gate(gate)
+        if self._aborted is not None:
+            raise RunEnded(self._aborted)
         return not self._closed
+
+    def abort(self, error: BaseException) -> None:
+        """The run ended with `error`: every virtual wait, now or later, raises `RunEnded`."""
+        with self._lock:
+            self._aborted = error
+            gates, self._gates = list(self._gates), {}
+            for gate in gates:
+                GATES.pop(gate, None)
+        for gate in gates:
+            _release(gate)
 
     def close(self) -> None:
         """The loop is closing: open every virtual wait; they go on in real time."""
