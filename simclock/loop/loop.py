@@ -695,7 +695,18 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         await super().shutdown_asyncgens()
 
     async def shutdown_default_executor(self, *args: Any, **kwargs: Any) -> None:
+        """As asyncio's, but after the run failed, threads still stuck are not waited for.
+
+        The run's error is what the user must see; joining a worker that no one
+        will release would only hang, or raise a second error in its place.
+        """
         self._winding_down = True
+        executor = self._default_executor
+        if self._work.aborted and executor is not None:
+            self._executor_shutdown_called = True
+            self._default_executor = None
+            executor.shutdown(wait=False)
+            return
         await super().shutdown_default_executor(*args, **kwargs)
 
     async def advance_to(self, until: float) -> None:

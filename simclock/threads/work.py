@@ -402,6 +402,11 @@ class WorkInFlight:
             raise RunEnded(self._aborted)
         return not self._closed
 
+    @property
+    def aborted(self) -> bool:
+        """The run ended with an error (see `abort`)."""
+        return self._aborted is not None
+
     def abort(self, error: BaseException) -> None:
         """The run ended with `error`: every virtual wait, now or later, raises `RunEnded`."""
         with self._lock:
