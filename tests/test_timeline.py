@@ -1,6 +1,8 @@
 """The Timeline records what happened when, and its assertions pin orderings exactly."""
 
 import asyncio
+import contextlib
+import io
 import json
 import sys
 from pathlib import Path
@@ -378,3 +380,18 @@ def test_an_eager_task_is_recorded_when_made_and_its_first_step_under_its_name()
         for event in timeline.events
     )
     timeline.assert_printed(["child starts", "main goes on", "child ends"])
+
+
+def test_lines_printed_by_many_threads_at_once_are_each_recorded_once_and_whole():
+    async def main():
+        def printer(number):
+            for index in range(2_000):
+                print(f"worker {number} line {index}")
+
+        await asyncio.gather(*(asyncio.to_thread(printer, number) for number in range(4)))
+
+    timeline = simclock.Timeline()
+    with contextlib.redirect_stdout(io.StringIO()):
+        simclock.run(main(), timeline=timeline)
+    lines = [event.text for event in timeline.events if event.kind is simclock.EventKind.PRINTED]
+    assert sorted(lines) == sorted(f"worker {n} line {i}" for n in range(4) for i in range(2_000))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
@@ -38,19 +39,31 @@ def _current_task_name() -> str | None:
 
 
 class _PrintRecorder(io.TextIOBase):
-    """A stdout stand-in that writes through and records each completed line."""
+    """A stdout stand-in that writes through and records each completed line.
+
+    Each thread's unfinished line is kept apart (`print` writes its text and its
+    newline in two calls, and threads print at once): every printed line is
+    recorded once, whole, under the thread that printed it.
+    """
 
     def __init__(self, target: TextIO, timeline: Timeline, now: Any) -> None:
         self._target = target
         self._timeline = timeline
         self._now = now
-        self._partial = ""
+        self._partials: dict[int, str] = {}
+        self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
         written = self._target.write(text)
-        self._partial += text
-        if "\n" in self._partial:
-            *lines, self._partial = self._partial.split("\n")
+        me = threading.get_ident()
+        with self._lock:
+            partial = self._partials.pop(me, "") + text
+            if "\n" not in partial:
+                self._partials[me] = partial
+                return written
+            *lines, rest = partial.split("\n")
+            if rest:
+                self._partials[me] = rest
             task = _current_task_name()
             for line in lines:
                 self._timeline.record(self._now(), task, EventKind.PRINTED, line)
@@ -60,11 +73,10 @@ class _PrintRecorder(io.TextIOBase):
         self._target.flush()
 
     def close_partial(self) -> None:
-        if self._partial:
-            self._timeline.record(
-                self._now(), _current_task_name(), EventKind.PRINTED, self._partial
-            )
-            self._partial = ""
+        with self._lock:
+            partials, self._partials = list(self._partials.values()), {}
+            for partial in partials:
+                self._timeline.record(self._now(), _current_task_name(), EventKind.PRINTED, partial)
 
     def fileno(self) -> int:
         return self._target.fileno()
