@@ -521,3 +521,27 @@ def test_a_workers_post_before_socket_data_runs_before_the_datas_callback():
 
     for _ in range(20):
         assert simclock.run(main()) == ["posted", "read"]
+
+
+def test_a_wrapper_installed_after_import_stays_beneath_the_hooks_and_is_put_back():
+    seen = []
+    original = threading.Thread.start
+
+    def traced_start(thread):
+        seen.append(thread.name)
+        return original(thread)
+
+    async def main():
+        await asyncio.to_thread(time.sleep, 1)
+        thread = threading.Thread(target=time.sleep, args=(1,), name="traced")
+        thread.start()
+        thread.join()
+        return now()
+
+    threading.Thread.start = traced_start
+    try:
+        assert simclock.run(main()) == 2.0
+        assert "traced" in seen  # the wrapper ran beneath simclock's hook
+        assert threading.Thread.start is traced_start  # and is back after the run
+    finally:
+        threading.Thread.start = original

@@ -306,8 +306,16 @@ _TARGETS: list[tuple[object, str, str, Callable[..., Any]]] = [
 
 
 def install() -> None:
-    """Hook threading and thread pools: called as a clock is bound."""
-    for owner, attribute, _key, hook in _TARGETS:
+    """Hook threading and thread pools: called as a clock is bound.
+
+    The hooks go on top of whatever is there at that moment (a tracer's or a
+    profiler's wrapper installed after simclock was imported), call it
+    beneath, and `uninstall` puts exactly it back.
+    """
+    for owner, attribute, key, hook in _TARGETS:
+        current = getattr(owner, attribute)
+        if current is not hook:
+            _ORIGINAL[key] = current
         setattr(owner, attribute, hook)
 
 
