@@ -364,3 +364,20 @@ def test_run_seed_takes_an_explored_schedule():
     first = simclock("run", "--seed", "1", race)
     assert first.returncode == 1 and "an increment was lost" in first.stderr
     assert simclock("run", "--seed", "1", race).stderr == first.stderr  # replayed exactly
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--limit=-5", "--limit: limit must be a positive number"),
+        ("--limit=nan", "--limit: limit must be a positive number"),
+        ("--io-grace=-1", "--io-grace: io_grace must be a finite number"),
+    ],
+)
+def test_bad_numbers_are_refused_before_the_script_runs(tmp_path, option, message):
+    path = script(tmp_path, "print('the script ran')\n")
+    result = simclock("run", option, str(path))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"simclock: {message}")
+    assert len(result.stderr.strip().splitlines()) == 1

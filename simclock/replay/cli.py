@@ -14,6 +14,7 @@ from typing import Any
 
 from simclock._version import __version__
 from simclock.clock.clock import DEFAULT_START, Clock
+from simclock.loop.loop import check_io_grace, check_limit
 from simclock.process.bindings import real_perf_counter
 from simclock.replay.script import INTERRUPTED, ScriptError, compile_script, run_script
 from simclock.timeline.timeline import Timeline
@@ -199,6 +200,15 @@ def _check_options(options: argparse.Namespace) -> None:
             _check_writable("--timeline", chart)
         if options.json:
             _check_writable("--json", options.json)
+        for option, check, value in (
+            ("--limit", check_limit, options.limit),
+            ("--io-grace", check_io_grace, options.io_grace),
+        ):
+            try:
+                if value is not None:
+                    check(value)
+            except ValueError as error:
+                raise _UsageError(f"{option}: {error}") from None
     try:
         _clock(options.start)
     except (ValueError, TypeError) as error:
