@@ -448,3 +448,38 @@ def test_a_thread_reading_the_wall_clock_while_runs_start_and_end_reads_real_tim
         stop.set()
         thread.join()
     assert wrong == []
+
+
+def test_a_sleep_past_what_the_wall_clock_can_show_means_never():
+    async def main():
+        forever = asyncio.create_task(asyncio.sleep(1e300))
+        await asyncio.sleep(1)
+        seen = time.time(), dt.datetime.now(dt.UTC).year, simclock.current_clock().now
+        forever.cancel()
+        return seen
+
+    assert simclock.run(main()) == (simclock.DEFAULT_START.timestamp() + 1, 2025, 1.0)
+
+
+def test_only_a_sleep_past_the_wall_clock_pending_is_a_deadlock():
+    with pytest.raises(simclock.Deadlock):
+        simclock.run(asyncio.sleep(1e300))
+
+
+@pytest.mark.parametrize("start", [1e18, -1e12, "9999-12-31T23:59:59+00:00"])
+def test_a_start_the_wall_clock_cannot_show_is_refused(start):
+    if isinstance(start, str):
+        clock = simclock.Clock(start=start)  # the very last instant is fine...
+        with pytest.raises(OverflowError, match="year 9999"):
+            clock.advance(1)  # ...but nothing after it
+        return
+    with pytest.raises(ValueError, match="outside what the wall clock can show"):
+        simclock.Clock(start=start)
+
+
+def test_ctime_and_asctime_show_the_virtual_date():
+    async def main():
+        await asyncio.sleep(86400)
+        return time.ctime(), time.asctime()
+
+    assert simclock.run(main()) == ("Thu Jan  2 00:00:00 2025", "Thu Jan  2 00:00:00 2025")

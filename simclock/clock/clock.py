@@ -147,6 +147,11 @@ class Clock:
         # nanoseconds so that a large epoch never costs precision.
         self._reading = MONOTONIC_ORIGIN
         self._start_ns = _DEFAULT_START_NS if start is None else _start_to_ns(start)
+        if not _WALL_NS_RANGE[0] <= self._start_ns <= _WALL_NS_RANGE[1]:
+            raise ValueError(
+                f"start={start!r} is outside what the wall clock can show "
+                "(datetime's years 1 to 9999)"
+            )
         self._tick = _checked_tick(tick)
         if not isinstance(autojump, bool):
             raise TypeError(f"autojump must be True or False, got {autojump!r}")
@@ -171,7 +176,11 @@ class Clock:
         # The limits of the runs on this clock, as (reading, seconds); the
         # earliest reading is the one that counts.
         self._limits: list[tuple[float, float]] = []
-        self._limit_at = math.inf
+        #: The last reading whose wall clock `datetime` can still show (year 9999):
+        #: a deadline past it can never come due in any real run, so it means "never".
+        self.latest = _latest_reading(self._start_ns)
+        # Where a jump must stop: the earliest limit, or `latest`.
+        self._limit_at = self.latest
         # Loops running on this clock right now, by the thread that runs them.
         self._running: dict[int, RunningLoop] = {}
         # Threads that live on this clock (a loop's, one that bound it), by
@@ -268,7 +277,11 @@ class Clock:
         self._move_wall(round(seconds * _NS), f"wall clock shifted by {seconds:+g}s")
 
     def _move_wall(self, delta_ns: int, text: str) -> None:
+        if not _WALL_NS_RANGE[0] <= self.wall_ns() + delta_ns <= _WALL_NS_RANGE[1]:
+            raise ValueError(f"{text}: outside what the wall clock can show (years 1 to 9999)")
         self._start_ns += delta_ns
+        self.latest = _latest_reading(self._start_ns)
+        self._limit_at = min([at for at, _seconds in self._limits] + [self.latest])
         if delta_ns < 0:
             _forget_uuid_timestamps()
         for follow in self._followers:
@@ -339,9 +352,15 @@ class Clock:
     def remove_limit(self, entry: tuple[float, float]) -> None:
         if entry in self._limits:
             self._limits.remove(entry)
-        self._limit_at = min((at for at, _seconds in self._limits), default=math.inf)
+        self._limit_at = min((at for at, _seconds in self._limits), default=self.latest)
+        self._limit_at = min(self._limit_at, self.latest)
 
-    def _over_limit(self, reading: float) -> TimeLimitExceeded:
+    def _over_limit(self, reading: float) -> BaseException:
+        if reading > self.latest:
+            return OverflowError(
+                f"cannot move the virtual clock to t={reading - MONOTONIC_ORIGIN:g}s: "
+                "its wall clock would pass what datetime can show (year 9999)"
+            )
         seconds = min(self._limits)[1]
         loop = self._running.get(threading.get_ident())
         if loop is None and self._running:
@@ -502,3 +521,11 @@ def _start_to_ns(start: StartLike) -> int:
 
 
 _DEFAULT_START_NS = _start_to_ns(DEFAULT_START)
+
+# The wall clock datetime can show, in nanoseconds since the epoch: years 1 to 9999.
+_WALL_NS_RANGE = (-62135596800 * _NS, 253402300799 * _NS)
+
+
+def _latest_reading(start_ns: int) -> float:
+    """The last monotonic reading whose wall clock, from `start_ns`, datetime can show."""
+    return MONOTONIC_ORIGIN + (_WALL_NS_RANGE[1] - start_ns) / _NS

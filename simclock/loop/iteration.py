@@ -255,7 +255,7 @@ class LoopIteration:
                         # decision (simclock.clock.idle) can only answer JUMP to the
                         # next timer: taken here without building its snapshot.
                         if (
-                            when == _INF
+                            when > clock.latest  # math.inf too: never
                             or clock.crowded
                             or CHILDREN
                             or self._idle_waiters

@@ -277,7 +277,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         """Wait in real time, published as idle to the rest of the bubble."""
         if not self._clock.crowded:
             return real.select(timeout)
-        self._published = min(self._timers.next_deadline(), self._work.next_wait())
+        self._published = min(self._next_timer(), self._work.next_wait())
         try:
             return real.select(timeout)
         finally:
@@ -558,7 +558,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         me = threading.get_ident()
         others = bubble.next_deadline(me) if bubble is not None else math.inf
         if work.holds_time():
-            target = min(self._timers.next_deadline(), work.next_wait(), others)
+            target = min(self._next_timer(), work.next_wait(), others)
             look = self._real_time_due(target, work.next_look(), bubble, me)
             if look is None:
                 return []  # real time brought the deadline: the clock moved to it
@@ -568,14 +568,14 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
                 return events
         elif children.a_child_works():
             # A child process of the run computes or sleeps: real work, as a worker's.
-            target = min(self._timers.next_deadline(), work.next_wait(), others)
+            target = min(self._next_timer(), work.next_wait(), others)
             look = self._real_time_due(target, work.next_look(), bubble, me)
             return [] if look is None else real.select(look)
         work.settled()
         if bubble is not None and bubble.others_working(me, real_monotonic()):
             # Another member may still post work or set a timer: look again soon.
             look, self._member_look = self._member_look, min(0.05, self._member_look * 2)
-            target = min(self._timers.next_deadline(), work.next_wait(), others)
+            target = min(self._next_timer(), work.next_wait(), others)
             due_look = self._real_time_due(target, look, bubble, me)
             return [] if due_look is None else self._idle_select(real, due_look)
         self._member_look, self._working_since = 0.001, None
@@ -631,6 +631,15 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
             self._clock.jump_to(target)
         return None
 
+    def _next_timer(self) -> float:
+        """The earliest deadline of a live timer that can come due, or `math.inf`.
+
+        A deadline past what the wall clock can show (`asyncio.sleep(1e300)`)
+        can never come due in a real run: like `math.inf`, it means never.
+        """
+        deadline = self._timers.next_deadline()
+        return deadline if deadline <= self._clock.latest else math.inf
+
     def _idle_snapshot(self, others: float = math.inf) -> Snapshot:
         """The loop as `decide` sees it; read only once no worker works.
 
@@ -640,7 +649,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         work = self._work
         advancing = self._advancing
         return Snapshot(
-            next_timer=self._timers.next_deadline(),
+            next_timer=self._next_timer(),
             next_wait=min(work.next_wait(), others),
             owed=bool(self._idle_waiters) or work.deliverable(real_monotonic()),
             peer_budget=self._outside.wait_budget(),
@@ -757,7 +766,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         """
         __tracebackhide__ = True  # pytest shows the error, not simclock's machinery
         self._instant, self._spins = math.nan, 0
-        target = min(self._timers.next_deadline(), self._work.next_wait())
+        target = min(self._next_timer(), self._work.next_wait())
         if target != math.inf and target > self._clock.reading:
             self._clock.jump_to(target)
             return

@@ -239,6 +239,20 @@ _MONOTONIC_CLOCKS = {
 }
 
 
+def _ctime_for(previous: Callable[..., str]) -> Callable[..., str]:
+    def ctime(seconds: float | None = None) -> str:
+        return previous(time.time() if seconds is None else seconds)
+
+    return ctime
+
+
+def _asctime_for(previous: Callable[..., str]) -> Callable[..., str]:
+    def asctime(when: Any = None) -> str:
+        return previous(time.localtime() if when is None else when)
+
+    return asctime
+
+
 def _clock_gettime_for(previous: Callable[[int], float]) -> Callable[[int], float]:
     def clock_gettime(clk_id: int) -> float:
         view = current_view()
@@ -505,6 +519,11 @@ def _patch_time_module() -> None:
         for name, replacement in _REPLACEMENTS.items():
             _saved_attributes[name] = getattr(time, name)
             setattr(time, name, replacement)
+    # time-machine moves localtime, gmtime and strftime; ctime() and asctime()
+    # with no argument read the C clock directly: give them the same instant.
+    _saved_attributes.update(ctime=time.ctime, asctime=time.asctime)
+    time.ctime = _ctime_for(time.ctime)
+    time.asctime = _asctime_for(time.asctime)
     time.clock_gettime = _clock_gettime_for(time.clock_gettime)
     time.clock_gettime_ns = _clock_gettime_ns_for(time.clock_gettime_ns)
 
