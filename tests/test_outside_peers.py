@@ -344,3 +344,37 @@ def test_a_child_blocked_in_accept_holds_no_time():
     started = real_perf_counter()
     assert simclock.run(main()) == b"ready"
     assert real_perf_counter() - started < 5.0
+
+
+def test_watching_a_transports_writes_makes_no_reference_cycle():
+    import gc
+    import weakref
+
+    from simclock.loop.outside import OutsideWorld
+
+    class Transport:
+        def __init__(self):
+            self.sent = []
+
+        def write(self, data):
+            self.sent.append(data)
+
+        def writelines(self, lines):
+            self.sent.extend(lines)
+
+    world = OutsideWorld(1.0)
+    transport = Transport()
+    world._wrap_writes(transport, lambda: True)
+    transport.write(b"a")
+    transport.writelines([b"b"])
+    assert transport.sent == [b"a", b"b"]
+    assert world.expecting
+    gone = weakref.ref(transport)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del transport
+        assert gone() is None  # freed at once, not at the collector's next pass
+    finally:
+        if enabled:
+            gc.enable()

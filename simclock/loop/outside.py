@@ -187,15 +187,21 @@ class OutsideWorld:
         return True
 
     def _wrap_writes(self, transport: Any, is_outside: Callable[[], bool]) -> None:
+        """Expect the peer after each write; the transport is held weakly, so no cycle
+        through it keeps it (and its SSL context, its loop) alive until the collector runs.
+        """
+        owner = weakref.ref(transport)
         for name in ("write", "writelines"):
-            original = getattr(transport, name, None)
-            if original is None:
-                continue
+            method = getattr(type(transport), name, None)
+            if method is None or name in vars(transport):
+                continue  # someone else's wrapper: leave it alone
 
-            def wrapped(data: Any, _original: Any = original) -> None:
+            def wrapped(data: Any, _method: Any = method) -> None:
                 if is_outside():
                     self.expect()
-                _original(data)
+                target = owner()
+                if target is not None:
+                    _method(target, data)
 
             setattr(transport, name, wrapped)
 
