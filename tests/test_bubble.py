@@ -150,7 +150,7 @@ def slow_app():
     return Starlette(routes=[Route("/slow", slow)])
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 def test_starlettes_test_client_runs_its_app_on_the_virtual_clock():
     from starlette.testclient import TestClient
 
@@ -163,7 +163,7 @@ def test_starlettes_test_client_runs_its_app_on_the_virtual_clock():
     assert real_perf_counter() - started < 1.0
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 def test_starlettes_test_client_takes_simclock_as_its_loop_factory():
     from starlette.testclient import TestClient
 

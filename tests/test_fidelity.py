@@ -102,9 +102,11 @@ def test_a_timed_wait_on_the_loops_thread_expires_at_its_virtual_deadline():
 def test_a_nested_run_forever_fails_as_asyncio_says():
     async def main():
         inner = simclock.new_event_loop()
+        coro = asyncio.sleep(1)
         try:
-            inner.run_until_complete(asyncio.sleep(1))
+            inner.run_until_complete(coro)
         finally:
+            coro.close()  # refused before it ran, as asyncio refuses it
             inner.close()
 
     with pytest.raises(

@@ -75,6 +75,7 @@ def peer(source, *args):
     finally:
         child.kill()
         child.wait()
+        child.stdout.close()
 
 
 def test_a_peer_that_speaks_first_is_waited_for():
