@@ -181,6 +181,9 @@ class Clock:
         self.latest = _latest_reading(self._start_ns)
         # Where a jump must stop: the earliest limit, or `latest`.
         self._limit_at = self.latest
+        #: How far a loop's fast path may jump by itself: `latest`, or minus
+        #: infinity while the clock is crowded (the bubble decides then).
+        self.fast_until = self.latest
         # Loops running on this clock right now, by the thread that runs them.
         self._running: dict[int, RunningLoop] = {}
         # Threads that live on this clock (a loop's, one that bound it), by
@@ -282,6 +285,7 @@ class Clock:
         self._start_ns += delta_ns
         self.latest = _latest_reading(self._start_ns)
         self._limit_at = min([at for at, _seconds in self._limits] + [self.latest])
+        self._crowd_changed()
         if delta_ns < 0:
             _forget_uuid_timestamps()
         for follow in self._followers:
@@ -320,7 +324,7 @@ class Clock:
             if reading > self._limit_at:
                 raise self._over_limit(reading)
             self._reading = reading
-            if reading >= COARSE_FLOATS:
+            if reading >= 4194304.0:  # COARSE_FLOATS, inlined: every jump passes here
                 self.resolution = max(1e-9, math.ulp(reading))
         # Also without a move: a worker's wait may end at the current instant.
         for follow in self._followers:
@@ -395,7 +399,7 @@ class Clock:
         ident = threading.get_ident()
         native, count = self._members.get(ident, (threading.get_native_id(), 0))
         self._members[ident] = (native, count + 1)
-        self.crowded = len(self._members) > 1
+        self._crowd_changed()
 
     def leave(self) -> None:
         ident = threading.get_ident()
@@ -404,7 +408,11 @@ class Clock:
             self._members[ident] = (native, count - 1)
         else:
             self._members.pop(ident, None)
+        self._crowd_changed()
+
+    def _crowd_changed(self) -> None:
         self.crowded = len(self._members) > 1
+        self.fast_until = -math.inf if self.crowded else self.latest
 
     def _read(self) -> float:
         """A user-visible read of the monotonic clock: the reading, then the tick.

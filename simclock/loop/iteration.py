@@ -255,8 +255,7 @@ class LoopIteration:
                         # decision (simclock.clock.idle) can only answer JUMP to the
                         # next timer: taken here without building its snapshot.
                         if (
-                            when > clock.latest  # math.inf too: never
-                            or clock.crowded
+                            when > clock.fast_until  # never (math.inf too), or crowded
                             or CHILDREN
                             or self._idle_waiters
                             or outside._expect_until is not None
