@@ -1,7 +1,7 @@
 """`simclock.explore` and `simclock.check`: many schedules of one program, and one twice.
 
 `explore` runs a program on `runs` different seeded schedules (see
-`simclock.schedule`) and stops at the first that fails, saying which seed
+`simclock.clock.schedule`) and stops at the first that fails, saying which seed
 replays it: `simclock.run(main(), seed=S)` takes exactly that schedule again,
 on any machine. `check` runs a program twice on the same schedule and reports
 the first event where the two runs differ: something outside the clock (an

@@ -126,7 +126,7 @@ class Clock:
         `DEFAULT_START`. `tick`: seconds each read of `time.monotonic()` or
         `time.perf_counter()` moves the clock on; default 0, exact.
 
-        `seed`: explore the schedule this seed picks (`simclock.schedule`): loops
+        `seed`: explore the schedule this seed picks (`simclock.clock.schedule`): loops
         on this clock order same-instant events by it; `jitter` (in [0, 1)) also
         lengthens each timer by up to that fraction. Default: asyncio's order.
 

@@ -155,7 +155,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
             `limit` seconds after the loop was made. Default: no limit.
         io_grace: real seconds an idle loop waits for an expected peer outside
             the process (a child process, a remote server) before it jumps; see
-            `simclock.outside`. Default: 1.0.
+            `simclock.loop.outside`. Default: 1.0.
         livelock_after: loop iterations at one virtual instant before
             `simclock.Livelock` is raised. Default: 1,000,000.
 
@@ -240,7 +240,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
     def call_soon_threadsafe(
         self, callback: Callable[[*_Ts], object], *args: *_Ts, context: Context | None = None
     ) -> asyncio.Handle:
-        """As asyncio's, but a worker's callbacks wait in the inbox (see `simclock.work`)."""
+        """As asyncio's, but a worker's callbacks wait in its inbox (`simclock.threads.work`)."""
         worker = getattr(bindings.current_view(), "worker", None)
         if worker is None or worker.work is not self._work:
             # Busy from now, for the rest of the bubble: it must not jump past this.
@@ -283,7 +283,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         finally:
             self._published = None
 
-    # What decides whether the fast path may run (see `simclock.iteration`).
+    # What decides whether the fast path may run (see `simclock.loop.iteration`).
 
     def _fast_path_allowed(self) -> bool:
         return (
@@ -435,7 +435,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         *args: *_Ts,
     ) -> asyncio.Future[_T]:
         if executor is None or isinstance(executor, concurrent.futures.ThreadPoolExecutor):
-            # Thread pools: the call is found as it is submitted (simclock.threadhooks),
+            # Thread pools: the call is found as it is submitted (simclock.threads.hooks),
             # also when the loop is not running yet.
             if self.is_running() or bindings.current_clock() not in (None, self._clock):
                 return super().run_in_executor(executor, func, *args)

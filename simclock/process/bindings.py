@@ -5,7 +5,7 @@ virtual time, and this module is the one place that knows which:
 
 - the thread running a virtual loop, and the thread that bound a clock while
   no loop runs (a replay's main thread before `asyncio.run`), read the clock;
-- a thread working for a virtual loop reads the view `simclock.work` gives it
+- a thread working for a virtual loop reads the view `simclock.threads.work` gives it
   (the instant its work started plus the real time it has spent, and virtual
   waits for `time.sleep`);
 - every other thread reads real time: a thread running a real asyncio loop,
@@ -18,10 +18,12 @@ The bindings, while at least one `bound()` block is open:
 
 - `time.monotonic`, `time.monotonic_ns`, `time.perf_counter`,
   `time.perf_counter_ns`: the C function behind each builtin is swapped
-  (`simclock.clockswap`), so references bound before the run by name
+  (`simclock.process.clockswap`), so references bound before the run by name
   (`from time import monotonic`) or as default arguments follow too.
-- `time.sleep`: swapped the same way, and replaced as a module attribute so
-  that a bad argument raises what `time.sleep` raises.
+- `time.sleep`: swapped the same way; a bad argument raises what `time.sleep`
+  raises, and a wrapper another tool put on `time.sleep` keeps working on top.
+- `time.ctime` and `time.asctime` with no argument: replaced as module
+  attributes, to show the virtual date.
 - `time.clock_gettime` and `time.clock_gettime_ns` for the monotonic clocks:
   replaced as module attributes.
 - `time.time`, `time.time_ns`, `datetime.now`, `date.today` and the other
@@ -117,7 +119,7 @@ class ClockView:
     """The view of a thread that lives on a clock: a loop's thread, or the binding thread.
 
     `work`, if set, is what threads started from this thread work for (the
-    loop's `simclock.work.WorkInFlight`).
+    loop's `simclock.threads.work.WorkInFlight`).
     """
 
     __slots__ = ("clock", "work")

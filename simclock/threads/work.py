@@ -8,7 +8,7 @@ Which threads work for a loop. A thread is a *worker* of a loop when code
 running for that loop (on its thread, or in one of its workers) starts it
 with `Thread.start`, or hands a call to a thread pool with
 `ThreadPoolExecutor.submit` (which `run_in_executor`, `to_thread` and
-`getaddrinfo` use): see `simclock.threadhooks`, which finds them without the
+`getaddrinfo` use): see `simclock.threads.hooks`, which finds them without the
 program declaring anything. A pool thread is a worker only while it runs
 such a call. `external_work()` declares work simclock cannot see.
 
@@ -19,7 +19,7 @@ its pool has a free thread to start it.
 
 - WORKING: running, or blocked where simclock has no hook. It holds time for
   as long as it works, with no cap. When the loop has nothing else to do it
-  asks the kernel (`simclock.threadprobe`): a worker that used no CPU since
+  asks the kernel (`simclock.process.probe`): a worker that used no CPU since
   the last look and sleeps on a lock is durably blocked; one that sleeps
   outside Python (a socket, a child) is waiting for the outside world and
   holds time until it has been quiet for `io_grace`.
