@@ -173,7 +173,7 @@ def test_base_events_still_has_the_logger_simclock_warns_through() -> None:
 def test_a_selector_loop_keeps_each_sockets_transport_by_fd() -> None:
     async def main() -> bool:
         loop = asyncio.get_running_loop()
-        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         _reader, writer = await asyncio.open_connection("127.0.0.1", port)
         fd = writer.transport.get_extra_info("socket").fileno()

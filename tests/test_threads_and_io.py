@@ -287,11 +287,15 @@ def test_socket_peer_in_another_process_gets_its_grace():
 
 def test_zero_grace_does_not_wait_for_outside_peers():
     async def main():
-        child = await asyncio.create_subprocess_exec(*CHILD, "import time; time.sleep(0.3)")
+        # A child blocked reading its stdin waits for us: real work it is not.
+        child = await asyncio.create_subprocess_exec(
+            *CHILD, "import sys; sys.stdin.read()", stdin=asyncio.subprocess.PIPE
+        )
         try:
             async with asyncio.timeout(5):
                 await child.wait()
         finally:
+            child.stdin.close()
             await child.wait()
 
     loop = simclock.new_event_loop(io_grace=0)

@@ -566,7 +566,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
             pending = target != math.inf
             if events or work.inbox or work.look_closer(real_monotonic(), pending, _PATIENCE):
                 return events
-        elif children.a_child_works():
+        if children.a_child_works():
             # A child process of the run computes or sleeps: real work, as a worker's.
             target = min(self._next_timer(), work.next_wait(), others)
             look = self._real_time_due(target, work.next_look(), bubble, me)
