@@ -207,3 +207,23 @@ def test_trio_run_on_a_bound_thread_runs_on_real_time_instead_of_hanging():
         assert trio.run(main) is True
         assert clock.now == 0.0  # trio's time is its own; the virtual clock did not move
         assert time.monotonic() == simclock.MONOTONIC_ORIGIN  # the thread is virtual again
+
+
+def test_a_spinning_loop_in_a_crowd_lets_real_time_end_the_feeders_sleep():
+    clock = simclock.Clock()
+    flag = threading.Event()
+
+    async def spinner():
+        while not flag.is_set():  # real work: it spins until the feeder's sleep ends
+            await asyncio.sleep(0)
+        return clock.now
+
+    with bound(clock):
+        loop = simclock.new_event_loop(clock, livelock_after=10_000)
+        thread = threading.Thread(target=loop.run_forever)
+        thread.start()
+        spun = asyncio.run_coroutine_threadsafe(spinner(), loop)
+        time.sleep(0.2)
+        flag.set()
+        assert spun.result() == pytest.approx(0.2)
+        stop(loop, thread)

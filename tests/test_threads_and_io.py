@@ -549,3 +549,21 @@ def test_a_wrapper_installed_after_import_stays_beneath_the_hooks_and_is_put_bac
         assert threading.Thread.start is traced_start  # and is back after the run
     finally:
         threading.Thread.start = original
+
+
+def test_joining_a_thread_that_does_not_work_for_the_loop_waits_in_real_time():
+    started = threading.Event()
+
+    def outsider():  # started before the run: it lives in real time
+        started.wait()
+        crunch(0.05)
+
+    thread = threading.Thread(target=outsider)
+    thread.start()
+
+    async def main():
+        started.set()
+        thread.join(30)
+        return thread.is_alive(), now()
+
+    assert simclock.run(main()) == (False, 0.0)

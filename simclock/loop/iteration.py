@@ -268,7 +268,7 @@ class LoopIteration:
                     instant, spins = reading, 0
                 else:
                     spins += 1
-                    if spins > patience and not clock.crowded:  # others may end the spin
+                    if spins > patience:
                         count, instant, spins = spins, math.nan, 0
                         self._spun_too_long(count)
                 end_time = reading + clock.resolution

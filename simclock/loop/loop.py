@@ -47,6 +47,7 @@ from simclock.loop.outside import DEFAULT_IO_GRACE, OutsideHooks, OutsideWorld
 from simclock.loop.recording import TaskRecorder
 from simclock.process import bindings, children
 from simclock.process.bindings import ClockView, real_monotonic
+from simclock.process.children import CHILDREN
 from simclock.process.prints import recording_prints
 from simclock.threads.bubble import Bubble, after_a_loop_stopped, bubble_of
 from simclock.threads.work import WorkInFlight, iter_thread_stacks
@@ -269,6 +270,8 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
     _published: float | None = None
 
     def idle_deadline(self) -> float | None:
+        if self._ready:
+            return None  # posted to, and not yet run: working
         return self._published
 
     def _idle_select(
@@ -512,7 +515,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         reading = self._clock.reading
         if reading == self._instant:
             self._spins += 1
-            if self._spins > self._livelock_after and not self._clock.crowded:
+            if self._spins > self._livelock_after:
                 self._spun_too_long(self._spins)
         else:
             self._instant, self._spins = reading, 0
@@ -583,6 +586,8 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         verdict = decision.verdict
         if verdict is Verdict.JUMP:
             if bubble is not None:
+                if self._ready:
+                    return []  # a member posted meanwhile: that runs first, at this instant
                 bubble.jump_to(decision.reading, threading.get_ident())
             else:
                 self._clock.jump_to(decision.reading)
@@ -714,7 +719,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         if self._work.aborted and executor is not None:
             self._executor_shutdown_called = True
             self._default_executor = None
-            executor.shutdown(wait=False)
+            executor.shutdown(wait=False, cancel_futures=True)
             return
         await super().shutdown_default_executor(*args, **kwargs)
 
@@ -766,9 +771,26 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         """
         __tracebackhide__ = True  # pytest shows the error, not simclock's machinery
         self._instant, self._spins = math.nan, 0
+        clock = self._clock
+        if clock.crowded:
+            # Another member may end the spin, or be waiting for a deadline:
+            # the spin is real work, so real time brings the bubble's next one.
+            bubble = bubble_of(clock)
+            me = threading.get_ident()
+            target = min(self._next_timer(), self._work.next_wait(), bubble.next_deadline(me))
+            self._real_time_due(target, 0.0, bubble, me)
+            return
+        if (
+            self._work.holds_time()
+            or CHILDREN
+            or not clock.autojump
+            or self._advancing is not None
+            or self._outside.expecting
+        ):
+            return  # something real may end the spin: not a livelock, and no jump
         target = min(self._next_timer(), self._work.next_wait())
-        if target != math.inf and target > self._clock.reading:
-            self._clock.jump_to(target)
+        if target != math.inf and target > clock.reading:
+            clock.jump_to(target)
             return
         self._livelock(spins)
 

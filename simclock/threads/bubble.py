@@ -34,6 +34,7 @@ from typing import Any
 
 from simclock._compat.threading_internals import allocate_lock
 from simclock.clock.clock import Clock, later
+from simclock.process import bindings
 from simclock.process.probe import Activity, ThreadProbe
 
 __all__ = [
@@ -161,6 +162,8 @@ class Bubble:
     def _working(self, ident: int, native: int, now: float) -> bool:
         probe, known, quiet_since = self._probes.get(ident, (None, 0, None))
         if probe is None or known != native:
+            if probe is not None:
+                probe.close()
             probe = ThreadProbe(native)
             quiet_since = None
         activity = probe.activity()
@@ -208,13 +211,19 @@ class Bubble:
             return False
         gate = allocate_lock()
         gate.acquire()
-        self.wait(gate, seconds)
+        started = bindings.real_monotonic()
+        if not self.wait(gate, seconds):
+            # Let go because no loop runs any more: the rest of the sleep is real.
+            bindings.real_sleep(max(0.0, seconds - (bindings.real_monotonic() - started)))
         return True
 
     def resume(self, gate: Any) -> None:
         """A notify is about to release `gate`: its member works again, from now."""
         with self._lock:
-            self._waiting.pop(gate, None)
+            ident = self._waiting.pop(gate, None)
+            if ident is not None and ident in self._probes:
+                probe, native, _quiet = self._probes[ident]
+                self._probes[ident] = (probe, native, None)
 
     def _expire_due(self, reading: float) -> None:
         due = []
@@ -234,8 +243,14 @@ class Bubble:
                 pass
 
     def release_all(self) -> None:
-        """No loop runs on the clock any more: every virtual wait goes on in real time."""
+        """No loop runs on the clock any more: every virtual wait goes on in real time.
+
+        The probes are closed too: the next crowd makes its own.
+        """
         with self._lock:
+            for probe, _native, _quiet in self._probes.values():
+                probe.close()
+            self._probes.clear()
             gates = [gate for gate, ident in self._waiting.items() if ident != _EXPIRED]
             for gate in gates:
                 self._waiting[gate] = _LET_GO

@@ -108,9 +108,15 @@ def _join(thread: threading.Thread, timeout: float | None = None) -> None:
     if worker is None:
         view = bindings.current_view()
         work = _work_of_caller()
-        if work is not None and isinstance(view, bindings.ClockView) and thread.is_alive():
-            # The loop's own thread joins (a pool's __exit__, say): while the thread
-            # lives, its virtual waits must still end at their instants.
+        if (
+            work is not None
+            and isinstance(view, bindings.ClockView)
+            and thread.is_alive()
+            and (work.employs(thread) or getattr(thread, "_target", None) is POOL_THREAD_TARGET)
+        ):
+            # The loop's own thread joins one of its workers or a pool's thread (a
+            # pool's __exit__): while it lives, its virtual waits must still end at
+            # their instants. Any other thread ends in real time, and so does the join.
             if timeout is not None and timeout <= 0:
                 _ORIGINAL["join"](thread, timeout)
                 return

@@ -286,6 +286,11 @@ class WorkInFlight:
             joined.joiners.append(gate)
         return self.suspend(joiner, gate, f"join({thread.name})")
 
+    def employs(self, thread: threading.Thread) -> bool:
+        """Whether `thread` is one of this loop's workers now."""
+        with self._lock:
+            return any(worker.thread is thread for worker in self._workers.values())
+
     def pool(self, executor: object, capacity: int | None) -> _Pool:
         with self._lock:
             return self._pools.setdefault(id(executor), _Pool(capacity))
