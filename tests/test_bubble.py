@@ -18,7 +18,7 @@ import pytest
 
 import simclock
 from simclock.process import bound
-from simclock.process.bindings import real_perf_counter
+from simclock.process.bindings import real_perf_counter, real_sleep
 from simclock.process.loops import virtual_loops
 
 
@@ -227,3 +227,31 @@ def test_a_spinning_loop_in_a_crowd_lets_real_time_end_the_feeders_sleep():
         flag.set()
         assert spun.result() == pytest.approx(0.2)
         stop(loop, thread)
+
+
+def test_a_feeder_waiting_on_a_deadlocked_loop_is_let_go_with_the_error():
+    clock = simclock.Clock()
+
+    async def never():
+        await asyncio.Event().wait()  # nothing will ever set it
+
+    with bound(clock):
+        loop = simclock.new_event_loop(clock)
+        errors = []
+
+        def run():
+            try:
+                loop.run_forever()
+            except simclock.Deadlock as error:
+                errors.append(error)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        while not loop.is_running():  # the feeder waits in the bubble once the loop runs
+            real_sleep(0.001)
+        future = asyncio.run_coroutine_threadsafe(never(), loop)
+        with pytest.raises(simclock.errors.RunEnded, match="ended with Deadlock"):
+            future.result()  # would wait forever
+        thread.join()
+        loop.close()
+    assert len(errors) == 1

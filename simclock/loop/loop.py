@@ -49,7 +49,7 @@ from simclock.process import bindings, children
 from simclock.process.bindings import ClockView, real_monotonic
 from simclock.process.children import CHILDREN
 from simclock.process.prints import recording_prints
-from simclock.threads.bubble import Bubble, after_a_loop_stopped, bubble_of
+from simclock.threads.bubble import Bubble, after_a_loop_stopped, after_a_run_failed, bubble_of
 from simclock.threads.work import WorkInFlight, iter_thread_stacks
 from simclock.timeline.timeline import Timeline
 
@@ -427,6 +427,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
                 # Workers left waiting virtually would wait forever and keep the
                 # process from exiting: their waits end, with RunEnded.
                 self._work.abort(error)
+                after_a_run_failed(self._clock, error)
                 raise
             finally:
                 after_a_loop_stopped(self._clock)

@@ -34,6 +34,7 @@ from typing import Any
 
 from simclock._compat.threading_internals import allocate_lock
 from simclock.clock.clock import Clock, later
+from simclock.errors import RunEnded
 from simclock.process import bindings
 from simclock.process.probe import Activity, ThreadProbe
 
@@ -42,6 +43,7 @@ __all__ = [
     "SETTLE",
     "Bubble",
     "after_a_loop_stopped",
+    "after_a_run_failed",
     "bubble_of",
     "crowded_sleep",
     "in_a_crowd",
@@ -56,7 +58,7 @@ SETTLE = 0.05
 GATES: dict[Any, Bubble] = {}
 
 # What a released gate's entry says instead of its member's ident.
-_EXPIRED, _LET_GO = -1, -2
+_EXPIRED, _LET_GO, _ABORTED = -1, -2, -3
 
 _bubbles: weakref.WeakKeyDictionary[Clock, Bubble] = weakref.WeakKeyDictionary()
 _made = threading.Lock()
@@ -86,6 +88,8 @@ class Bubble:
         self._waiting: dict[Any, int] = {}
         self._deadlines: list[tuple[float, int, Any]] = []
         self._following = False
+        # The error a loop's run ended with, for members whose waits it cut short.
+        self._aborted: BaseException | None = None
         # Probes of members that are not loops: ident -> (probe, native id, quiet since).
         self._probes: dict[int, tuple[ThreadProbe, int, float | None]] = {}
         # Threads members started, members from before they start until they end.
@@ -203,6 +207,8 @@ class Bubble:
         with self._lock:
             state = self._waiting.pop(gate, me)
             GATES.pop(gate, None)
+        if state == _ABORTED and self._aborted is not None:
+            raise RunEnded(self._aborted)
         return state != _LET_GO
 
     def sleep(self, clock: Clock, seconds: float) -> bool:
@@ -242,6 +248,23 @@ class Bubble:
             except RuntimeError:  # released by a notify meanwhile
                 pass
 
+    def abort(self, error: BaseException) -> None:
+        """A loop's run ended with `error`: every member's virtual wait raises `RunEnded`.
+
+        A member waiting on that loop (a `Future.result()` it will never
+        resolve) would otherwise wait forever, and the process could not exit.
+        """
+        with self._lock:
+            self._aborted = error
+            gates = [gate for gate, ident in self._waiting.items() if ident >= 0]
+            for gate in gates:
+                self._waiting[gate] = _ABORTED
+        for gate in gates:
+            try:
+                gate.release()
+            except RuntimeError:
+                pass
+
     def release_all(self) -> None:
         """No loop runs on the clock any more: every virtual wait goes on in real time.
 
@@ -251,7 +274,7 @@ class Bubble:
             for probe, _native, _quiet in self._probes.values():
                 probe.close()
             self._probes.clear()
-            gates = [gate for gate, ident in self._waiting.items() if ident != _EXPIRED]
+            gates = [gate for gate, ident in self._waiting.items() if ident >= 0]
             for gate in gates:
                 self._waiting[gate] = _LET_GO
         for gate in gates:
@@ -281,6 +304,13 @@ def in_a_crowd(clock: Clock) -> Bubble | None:
     if clock.crowded and _another_loop_runs(clock):
         return bubble_of(clock)
     return None
+
+
+def after_a_run_failed(clock: Clock, error: BaseException) -> None:
+    """A loop's run on `clock` ended with `error`: members in virtual waits raise `RunEnded`."""
+    bubble = _bubbles.get(clock)
+    if bubble is not None:
+        bubble.abort(error)
 
 
 def after_a_loop_stopped(clock: Clock) -> None:
