@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["Decision", "Snapshot", "Verdict", "decide"]
 
@@ -54,8 +54,7 @@ class Verdict(enum.Enum):
     DEADLOCK = "deadlocked: nothing can ever run again"
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     """What the run looks like while nothing can run, once no worker works.
 
     Deadlines are readings of the clock (`math.inf`: none).
@@ -81,8 +80,7 @@ class Snapshot:
     replaced_time: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """A verdict, and for `JUMP`/`END_ADVANCE` the reading, for waits the real seconds.
 
     `seconds` is None for a wait with no end but what wakes it.
