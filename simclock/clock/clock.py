@@ -284,7 +284,7 @@ class Clock:
             raise ValueError(f"{text}: outside what the wall clock can show (years 1 to 9999)")
         self._start_ns += delta_ns
         self.latest = _latest_reading(self._start_ns)
-        self._limit_at = min([at for at, _seconds in self._limits] + [self.latest])
+        self._stop_jumps_at()
         self._crowd_changed()
         if delta_ns < 0:
             _forget_uuid_timestamps()
@@ -356,8 +356,11 @@ class Clock:
     def remove_limit(self, entry: tuple[float, float]) -> None:
         if entry in self._limits:
             self._limits.remove(entry)
-        self._limit_at = min((at for at, _seconds in self._limits), default=self.latest)
-        self._limit_at = min(self._limit_at, self.latest)
+        self._stop_jumps_at()
+
+    def _stop_jumps_at(self) -> None:
+        """Where a jump must stop: the earliest limit of the runs, or `latest`."""
+        self._limit_at = min([at for at, _seconds in self._limits] + [self.latest])
 
     def _over_limit(self, reading: float) -> BaseException:
         if reading > self.latest:

@@ -242,11 +242,7 @@ class Bubble:
             if self._following and not self._deadlines:
                 self._following = False
                 self.clock.unfollow(self._expire_due)
-        for gate in due:
-            try:
-                gate.release()
-            except RuntimeError:  # released by a notify meanwhile
-                pass
+        _open(due)
 
     def abort(self, error: BaseException) -> None:
         """A loop's run ended with `error`: every member's virtual wait raises `RunEnded`.
@@ -256,14 +252,7 @@ class Bubble:
         """
         with self._lock:
             self._aborted = error
-            gates = [gate for gate, ident in self._waiting.items() if ident >= 0]
-            for gate in gates:
-                self._waiting[gate] = _ABORTED
-        for gate in gates:
-            try:
-                gate.release()
-            except RuntimeError:
-                pass
+            self._end_waits(_ABORTED)
 
     def release_all(self) -> None:
         """No loop runs on the clock any more: every virtual wait goes on in real time.
@@ -274,14 +263,23 @@ class Bubble:
             for probe, _native, _quiet in self._probes.values():
                 probe.close()
             self._probes.clear()
+            self._end_waits(_LET_GO)
+
+    def _end_waits(self, how: int) -> None:
+        """Release every member still in a virtual wait, its entry saying `how` it ended."""
+        with self._lock:
             gates = [gate for gate, ident in self._waiting.items() if ident >= 0]
             for gate in gates:
-                self._waiting[gate] = _LET_GO
-        for gate in gates:
-            try:
-                gate.release()
-            except RuntimeError:
-                pass
+                self._waiting[gate] = how
+        _open(gates)
+
+
+def _open(gates: list[Any]) -> None:
+    for gate in gates:
+        try:
+            gate.release()
+        except RuntimeError:  # released by a notify meanwhile
+            pass
 
 
 def _started_event(thread: threading.Thread) -> bool:
