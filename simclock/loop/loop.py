@@ -280,7 +280,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         """Wait in real time, published as idle to the rest of the bubble."""
         if not self._clock.crowded:
             return real.select(timeout)
-        self._published = min(self._next_timer(), self._work.next_wait())
+        self._published = self._earliest()
         try:
             return real.select(timeout)
         finally:
@@ -562,7 +562,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         me = threading.get_ident()
         others = bubble.next_deadline(me) if bubble is not None else math.inf
         if work.holds_time():
-            target = min(self._next_timer(), work.next_wait(), others)
+            target = self._earliest(others)
             look = self._real_time_due(target, work.next_look(), bubble, me)
             if look is None:
                 return []  # real time brought the deadline: the clock moved to it
@@ -572,14 +572,14 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
                 return events
         if children.a_child_works():
             # A child process of the run computes or sleeps: real work, as a worker's.
-            target = min(self._next_timer(), work.next_wait(), others)
+            target = self._earliest(others)
             look = self._real_time_due(target, work.next_look(), bubble, me)
             return [] if look is None else real.select(look)
         work.settled()
         if bubble is not None and bubble.others_working(me, real_monotonic()):
             # Another member may still post work or set a timer: look again soon.
             look, self._member_look = self._member_look, min(0.05, self._member_look * 2)
-            target = min(self._next_timer(), work.next_wait(), others)
+            target = self._earliest(others)
             due_look = self._real_time_due(target, look, bubble, me)
             return [] if due_look is None else self._idle_select(real, due_look)
         self._member_look, self._working_since = 0.001, None
@@ -636,6 +636,10 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         else:
             self._clock.jump_to(target)
         return None
+
+    def _earliest(self, others: float = math.inf) -> float:
+        """The earliest deadline of this loop's timers, its workers' waits and `others`."""
+        return min(self._next_timer(), self._work.next_wait(), others)
 
     def _next_timer(self) -> float:
         """The earliest deadline of a live timer that can come due, or `math.inf`.
@@ -778,7 +782,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
             # the spin is real work, so real time brings the bubble's next one.
             bubble = bubble_of(clock)
             me = threading.get_ident()
-            target = min(self._next_timer(), self._work.next_wait(), bubble.next_deadline(me))
+            target = self._earliest(bubble.next_deadline(me))
             self._real_time_due(target, 0.0, bubble, me)
             return
         if (
@@ -789,7 +793,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
             or self._outside.expecting
         ):
             return  # something real may end the spin: not a livelock, and no jump
-        target = min(self._next_timer(), self._work.next_wait())
+        target = self._earliest()
         if target != math.inf and target > clock.reading:
             clock.jump_to(target)
             return
