@@ -394,6 +394,32 @@ def test_a_run_in_a_second_thread_that_outlives_the_first_keeps_its_clock():
     assert time.monotonic() - before >= 0.01
 
 
+def test_a_thread_left_over_from_one_run_reads_real_time_during_the_next():
+    from simclock.process.bindings import real_monotonic
+
+    go, done = threading.Event(), threading.Event()
+    seen = []
+
+    def leftover():
+        go.wait()  # a virtual wait in the first run, a real one once that run is over
+        seen.append((time.monotonic() - real_monotonic(), time.time()))
+        done.set()
+
+    async def first():
+        threading.Thread(target=leftover, daemon=True).start()
+        await asyncio.sleep(7000)  # ends with the thread still waiting
+
+    async def second():
+        go.set()
+        await asyncio.to_thread(done.wait)  # the to_thread worker is this run's own
+
+    simclock.run(first())
+    simclock.run(second(), start="2001-01-01")
+    (monotonic_offset, wall) = seen[0]
+    assert abs(monotonic_offset) < 1  # not the first run's clock, ~7,000 s ahead
+    assert wall > 1.7e9  # not the second run's wall clock in 2001
+
+
 def test_work_handed_to_the_default_executor_before_the_loop_runs_is_seen():
     loop = simclock.new_event_loop()
     try:

@@ -114,6 +114,11 @@ class View(Protocol):
         """A blocking sleep of `seconds` (finite, >= 0) in this thread."""
         ...
 
+    @property
+    def retired(self) -> bool:
+        """True once the run this view belongs to is over: the thread reads real time."""
+        ...
+
 
 class ClockView:
     """The view of a thread that lives on a clock: a loop's thread, or the binding thread.
@@ -123,6 +128,9 @@ class ClockView:
     """
 
     __slots__ = ("clock", "work")
+
+    #: A view whose run is over reads real time (see `simclock.threads.work.Worker.retire`).
+    retired = False
 
     def __init__(self, clock: Clock, work: object = None) -> None:
         self.clock = clock
@@ -484,7 +492,7 @@ def _wall_ns() -> int:
     """`time.time_ns()` as the calling thread sees it while a clock is bound."""
     view: View | None = getattr(_views, "top", None)
     clock = _clock
-    if view is None or clock is None:
+    if view is None or clock is None or view.retired:
         if getattr(_views, "probing", False):
             return _PROBE
         return _REAL_TIME_NS()

@@ -186,6 +186,20 @@ class Worker:
         self.thread = thread
         self.probe = ThreadProbe(thread.native_id)
 
+    #: True once the run is over: the thread reads real time, as it would have without simclock.
+    retired = False
+
+    def retire(self) -> None:
+        """The loop closed while this thread lives on: from now on it reads real clocks.
+
+        A later run binds the process clocks again; a thread left over from this
+        one must not read this run's dead clock then. Set as instance attributes,
+        so that the reads of a working thread pay nothing for the check.
+        """
+        self.retired = True
+        self.read = self.peek = bindings.real_monotonic  # type: ignore[method-assign]
+        self.sleep = bindings.real_sleep  # type: ignore[method-assign]
+
 
 class _Pool:
     """Calls handed to one thread pool: waiting for a thread, and holding one."""
@@ -431,6 +445,8 @@ class WorkInFlight:
             gates, self._gates = list(self._gates), {}
             for gate in gates:
                 GATES.pop(gate, None)
+            for worker in self._workers.values():
+                worker.retire()
         for gate in gates:
             _release(gate)
 
