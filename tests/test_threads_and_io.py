@@ -567,3 +567,30 @@ def test_joining_a_thread_that_does_not_work_for_the_loop_waits_in_real_time():
         return thread.is_alive(), now()
 
     assert simclock.run(main()) == (False, 0.0)
+
+
+def test_a_closed_loop_that_used_threads_is_freed_without_the_collector():
+    import gc
+    import weakref
+
+    loops = []
+
+    async def uses_threads():
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        await asyncio.to_thread(time.sleep, 0.5)
+        thread = threading.Thread(target=time.sleep, args=(0.5,))
+        thread.start()
+        thread.join()
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            await asyncio.get_running_loop().run_in_executor(pool, time.sleep, 0.5)
+        await asyncio.wait_for(asyncio.to_thread(time.sleep, 0.1), 1)
+
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        simclock.run(uses_threads())
+        assert loops[0]() is None  # freed at once, not at the collector's next pass
+    finally:
+        if enabled:
+            gc.enable()

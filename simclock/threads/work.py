@@ -607,6 +607,10 @@ class TrackedCall(Generic[_T]):
             future.add_done_callback(self._finish)
 
     def _finish(self, future: object) -> None:
+        # The future keeps its callbacks, this call's among them: holding the
+        # future too would make a cycle that only the collector breaks, and
+        # through the future's other callbacks it would keep the loop alive.
+        self._future = None
         worker = self._worker
         if worker is None:
             return
@@ -617,6 +621,7 @@ class TrackedCall(Generic[_T]):
 
     def future_done(self, future: object = None) -> None:
         """Cancelled before a thread picked it up: it no longer waits in the queue."""
+        self._future = None  # no cycle through the future's callbacks (see `_finish`)
         with self._work._lock:
             if not self._started:
                 self._started = True
