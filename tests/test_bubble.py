@@ -17,6 +17,7 @@ import anyio.from_thread
 import pytest
 
 import simclock
+import simclock.threads.strangers
 from simclock.process import bound
 from simclock.process.bindings import real_perf_counter, real_sleep
 from simclock.process.loops import virtual_loops
@@ -255,3 +256,79 @@ def test_a_feeder_waiting_on_a_deadlocked_loop_is_let_go_with_the_error():
         thread.join()
         loop.close()
     assert len(errors) == 1
+
+
+# Threads outside every bubble (strangers): they read real time, but may still post.
+
+
+def test_a_loop_made_outside_any_run_and_fed_from_its_maker_thread_answers():
+    loop = simclock.new_event_loop()  # no clock bound: the maker thread is no member
+    thread = threading.Thread(target=loop.run_forever, name="loop thread")
+    thread.start()
+
+    async def work():
+        await asyncio.sleep(5)
+        return loop.clock.now
+
+    try:
+        results = [asyncio.run_coroutine_threadsafe(work(), loop).result(30) for _ in range(3)]
+    finally:
+        stop(loop, thread)
+    assert results == [5.0, 10.0, 15.0]
+
+
+@pytest.mark.parametrize("how", ["computes", "sleeps"])
+def test_a_thread_started_before_the_run_may_still_post_to_an_idle_loop(how):
+    loop = simclock.new_event_loop()
+    answer = loop.create_future()
+
+    def server():
+        if how == "sleeps":
+            time.sleep(0.2)  # no clock is bound: a real sleep, a timed wait in the kernel
+        else:
+            end = real_perf_counter() + 0.2
+            while real_perf_counter() < end:
+                pass
+        loop.call_soon_threadsafe(answer.set_result, "done")
+
+    thread = threading.Thread(target=server)
+    thread.start()
+    try:
+        # Nothing is pending on the loop: a real loop sleeps in select until the post.
+        assert loop.run_until_complete(answer) == "done"
+        assert loop.clock.now == 0.0  # waiting for a stranger takes no virtual time
+    finally:
+        thread.join()
+        loop.close()
+
+
+def test_a_deadlock_is_still_reported_beside_a_stranger_blocked_for_good():
+    blocked = threading.Event()
+    stranger = threading.Thread(target=blocked.wait, daemon=True)  # no timeout: cannot post
+    stranger.start()
+    started = real_perf_counter()
+    try:
+        with pytest.raises(simclock.Deadlock):
+            simclock.run(asyncio.Event().wait())
+    finally:
+        blocked.set()
+        stranger.join()
+    assert real_perf_counter() - started < 5  # a generous bound: it takes about SETTLE
+
+
+def test_a_stranger_that_never_posts_holds_a_deadlock_only_for_a_while(monkeypatch):
+    monkeypatch.setattr(simclock.threads.strangers, "PATIENCE", 0.2)
+    done = threading.Event()
+
+    def heartbeat():
+        while not done.wait(0.01):  # wakes and sleeps again, never posts
+            pass
+
+    stranger = threading.Thread(target=heartbeat, name="heartbeat", daemon=True)
+    stranger.start()
+    try:
+        with pytest.raises(simclock.Deadlock, match=r"heartbeat.*never posted"):
+            simclock.run(asyncio.Event().wait())
+    finally:
+        done.set()
+        stranger.join()

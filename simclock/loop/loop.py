@@ -49,6 +49,7 @@ from simclock.process import bindings, children
 from simclock.process.bindings import ClockView, real_monotonic
 from simclock.process.children import CHILDREN
 from simclock.process.prints import recording_prints
+from simclock.threads import strangers
 from simclock.threads.bubble import Bubble, after_a_loop_stopped, after_a_run_failed, bubble_of
 from simclock.threads.work import WorkInFlight, iter_thread_stacks
 from simclock.timeline.timeline import Timeline
@@ -66,6 +67,8 @@ DEFAULT_LIVELOCK_AFTER = 1_000_000
 # Real seconds a worker may sleep outside Python, quiet, with no timer
 # pending, before the loop calls the run deadlocked.
 _PATIENCE = 5.0
+# Real seconds between two looks at threads outside the bubble that may still post.
+_STRANGERS_LOOK = 0.005
 
 
 class _JumpingSelector(selectors.BaseSelector):
@@ -220,6 +223,10 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         # Real seconds before looking again at members of the bubble that work,
         # and since when (real, and the reading then) they have worked.
         self._member_look = 0.001
+        # Since when threads outside the bubble hold off a deadlock without
+        # posting; and their names once they no longer may.
+        self._strangers_since: float | None = None
+        self._idle_strangers: list[str] = []
         self._working_since: tuple[float, float] | None = None
         self._background: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         selector = _JumpingSelector(selectors.DefaultSelector())
@@ -606,7 +613,34 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         if verdict is Verdict.END_ADVANCE:
             self._end_advance(decision.reading)
             return []
+        if verdict is Verdict.DEADLOCK and self._strangers_may_post():
+            # Nothing is pending, so waiting skips nothing: a thread outside the
+            # bubble may still post, as it would to a real loop asleep in select.
+            events = self._idle_select(real, _STRANGERS_LOOK)
+            if events or self._ready:
+                self._strangers_since = None  # a post arrived: patience starts afresh
+            return events
         raise self._deadlock(verdict)
+
+    def _strangers_may_post(self) -> bool:
+        """Whether a thread outside the bubble may still post (`simclock.threads.strangers`)."""
+        me = threading.get_ident()
+        members = self._clock.members()
+        work = self._work
+
+        def known(thread: threading.Thread) -> bool:
+            return thread.ident == me or thread.ident in members or work.employs(thread)
+
+        now = real_monotonic()
+        names = strangers.STRANGERS.may_post(known, now)
+        if not names:
+            return False
+        if self._strangers_since is None:
+            self._strangers_since = now
+        if now - self._strangers_since < strangers.PATIENCE:
+            return True
+        self._idle_strangers = names
+        return False
 
     def _real_time_due(
         self, target: float, look: float, bubble: Bubble | None, me: int
@@ -697,7 +731,13 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
                     if not task.done()
                 ],
             )
-        return Deadlock(self._clock.now, self._pending_tasks(), self._blocked_threads())
+        hint = None
+        if self._idle_strangers:
+            hint = (
+                f"threads outside the run ({', '.join(self._idle_strangers)}) kept working "
+                f"or waking for {strangers.PATIENCE:g} real seconds and never posted to the loop"
+            )
+        return Deadlock(self._clock.now, self._pending_tasks(), self._blocked_threads(), hint=hint)
 
     def _could_be_woken(self) -> bool:
         """External I/O, a signal or a child process could still wake an idle loop."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import os
 
-__all__ = ["Activity", "ThreadProbe", "process_running"]
+__all__ = ["Activity", "ThreadProbe", "in_a_timed_wait", "process_running"]
 
 # CPU time below this between two probes is noise (a timed wake-up, a
 # signal), not work. A thread that only waits for the GIL gets it while the
@@ -95,3 +95,63 @@ def process_running(pid: int) -> bool:
             return False
         return True
     return state not in (b"Z", b"X")
+
+
+# Blocking system calls, by number on this machine's architecture: which
+# argument (0-based) holds the timeout, and whether it is a pointer (0: none)
+# or a number of milliseconds (-1: none). nanosleep always has one.
+_TIMEOUT_ARGS_BY_MACHINE: dict[str, dict[int, tuple[int, str]]] = {
+    "x86_64": {
+        202: (3, "pointer"),  # futex
+        35: (0, "always"),  # nanosleep
+        230: (0, "always"),  # clock_nanosleep
+        7: (2, "milliseconds"),  # poll
+        271: (2, "pointer"),  # ppoll
+        23: (4, "pointer"),  # select
+        270: (4, "pointer"),  # pselect6
+        232: (3, "milliseconds"),  # epoll_wait
+        281: (3, "milliseconds"),  # epoll_pwait
+        441: (3, "pointer"),  # epoll_pwait2
+    },
+    "aarch64": {
+        98: (3, "pointer"),  # futex
+        101: (0, "always"),  # nanosleep
+        115: (0, "always"),  # clock_nanosleep
+        73: (2, "pointer"),  # ppoll
+        72: (4, "pointer"),  # pselect6
+        22: (3, "milliseconds"),  # epoll_pwait
+        441: (3, "pointer"),  # epoll_pwait2
+    },
+}
+_TIMEOUT_ARGS = _TIMEOUT_ARGS_BY_MACHINE.get(os.uname().machine, {})
+
+
+def in_a_timed_wait(native_id: int) -> bool:
+    """Whether thread `native_id` of this process sleeps in the kernel with a timeout.
+
+    Such a thread comes back by itself (a `time.sleep`, a `select` or a lock
+    wait with a timeout); one blocked with no timeout waits for someone else.
+    False where the kernel does not say (not Linux, an unknown architecture).
+    """
+    try:
+        with open(f"/proc/self/task/{native_id}/syscall", "rb") as file:
+            fields = file.read().split()
+    except OSError:
+        return False
+    try:
+        number = int(fields[0])
+    except (IndexError, ValueError):
+        return False  # "running", or no system call
+    where = _TIMEOUT_ARGS.get(number)
+    if where is None:
+        return False
+    index, kind = where
+    if kind == "always":
+        return True
+    try:
+        value = int(fields[1 + index], 16)
+    except (IndexError, ValueError):
+        return False
+    if kind == "pointer":
+        return value != 0
+    return value & 0xFFFFFFFF != 0xFFFFFFFF  # -1 as a 32-bit int: no timeout

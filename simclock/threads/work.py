@@ -198,7 +198,7 @@ class Worker:
         """
         self.retired = True
         self.read = self.peek = bindings.real_monotonic  # type: ignore[method-assign]
-        self.sleep = bindings.real_sleep  # type: ignore[method-assign]
+        self.sleep = bindings.real_sleep  # type: ignore[method-assign, assignment]
 
 
 class _Pool:
