@@ -334,6 +334,44 @@ def test_a_callback_that_rearms_itself_forever_is_a_livelock_on_the_fast_path():
         simclock.run(main(), livelock_after=10_000)
 
 
+def test_a_long_pipeline_at_one_instant_is_progress_not_a_livelock():
+    async def main():
+        queue: asyncio.Queue[int | None] = asyncio.Queue(maxsize=1)
+
+        async def producer():
+            for item in range(20_000):  # some 40,000 iterations at t=0
+                await queue.put(item)
+            await queue.put(None)
+
+        async def consumer():
+            total = 0
+            while (item := await queue.get()) is not None:
+                total += item
+            return total
+
+        feeding = asyncio.create_task(producer())
+        total = await consumer()
+        await feeding
+        return total, asyncio.get_running_loop().clock.now
+
+    assert simclock.run(main(), livelock_after=1_000) == (sum(range(20_000)), 0.0)
+
+
+def test_tasks_that_only_yield_are_a_livelock_even_beside_a_result_now_and_then():
+    async def main():
+        async def spin():
+            while True:
+                await asyncio.sleep(0)
+
+        spinners = [asyncio.create_task(spin()) for _ in range(3)]
+        await asyncio.sleep(0)  # one wake-up with a result, long before the bound
+        await asyncio.Event().wait()
+        del spinners
+
+    with pytest.raises(simclock.Livelock):
+        simclock.run(main(), livelock_after=1_000)
+
+
 def test_a_spin_with_a_timer_pending_reaches_the_timer_after_the_bound():
     async def main():
         loop = asyncio.get_running_loop()

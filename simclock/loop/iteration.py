@@ -269,8 +269,12 @@ class LoopIteration:
                 else:
                     spins += 1
                     if spins > patience:
-                        count, instant, spins = spins, math.nan, 0
-                        self._spun_too_long(count)
+                        # It looks at the spin, and restarts the count once it has
+                        # decided; after a Livelock, the teardown counts afresh.
+                        self._instant, self._spins = instant, spins
+                        instant, spins = math.nan, 0
+                        self._spun_too_long(self._spins)
+                        instant, spins = self._instant, self._spins
                 end_time = reading + clock.resolution
                 if heap and heap[0] < end_time:
                     timers.pop_due(end_time, ready, order)

@@ -70,6 +70,9 @@ _PATIENCE = 5.0
 # Real seconds between two looks at threads outside the bubble that may still post.
 _STRANGERS_LOOK = 0.005
 
+# Iterations looked at, past `livelock_after`, for one that makes progress.
+_SCRUTINY = 1_000
+
 
 class _JumpingSelector(selectors.BaseSelector):
     """The selector `_run_once` sees: polls real I/O, then jumps instead of waiting."""
@@ -803,8 +806,25 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
     def _foreground_tasks(self) -> list[asyncio.Task[Any]]:
         return [task for task in self._pending_tasks() if task not in self._background]
 
+    def _ready_hands_over_a_result(self) -> bool:
+        """Whether a ready callback receives a finished future: a task woken by a result."""
+        for handle in self._ready:
+            args = handle._args
+            if args and isinstance(args[0], asyncio.Future):
+                return True
+        return False
+
     def _spun_too_long(self, spins: int) -> None:
         """`livelock_after` iterations at one instant: reach the next deadline, or `Livelock`.
+
+        Only a spin that makes no progress counts. Past `livelock_after`
+        iterations, the next `_SCRUTINY` are looked at: if one of them wakes a
+        task with a future's result (a queue handing over an item, a lock
+        passed on), tasks are exchanging work, as a long pipeline at one
+        instant does, and the count starts again. A spin counts if none
+        does: tasks that only yield (`await asyncio.sleep(0)`), callbacks that
+        only re-arm themselves. Tasks that hand each other results forever are
+        a program that never ends, as it would not in a real run either.
 
         A loop that only spins (re-arming zero-delay steps, `await sleep(0)` in a
         loop) while a timer is pending is what a real loop does until that
@@ -815,6 +835,10 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         (cancelling tasks, running their `finally` blocks) gets its own.
         """
         __tracebackhide__ = True  # pytest shows the error, not simclock's machinery
+        if spins <= self._livelock_after + _SCRUTINY:
+            if self._ready_hands_over_a_result():
+                self._instant, self._spins = math.nan, 0  # progress: count afresh
+            return
         self._instant, self._spins = math.nan, 0
         clock = self._clock
         if clock.crowded:
