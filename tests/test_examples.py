@@ -138,7 +138,9 @@ def test_replay_reads_time_at_module_level_on_the_virtual_clock(tmp_path):
         "time.sleep(1)\n"
         "asyncio.run(asyncio.sleep(2))\n"
         "asyncio.run(asyncio.sleep(3))\n"
-        "print(time.time() - start, asyncio.new_event_loop().time())\n",
+        "loop = asyncio.new_event_loop()\n"
+        "print(time.time() - start, loop.time())\n"
+        "loop.close()\n",
         encoding="utf-8",
     )
     out, _, clock, _ = replay(script)
@@ -167,7 +169,9 @@ def test_replay_makes_get_event_loops_implicit_loop_virtual(tmp_path):
         "warnings.simplefilter('ignore', DeprecationWarning)\n"
         "loop = asyncio.new_event_loop()\n"
         "policy_loop = asyncio.get_event_loop_policy().new_event_loop()\n"
-        "print(type(loop).__name__, type(policy_loop).__name__)\n",
+        "print(type(loop).__name__, type(policy_loop).__name__)\n"
+        "loop.close()\n"
+        "policy_loop.close()\n",
         encoding="utf-8",
     )
     out, _, _, _ = replay(script)

@@ -404,6 +404,7 @@ def test_a_loop_made_inside_a_run_continues_its_timeline():
     async def main():
         await asyncio.sleep(5)
         inner = simclock.new_event_loop()
+        inner.close()
         return inner.clock is simclock.current_clock(), inner.clock.now
 
     assert simclock.run(main()) == (True, 5.0)

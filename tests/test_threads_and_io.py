@@ -207,10 +207,12 @@ def test_idle_listening_socket_does_not_slow_jumps():
 def test_loopback_peers_in_this_process_never_wait_for_real_time():
     async def main():
         async def echo(reader, writer):
-            while line := await reader.readline():
-                await asyncio.sleep(0.5)
-                writer.write(line)
-            writer.close()
+            try:
+                while line := await reader.readline():
+                    await asyncio.sleep(0.5)
+                    writer.write(line)
+            finally:
+                writer.close()
 
         server = await asyncio.start_server(echo, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
