@@ -3,6 +3,7 @@
 import asyncio
 import concurrent.futures
 import io
+import queue
 import socket
 import sys
 import threading
@@ -596,3 +597,33 @@ def test_a_closed_loop_that_used_threads_is_freed_without_the_collector():
     finally:
         if enabled:
             gc.enable()
+
+
+def test_round_trips_through_a_thread_blocked_in_a_simple_queue_cost_no_settle_delay():
+    async def main():
+        loop = asyncio.get_running_loop()
+        requests = queue.SimpleQueue()  # a C-level wait simclock has no hook for
+
+        def serve():
+            while (item := requests.get()) is not None:
+                future, value = item
+                loop.call_soon_threadsafe(future.set_result, value * 2)
+
+        server = threading.Thread(target=serve)
+        server.start()
+        answers = []
+        for value in range(200):
+            future = loop.create_future()
+            requests.put((future, value))
+            answers.append(await future)
+            await asyncio.sleep(0.01)  # a jump: the server must be seen durably blocked
+        requests.put(None)
+        await asyncio.to_thread(server.join)
+        return answers, loop.clock.now
+
+    started = real_perf_counter()
+    answers, now = simclock.run(main())
+    assert answers == [2 * value for value in range(200)]
+    assert now == pytest.approx(2.0)
+    # A generous bound: two 50 ms settle delays per round trip made this 20 s.
+    assert real_perf_counter() - started < 5

@@ -573,13 +573,15 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         others = bubble.next_deadline(me) if bubble is not None else math.inf
         if work.holds_time():
             target = self._earliest(others)
-            look = self._real_time_due(target, work.next_look(), bubble, me)
-            if look is None:
-                return []  # real time brought the deadline: the clock moved to it
-            events = real.select(look)
-            pending = target != math.inf
-            if events or work.inbox or work.look_closer(real_monotonic(), pending, _PATIENCE):
-                return events
+            # Looked at first: a worker that posted and went back to a durable
+            # wait lets what it posted be delivered at once (`WorkInFlight.deliverable`).
+            if work.look_closer(real_monotonic(), target != math.inf, _PATIENCE):
+                look = self._real_time_due(target, work.next_look(), bubble, me)
+                if look is None:
+                    return []  # real time brought the deadline: the clock moved to it
+                return real.select(look)
+            if work.inbox:
+                return []  # every worker is durably blocked: the inbox goes to the loop now
         if children.a_child_works():
             # A child process of the run computes or sleeps: real work, as a worker's.
             target = self._earliest(others)

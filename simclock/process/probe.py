@@ -30,6 +30,7 @@ class Activity(enum.Enum):
 
     COMPUTING = "computing"
     ON_LOCK = "blocked on a lock"
+    ON_LOCK_FOR_GOOD = "blocked on a lock with no timeout"
     ON_IO = "blocked outside Python (I/O, a child, a real sleep)"
     UNKNOWN = "unknown"
     GONE = "gone"
@@ -43,6 +44,11 @@ class ThreadProbe:
         self._cpu_fd: int | None = None
         self._wchan_fd: int | None = None
         self._cpu_ns = -1
+        self._durable = False
+        #: In a lock wait with no timeout at the last call: the next one may confirm it.
+        self.durable_now = False
+        # A thread of this process (whose system call can be read), or None.
+        self._native_id = None if process else native_id
         #: Where the thread slept at the last probe, as the kernel names it.
         self.wchan = b""
         if native_id is None:
@@ -55,22 +61,34 @@ class ThreadProbe:
             self.close()
 
     def activity(self) -> Activity:
-        """COMPUTING if it used CPU since the last call, else where it sleeps."""
+        """COMPUTING if it used CPU since the last call, else where it sleeps.
+
+        ON_LOCK_FOR_GOOD: in a lock wait with no timeout (`Lock.acquire()`,
+        `SimpleQueue.get()`) at this call and the last, using no CPU between:
+        only another thread ends it. A thread waiting for the GIL waits with a
+        timeout (the switch interval), so it is never taken for one.
+        """
         if self._cpu_fd is None:
             return Activity.UNKNOWN
         try:
             cpu_ns = int(os.pread(self._cpu_fd, 64, 0).split()[0])
+            wchan = os.pread(self._wchan_fd, 128, 0) if self._wchan_fd is not None else b""
         except (OSError, ValueError, IndexError):
             return Activity.GONE
         previous, self._cpu_ns = self._cpu_ns, cpu_ns
-        if previous < 0 or cpu_ns - previous > _PROGRESS_NS:
-            return Activity.COMPUTING
-        try:
-            wchan = os.pread(self._wchan_fd, 128, 0) if self._wchan_fd is not None else b""
-        except OSError:
-            return Activity.GONE
         self.wchan = wchan
-        if b"futex" in wchan:
+        futex = b"futex" in wchan
+        durable = futex and self._native_id is not None and _has_a_timeout(self._native_id) is False
+        progressed = previous < 0 or cpu_ns - previous > _PROGRESS_NS
+        # Seen twice, with no work in between: a mutex taken for a moment (the
+        # one around the GIL, say) also waits with no timeout, but not for long.
+        was_durable, self._durable = self._durable, durable
+        self.durable_now = durable
+        if durable and was_durable and not progressed:
+            return Activity.ON_LOCK_FOR_GOOD
+        if progressed:
+            return Activity.COMPUTING
+        if futex:
             return Activity.ON_LOCK
         return Activity.ON_IO if wchan not in (b"", b"0") else Activity.UNKNOWN
 
@@ -133,25 +151,30 @@ def in_a_timed_wait(native_id: int) -> bool:
     wait with a timeout); one blocked with no timeout waits for someone else.
     False where the kernel does not say (not Linux, an unknown architecture).
     """
+    return _has_a_timeout(native_id) is True
+
+
+def _has_a_timeout(native_id: int) -> bool | None:
+    """Whether the thread's blocking system call has a timeout; None if the kernel does not say."""
     try:
         with open(f"/proc/self/task/{native_id}/syscall", "rb") as file:
             fields = file.read().split()
     except OSError:
-        return False
+        return None
     try:
         number = int(fields[0])
     except (IndexError, ValueError):
-        return False  # "running", or no system call
+        return None  # "running", or no system call
     where = _TIMEOUT_ARGS.get(number)
     if where is None:
-        return False
+        return None
     index, kind = where
     if kind == "always":
         return True
     try:
         value = int(fields[1 + index], 16)
     except (IndexError, ValueError):
-        return False
+        return None
     if kind == "pointer":
         return value != 0
     return value & 0xFFFFFFFF != 0xFFFFFFFF  # -1 as a 32-bit int: no timeout

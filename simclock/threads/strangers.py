@@ -74,6 +74,8 @@ class Strangers:
         elif quiet_since is None:
             quiet_since = now
         self._probes[ident] = (probe, native, quiet_since)
+        if activity is Activity.ON_LOCK_FOR_GOOD:
+            return False  # only another thread can end its wait
         return quiet_since is None or now - quiet_since < SETTLE
 
     def forget(self) -> None:

@@ -75,6 +75,8 @@ GATES: dict[Any, WorkInFlight] = {}
 SETTLE = 0.05
 # Real seconds between looks at working threads while the loop waits for them.
 _FIRST_LOOK, _LAST_LOOK = 0.001, 0.05
+# Real seconds before a second look at a worker seen in a lock wait with no timeout.
+_CONFIRM_LOOK = 0.0002
 # Real seconds a worker must sleep on a lock, using no CPU, before it counts as
 # durably blocked. A thread only waiting for the GIL also sleeps on a futex; on
 # a loaded machine it may wait a few switch intervals (5 ms each) for a CPU.
@@ -260,6 +262,8 @@ class WorkInFlight:
         self.inbox: list[tuple[int, int, asyncio.Handle]] = []
         self._arrivals = itertools.count()
         self._inbox_since = 0.0
+        # When a look found every worker durably blocked (see `look_closer`).
+        self._seen_settled_at = -math.inf
         self._look_every = _FIRST_LOOK
 
     @property
@@ -492,12 +496,22 @@ class WorkInFlight:
             if activity is Activity.COMPUTING or activity is Activity.UNKNOWN:
                 worker.quiet_since = None
                 holding = True
+                if worker.probe.durable_now:
+                    self._look_every = min(self._look_every, _CONFIRM_LOOK)
                 continue
+            if activity is Activity.ON_LOCK_FOR_GOOD:
+                worker.quiet_since = worker.quiet_since or now
+                continue  # only another thread can end its wait: durably blocked now
+            if worker.probe.durable_now:
+                # In a lock wait with no timeout: a second look, soon, confirms it.
+                self._look_every = min(self._look_every, _CONFIRM_LOOK)
             if worker.quiet_since is None:
                 worker.quiet_since = now
             limit = quiet_limit if activity is Activity.ON_IO else _LOCK_SETTLE
             if now - worker.quiet_since < limit:
                 holding = True
+        if not holding:
+            self._seen_settled_at = now
         return holding
 
     def next_look(self) -> float:
@@ -526,7 +540,21 @@ class WorkInFlight:
         """Something is in the inbox, and no worker works or it waited long enough."""
         if not self.inbox:
             return False
-        return not (now - self._inbox_since < SETTLE and self.holds_time())
+        if now - self._inbox_since >= SETTLE or self._seen_settled_at >= self._inbox_since:
+            return True  # waited long enough, or every worker settled since the first post
+        return not self.holds_time() or self._one_poster_alone()
+
+    def _one_poster_alone(self) -> bool:
+        """Whether one worker posted all of the inbox and no other works: no order to keep."""
+        with self._lock:
+            posters = {seq for seq, _arrival, _handle in self.inbox}
+            if len(posters) != 1 or self._external:
+                return False
+            (poster,) = posters
+            return not any(
+                worker.state is State.WORKING and seq != poster
+                for seq, worker in self._workers.items()
+            ) and not any(pool.starts_queued() for pool in self._pools.values())
 
     def deliver(
         self,
