@@ -459,6 +459,34 @@ def test_a_bad_simclock_limit_setting_is_a_usage_error(pytester, value):
     result.stderr.fnmatch_lines([f"*simclock_limit must be a positive number*got '{value}'*"])
 
 
+@pytest.mark.parametrize("value", ["-1", "soon", "inf"])
+def test_a_bad_simclock_io_grace_setting_is_a_usage_error(pytester, value):
+    pytester.makeini(f"[pytest]\nsimclock_io_grace = {value}\n")
+    write(pytester, "def test_nothing():\n    pass\n")
+    result = run(pytester, *NO_ASYNCIO)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*simclock_io_grace must be a number*got '{value}'*"])
+
+
+def test_io_grace_comes_from_the_ini_file_and_the_marker_overrides_it(pytester):
+    pytester.makeini("[pytest]\nsimclock_io_grace = 0.25\nsimclock_all = true\n")
+    write(
+        pytester,
+        """
+        import asyncio
+        import pytest
+
+        async def test_from_the_ini():
+            assert asyncio.get_running_loop().io_grace == 0.25
+
+        @pytest.mark.simclock(io_grace=3)
+        async def test_from_the_marker():
+            assert asyncio.get_running_loop().io_grace == 3.0
+        """,
+    )
+    run(pytester, *NO_ASYNCIO).assert_outcomes(passed=2)
+
+
 def test_unittest_base_class(pytester):
     write(
         pytester,

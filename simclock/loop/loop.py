@@ -245,6 +245,11 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         """The clock this loop reads and moves."""
         return self._clock
 
+    @property
+    def io_grace(self) -> float:
+        """Real seconds this loop waits for an expected peer outside the process."""
+        return self._work.io_grace
+
     def time(self) -> float:
         return self._clock._reading
 

@@ -72,6 +72,7 @@ class _Settings:
     tick: float
     timeline_always: bool
     all: bool  # simclock_all
+    io_grace: float = DEFAULT_IO_GRACE
 
 
 _SETTINGS = pytest.StashKey[_Settings]()
@@ -85,6 +86,7 @@ def _settings(config: pytest.Config) -> _Settings:
             _default_tick(config),
             _timeline_always(config),
             bool(config.getini("simclock_all")),
+            _default_io_grace(config),
         )
         config.stash[_SETTINGS] = settings
     return settings
@@ -98,6 +100,19 @@ def _default_tick(config: pytest.Config) -> float:
         raise pytest.UsageError(
             f"simclock_tick must be a number of seconds, got {text!r}"
         ) from None
+
+
+def _default_io_grace(config: pytest.Config) -> float:
+    text = str(config.getini("simclock_io_grace")).strip()
+    try:
+        grace = float(text)
+    except ValueError:
+        grace = math.nan
+    if not 0 <= grace < math.inf:
+        raise pytest.UsageError(
+            f"simclock_io_grace must be a number of real seconds, 0 or more, got {text!r}"
+        )
+    return grace
 
 
 def _default_limit(config: pytest.Config) -> float | None:
@@ -150,7 +165,12 @@ def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
     seed = _seed(node)
     if marker is None:
         return _Options(
-            None, settings.limit, tick=settings.tick, seed=seed, timeline=_records_timeline(node)
+            None,
+            settings.limit,
+            io_grace=settings.io_grace,
+            tick=settings.tick,
+            seed=seed,
+            timeline=_records_timeline(node),
         )
     unknown = set(marker.kwargs) - _OPTIONS
     if unknown:
@@ -162,7 +182,7 @@ def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
     return _Options(
         marker.kwargs.get("start"),
         None if limit == math.inf else limit,
-        marker.kwargs.get("io_grace", DEFAULT_IO_GRACE),
+        marker.kwargs.get("io_grace", settings.io_grace),
         marker.kwargs.get("tick", settings.tick),
         seed if seed is not None else marker.kwargs.get("seed"),
         marker.kwargs.get("jitter", 0.0),

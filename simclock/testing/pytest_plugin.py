@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from simclock.loop.loop import VirtualEventLoop, check_io_grace, check_limit
+from simclock.loop.outside import DEFAULT_IO_GRACE
 from simclock.process import bindings
 from simclock.process.loops import virtual_loops
 from simclock.testing.fixture import ClockFixture, simclock_fixture
@@ -105,6 +106,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "simclock_tick",
         "virtual seconds each read of time.monotonic()/perf_counter() moves the clock (default 0)",
         default="0",
+    )
+    parser.addini(
+        "simclock_io_grace",
+        "real seconds a simclock test waits for a peer outside the process to answer before "
+        f"virtual time moves on (default {DEFAULT_IO_GRACE:g})",
+        default=str(DEFAULT_IO_GRACE),
     )
     parser.addini(
         "simclock_timeline",
