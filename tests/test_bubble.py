@@ -27,6 +27,8 @@ def loop_in_a_thread(clock: simclock.Clock) -> tuple[asyncio.AbstractEventLoop, 
     loop = simclock.new_event_loop(clock)
     thread = threading.Thread(target=loop.run_forever, name="loop thread")
     thread.start()
+    while not loop.is_running():  # the feeder's waits are the bubble's once the loop runs
+        real_sleep(0.001)
     return loop, thread
 
 

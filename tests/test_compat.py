@@ -159,6 +159,17 @@ def test_condition_wait_protocol_parts() -> None:
         assert len(thr.waiters(condition)) == 0
 
 
+def test_a_thread_has_started_once_its_bootstrap_says_so() -> None:
+    go = threading.Event()
+    thread = threading.Thread(target=go.wait)
+    assert not thr.thread_has_started(thread)
+    thread.start()
+    assert thr.thread_has_started(thread)
+    go.set()
+    thread.join()
+    assert thr.thread_has_started(thread)  # ended, but it did start
+
+
 def test_a_pools_threads_run_the_pool_thread_target() -> None:
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         pool.submit(int).result()

@@ -19,6 +19,7 @@ __all__ = [
     "allocate_lock",
     "is_owned",
     "release_save",
+    "thread_has_started",
     "waiters",
 ]
 
@@ -47,3 +48,11 @@ def release_save(condition: threading.Condition) -> Any:
 def acquire_restore(condition: threading.Condition, state: Any) -> None:
     """Take the condition's lock back as `release_save` found it."""
     condition._acquire_restore(state)  # type: ignore[attr-defined]
+
+
+def thread_has_started(thread: threading.Thread) -> bool:
+    """Whether `thread`'s bootstrap has said it started (its ident and native id are set then).
+
+    `is_alive()` is False both before that and once it has ended.
+    """
+    return bool(thread._started.is_set())  # type: ignore[attr-defined]

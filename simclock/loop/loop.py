@@ -593,13 +593,22 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
             look = self._real_time_due(target, work.next_look(), bubble, me)
             return [] if look is None else real.select(look)
         work.settled()
-        if bubble is not None and bubble.others_working(me, real_monotonic()):
+        idle: dict[int, float] = {}
+        if bubble is not None and bubble.others_working(me, real_monotonic(), idle):
             # Another member may still post work or set a timer: look again soon.
             look, self._member_look = self._member_look, min(0.05, self._member_look * 2)
             target = self._earliest(others)
             due_look = self._real_time_due(target, look, bubble, me)
             return [] if due_look is None else self._idle_select(real, due_look)
         self._member_look, self._working_since = 0.001, None
+        if self._ready:
+            # A member or a stranger posted (call_soon_threadsafe) after this iteration
+            # found nothing ready, then went into a wait: that runs first, at this instant.
+            return []
+        if bubble is not None:
+            # The other loops' deadlines as `others_working` just saw them idle: read
+            # at the top, a loop then still running would have been left out.
+            others = bubble.next_deadline(me, idle)
         decision = decide(self._idle_snapshot(others))
         verdict = decision.verdict
         if verdict is Verdict.JUMP:

@@ -32,7 +32,7 @@ import threading
 import weakref
 from typing import Any
 
-from simclock._compat.threading_internals import allocate_lock
+from simclock._compat.threading_internals import allocate_lock, thread_has_started
 from simclock.clock.clock import Clock, later
 from simclock.errors import RunEnded
 from simclock.process import bindings
@@ -103,33 +103,48 @@ class Bubble:
 
     # What an idle loop asks.
 
-    def others_working(self, me: int, now: float) -> bool:
-        """Whether a member other than thread `me` may still post work or set a timer."""
+    def others_working(self, me: int, now: float, idle: dict[int, float] | None = None) -> bool:
+        """Whether a member other than thread `me` may still post work or set a timer.
+
+        When not, `idle` (if given) holds the deadline each other loop published as
+        it was seen idle, for `next_deadline`: read once, so that a loop read as idle
+        here is not read as working there (a loop's state changes in between).
+        """
         clock = self.clock
         loops = clock.loops()
-        waiting = set(self._waiting.values())
+        with self._lock:
+            waiting = set(self._waiting.values())
         for ident, native in clock.members().items():
             if ident == me or ident in waiting:
                 continue
             loop = loops.get(ident)
             if loop is not None:
-                if loop.idle_deadline() is None:
+                published = loop.idle_deadline()
+                if published is None:
                     return True
+                if idle is not None:
+                    idle[ident] = published
                 continue
             if self._working(ident, native, now):
                 return True
         members = clock.members()
         for thread in list(self._started):
-            if thread.ident is None or thread.native_id is None:
-                if not _started_event(thread):
-                    return True  # about to start
-                continue
+            if not thread_has_started(thread):
+                # About to start: `is_alive()` is False until its bootstrap says it
+                # started, also once its ident is set: not a sign that it has ended.
+                return True
             if not thread.is_alive():
                 self._started.discard(thread)
                 continue
-            if thread.ident in members or thread.ident in waiting:
-                continue  # seen above
-            if self._working(thread.ident, thread.native_id, now):
+            started, started_native = thread.ident, thread.native_id
+            if (
+                started is None
+                or started_native is None
+                or started in members
+                or started in waiting
+            ):
+                continue  # seen above (both ids are set once it has started)
+            if self._working(started, started_native, now):
                 return True
         return False
 
@@ -137,14 +152,27 @@ class Bubble:
         """A member starts `thread`: it is a member too, from now until it ends."""
         self._started.add(thread)
 
-    def next_deadline(self, me: int) -> float:
-        """The earliest deadline of the other members: an idle loop's, or a virtual wait's."""
+    def not_started(self, thread: threading.Thread) -> None:
+        """`thread.start()` failed: it will never run."""
+        if not thread_has_started(thread):
+            self._started.discard(thread)
+
+    def next_deadline(self, me: int, idle: dict[int, float] | None = None) -> float:
+        """The earliest deadline of the other members: an idle loop's, or a virtual wait's.
+
+        `idle`: the loops' deadlines as `others_working` saw them, instead of reading them again.
+        """
         deadline = math.inf
-        for ident, loop in self.clock.loops().items():
-            if ident != me:
-                published = loop.idle_deadline()
-                if published is not None and published < deadline:
-                    deadline = published
+        if idle is None:
+            idle = {}
+            for ident, loop in self.clock.loops().items():
+                if ident != me:
+                    published = loop.idle_deadline()
+                    if published is not None:
+                        idle[ident] = published
+        for published in idle.values():
+            if published < deadline:
+                deadline = published
         with self._lock:
             while self._deadlines and self._deadlines[0][2] not in self._waiting:
                 heapq.heappop(self._deadlines)
@@ -280,11 +308,6 @@ def _open(gates: list[Any]) -> None:
             gate.release()
         except RuntimeError:  # released by a notify meanwhile
             pass
-
-
-def _started_event(thread: threading.Thread) -> bool:
-    """Whether `thread` was started and has ended before its ident was read."""
-    return not thread.is_alive() and thread.ident is not None
 
 
 def _another_loop_runs(clock: Clock) -> bool:

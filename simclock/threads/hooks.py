@@ -77,7 +77,14 @@ def _start(thread: threading.Thread) -> None:
         view = bindings.current_view()
         if isinstance(view, bindings.ClockView):
             # A thread that bound the clock starts one: it joins the bubble.
-            bubble_of(view.clock).started(thread)
+            bubble = bubble_of(view.clock)
+            bubble.started(thread)
+            try:
+                _ORIGINAL["start"](thread)
+            except BaseException:
+                bubble.not_started(thread)
+                raise
+            return
         _ORIGINAL["start"](thread)
         return
     if getattr(thread, "_target", None) is POOL_THREAD_TARGET:
