@@ -148,7 +148,8 @@ def _join(thread: threading.Thread, timeout: float | None = None) -> None:
     try:
         _ORIGINAL["join"](thread, timeout)
     finally:
-        worker.work.resume_gate(gate)
+        worker.waking = False  # its thread runs again
+        worker.work.resume_gate(gate, by_itself=True)
 
 
 def _wait(condition: threading.Condition, timeout: float | None = None) -> bool:

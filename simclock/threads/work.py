@@ -119,6 +119,8 @@ class Worker:
         self._real_waits = 0
         # Gates of workers joining this one's thread: its end wakes them.
         self.joiners: list[Any] = []
+        # Released from a virtual wait, and its thread has not run since.
+        self.waking = False
 
     @property
     def worker(self) -> Worker:
@@ -170,6 +172,7 @@ class Worker:
             return False
         work.park(self, gate)
         gate.acquire()
+        self.waking = False
         resumed = work._resumed(self, gate)
         self._base_virtual = max(self._last, work.port.time())
         self._base_real = bindings.real_monotonic()
@@ -366,13 +369,19 @@ class WorkInFlight:
         self.park(worker, gate)
         return True
 
-    def resume_gate(self, gate: Any) -> None:
-        """The gate is about to be released (a notify): its worker works again, from now."""
+    def resume_gate(self, gate: Any, by_itself: bool = False) -> None:
+        """The gate is about to be released (a notify): its worker works again, from now.
+
+        `by_itself`: called by the worker's own thread, which runs already.
+        """
         with self._lock:
             worker = self._gates.pop(gate, None)
             GATES.pop(gate, None)
             if worker is not None and worker.state is State.WAITING:
                 worker.state = State.WORKING
+                # Until its thread runs again, it still shows blocked in the kernel:
+                # no look may take that for a durable block (see `look_closer`).
+                worker.waking = not by_itself
                 worker.waiting_on = ""
                 worker.activity = Activity.COMPUTING
 
@@ -420,7 +429,7 @@ class WorkInFlight:
 
         Raises `RunEnded` if it opened because the run ended with an error.
         """
-        self.resume_gate(gate)
+        self.resume_gate(gate, by_itself=True)
         if self._aborted is not None:
             raise RunEnded(self._aborted)
         return not self._closed
@@ -488,7 +497,7 @@ class WorkInFlight:
         for worker in list(self._workers.values()):
             if worker.state is not State.WORKING:
                 continue
-            if worker.probe is None or worker._real_waits:
+            if worker.probe is None or worker._real_waits or worker.waking:
                 holding = True
                 continue
             activity = worker.probe.activity()
