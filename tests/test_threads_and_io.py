@@ -3,6 +3,7 @@
 import asyncio
 import concurrent.futures
 import io
+import os
 import queue
 import socket
 import sys
@@ -627,3 +628,42 @@ def test_round_trips_through_a_thread_blocked_in_a_simple_queue_cost_no_settle_d
     assert now == pytest.approx(2.0)
     # A generous bound: two 50 ms settle delays per round trip made this 20 s.
     assert real_perf_counter() - started < 5
+
+
+@pytest.mark.parametrize("wait", ["lock", "simple queue", "pipe read"])
+def test_a_c_level_wait_on_the_loops_thread_ends_when_a_sleeping_worker_releases_it(wait):
+    async def main():
+        if wait == "lock":
+            lock = threading.Lock()
+            lock.acquire()
+            block, release = lock.acquire, lock.release
+        elif wait == "simple queue":
+            items = queue.SimpleQueue()
+            block, release = items.get, lambda: items.put(1)
+        else:
+            read_end, write_end = os.pipe()
+            block, release = (lambda: os.read(read_end, 1)), (lambda: os.write(write_end, b"x"))
+
+        def worker():
+            time.sleep(1)  # a virtual sleep: nobody else can move the clock meanwhile
+            release()
+
+        thread = threading.Thread(target=worker)
+        thread.start()
+        block()  # the loop's own thread, in a wait simclock has no hook for
+        thread.join()
+        if wait == "pipe read":
+            os.close(read_end)
+            os.close(write_end)
+        return asyncio.get_running_loop().clock.now
+
+    assert simclock.run(main(), limit=100) == 1.0  # as a real run: the worker slept 1 s
+
+
+def test_a_workers_c_level_lock_wait_with_a_timeout_times_out_instead_of_a_deadlock():
+    async def main():
+        lock = threading.Lock()
+        lock.acquire()
+        return await asyncio.to_thread(lock.acquire, timeout=0.5)
+
+    assert simclock.run(main()) is False

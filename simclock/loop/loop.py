@@ -49,6 +49,7 @@ from simclock.process import bindings, children
 from simclock.process.bindings import ClockView, real_monotonic
 from simclock.process.children import CHILDREN
 from simclock.process.prints import recording_prints
+from simclock.process.probe import ThreadProbe
 from simclock.threads import strangers
 from simclock.threads.bubble import Bubble, after_a_loop_stopped, after_a_run_failed, bubble_of
 from simclock.threads.work import WorkInFlight, iter_thread_stacks
@@ -229,6 +230,9 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         # Since when threads outside the bubble hold off a deadlock without
         # posting; and their names once they no longer may.
         self._strangers_since: float | None = None
+        # The running thread's probe, and whether it is in `_select` (its idle wait).
+        self._thread_probe: ThreadProbe | None = None
+        self._selecting = False
         self._idle_strangers: list[str] = []
         self._working_since: tuple[float, float] | None = None
         self._background: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
@@ -272,6 +276,19 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         self._work.post(worker, handle, real_monotonic())
         self._write_to_self()
         return handle
+
+    def stuck_in_a_callback(self) -> bool:
+        """Whether this loop's thread is blocked for good in a callback (`WorkInFlight.unstick`).
+
+        Blocked with no timeout (a lock, a read) at this look and the last,
+        using no CPU between, while running and not in its own idle wait. Asked
+        by one waiting worker at a time.
+        """
+        probe = self._thread_probe
+        if probe is None or self._selecting or not self.is_running():
+            return False
+        probe.activity()
+        return probe.blocked_for_good and not self._selecting
 
     def wake(self) -> None:
         """Wake the loop if it waits in real time (for a worker, say); any thread may call it."""
@@ -428,6 +445,9 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         # asyncio's own errors, with asyncio's words, before anything is bound.
         self._check_closed()
         self._check_running()  # type: ignore[attr-defined]
+        if self._thread_probe is not None:
+            self._thread_probe.close()
+        self._thread_probe = ThreadProbe(threading.get_native_id())
         with bindings.bound(self._clock, ClockView(self._clock, self._work)):
             timeline = self._clock.timeline
             try:
@@ -487,6 +507,9 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         # is freed as soon as nobody holds it, not at the garbage collector's pass.
         self.__dict__.pop("_call_soon", None)
         self._inbox_order = None
+        if self._thread_probe is not None:
+            self._thread_probe.close()
+            self._thread_probe = None
         # After closing, so that a worker starting a virtual sleep now either
         # sees the loop closed or is in the set released here.
         self._work.close()
@@ -514,7 +537,11 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         as on a stock loop, where it is in the ready queue already.
         """
         __tracebackhide__ = True  # pytest shows the error, not simclock's machinery
-        events = self._select_events(real, registered, timeout)
+        self._selecting = True
+        try:
+            events = self._select_events(real, registered, timeout)
+        finally:
+            self._selecting = False
         if events and self._work.inbox:
             wake_up = self._ssock.fileno()  # the self-pipe only says a worker posted
             if any(key.fd != wake_up for key, _mask in events):

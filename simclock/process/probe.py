@@ -47,6 +47,9 @@ class ThreadProbe:
         self._durable = False
         #: In a lock wait with no timeout at the last call: the next one may confirm it.
         self.durable_now = False
+        #: Blocked with no timeout (a lock, a read, an accept) at the last call and the
+        #: one before, using no CPU between.
+        self.blocked_for_good = False
         # A thread of this process (whose system call can be read), or None.
         self._native_id = None if process else native_id
         #: Where the thread slept at the last probe, as the kernel names it.
@@ -78,13 +81,17 @@ class ThreadProbe:
         previous, self._cpu_ns = self._cpu_ns, cpu_ns
         self.wchan = wchan
         futex = b"futex" in wchan
-        durable = futex and self._native_id is not None and _has_a_timeout(self._native_id) is False
+        asleep = wchan not in (b"", b"0")
+        durable = (
+            asleep and self._native_id is not None and _has_a_timeout(self._native_id) is False
+        )
         progressed = previous < 0 or cpu_ns - previous > _PROGRESS_NS
         # Seen twice, with no work in between: a mutex taken for a moment (the
         # one around the GIL, say) also waits with no timeout, but not for long.
         was_durable, self._durable = self._durable, durable
-        self.durable_now = durable
-        if durable and was_durable and not progressed:
+        self.durable_now = durable and futex
+        self.blocked_for_good = durable and was_durable and not progressed
+        if futex and self.blocked_for_good:
             return Activity.ON_LOCK_FOR_GOOD
         if progressed:
             return Activity.COMPUTING
@@ -117,7 +124,9 @@ def process_running(pid: int) -> bool:
 
 # Blocking system calls, by number on this machine's architecture: which
 # argument (0-based) holds the timeout, and whether it is a pointer (0: none)
-# or a number of milliseconds (-1: none). nanosleep always has one.
+# or a number of milliseconds (-1: none). nanosleep always has one; a read,
+# an accept or a wait for a child never has (a socket timeout set with
+# SO_RCVTIMEO does not show: such a read counts as blocked for good).
 _TIMEOUT_ARGS_BY_MACHINE: dict[str, dict[int, tuple[int, str]]] = {
     "x86_64": {
         202: (3, "pointer"),  # futex
@@ -130,6 +139,12 @@ _TIMEOUT_ARGS_BY_MACHINE: dict[str, dict[int, tuple[int, str]]] = {
         232: (3, "milliseconds"),  # epoll_wait
         281: (3, "milliseconds"),  # epoll_pwait
         441: (3, "pointer"),  # epoll_pwait2
+        0: (0, "never"),  # read
+        45: (0, "never"),  # recvfrom
+        47: (0, "never"),  # recvmsg
+        43: (0, "never"),  # accept
+        288: (0, "never"),  # accept4
+        61: (0, "never"),  # wait4
     },
     "aarch64": {
         98: (3, "pointer"),  # futex
@@ -139,6 +154,12 @@ _TIMEOUT_ARGS_BY_MACHINE: dict[str, dict[int, tuple[int, str]]] = {
         72: (4, "pointer"),  # pselect6
         22: (3, "milliseconds"),  # epoll_pwait
         441: (3, "pointer"),  # epoll_pwait2
+        63: (0, "never"),  # read
+        207: (0, "never"),  # recvfrom
+        212: (0, "never"),  # recvmsg
+        202: (0, "never"),  # accept
+        242: (0, "never"),  # accept4
+        260: (0, "never"),  # wait4
     },
 }
 _TIMEOUT_ARGS = _TIMEOUT_ARGS_BY_MACHINE.get(os.uname().machine, {})
@@ -171,6 +192,8 @@ def _has_a_timeout(native_id: int) -> bool | None:
     index, kind = where
     if kind == "always":
         return True
+    if kind == "never":
+        return False  # a read, an accept: only the other end (or a signal) ends it
     try:
         value = int(fields[1 + index], 16)
     except (IndexError, ValueError):

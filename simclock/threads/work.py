@@ -77,10 +77,9 @@ SETTLE = 0.05
 _FIRST_LOOK, _LAST_LOOK = 0.001, 0.05
 # Real seconds before a second look at a worker seen in a lock wait with no timeout.
 _CONFIRM_LOOK = 0.0002
-# Real seconds a worker must sleep on a lock, using no CPU, before it counts as
-# durably blocked. A thread only waiting for the GIL also sleeps on a futex; on
-# a loaded machine it may wait a few switch intervals (5 ms each) for a CPU.
-_LOCK_SETTLE = 0.05
+# Real seconds between looks, by a worker in a virtual wait, at a loop whose thread
+# may be blocked inside a callback (see `WorkInFlight.unstick`).
+_STUCK_LOOK = 0.05
 
 
 class LoopPort(Protocol):
@@ -89,6 +88,7 @@ class LoopPort(Protocol):
     def time(self) -> float: ...
     def is_closed(self) -> bool: ...
     def wake(self) -> None: ...
+    def stuck_in_a_callback(self) -> bool: ...
 
 
 class State(enum.Enum):
@@ -171,7 +171,8 @@ class Worker:
         if not work.register_gate(self, gate, what, deadline):
             return False
         work.park(self, gate)
-        gate.acquire()
+        while not gate.acquire(timeout=_STUCK_LOOK):
+            work.unstick()
         self.waking = False
         resumed = work._resumed(self, gate)
         self._base_virtual = max(self._last, work.port.time())
@@ -233,6 +234,9 @@ class _Gone:
     def wake(self) -> None:
         pass
 
+    def stuck_in_a_callback(self) -> bool:
+        return False
+
 
 _GONE = _Gone()
 
@@ -265,6 +269,8 @@ class WorkInFlight:
         self.inbox: list[tuple[int, int, asyncio.Handle]] = []
         self._arrivals = itertools.count()
         self._inbox_since = 0.0
+        # One waiting worker at a time looks at a stuck loop (see `unstick`).
+        self._unsticking = threading.Lock()
         # When a look found every worker durably blocked (see `look_closer`).
         self._seen_settled_at = -math.inf
         self._look_every = _FIRST_LOOK
@@ -463,6 +469,33 @@ class WorkInFlight:
         for gate in gates:
             _release(gate)
 
+    def unstick(self) -> None:
+        """Called by a worker in a virtual wait: move time if the loop cannot.
+
+        A callback may block the loop's own thread in a wait simclock has no hook
+        for (a C-level `Lock.acquire()`, `SimpleQueue.get()`, a pipe read) until
+        a worker releases it, and that worker may first sleep virtually. The
+        loop cannot move the clock then; a real run would simply let the sleep
+        pass. So once the loop's thread is seen blocked with no timeout, twice,
+        outside its idle wait, and no worker works, the waiting workers move the
+        clock to their earliest deadline themselves.
+        """
+        if not self._unsticking.acquire(blocking=False):
+            return  # another waiting worker is at it
+        try:
+            if self._closed or self._aborted is not None or self._clock.crowded:
+                return
+            deadline = self.next_deadline()
+            if deadline is None or self.inbox or self._external:
+                return
+            with self._lock:
+                if any(w.state is State.WORKING for w in self._workers.values()):
+                    return
+            if self.port.stuck_in_a_callback():
+                self._clock.jump_to(max(deadline, self._clock.reading))
+        finally:
+            self._unsticking.release()
+
     # What the loop asks.
 
     def quiet(self) -> bool:
@@ -485,10 +518,11 @@ class WorkInFlight:
     def look_closer(self, now: float, timer_pending: bool, patience: float) -> bool:
         """Ask the kernel what each working thread does; True if some still holds time.
 
-        A worker holds time while it computes; asleep on a lock with no CPU
-        used since the last look, it is durably blocked; asleep outside Python,
-        it holds time until quiet for `io_grace` seconds (with a timer pending)
-        or `patience` seconds (without one, before a deadlock is declared).
+        A worker holds time while it computes; in a lock wait with no timeout,
+        seen twice with no CPU used between, it is durably blocked; asleep
+        anywhere else in the kernel (I/O, a wait with a timeout), it holds time
+        until quiet for `io_grace` seconds (with a timer pending) or `patience`
+        seconds (without one, before a deadlock is declared).
         """
         if self._external or any(pool.starts_queued() for pool in self._pools.values()):
             return True
@@ -516,7 +550,9 @@ class WorkInFlight:
                 self._look_every = min(self._look_every, _CONFIRM_LOOK)
             if worker.quiet_since is None:
                 worker.quiet_since = now
-            limit = quiet_limit if activity is Activity.ON_IO else _LOCK_SETTLE
+            # Blocked in the kernel with a timeout (a `select`, a `Lock.acquire(timeout=)`,
+            # a wait for the GIL), or where the kernel does not say: it comes back by itself.
+            limit = quiet_limit
             if now - worker.quiet_since < limit:
                 holding = True
         if not holding:
