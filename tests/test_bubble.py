@@ -334,3 +334,35 @@ def test_a_stranger_that_never_posts_holds_a_deadlock_only_for_a_while(monkeypat
     finally:
         done.set()
         stranger.join()
+
+
+@pytest.mark.parametrize("timeout", [None, 0.5])
+def test_a_loops_thread_blocked_on_another_loops_answer_lets_that_loop_move_on(timeout):
+    clock = simclock.Clock()
+    other = simclock.new_event_loop(clock)
+
+    async def answer():
+        await asyncio.sleep(1)
+        return clock.now
+
+    async def main():
+        thread = threading.Thread(target=other.run_forever, name="other loop")
+        thread.start()
+        while not other.is_running():
+            real_sleep(0.001)
+        future = asyncio.run_coroutine_threadsafe(answer(), other)
+        try:
+            # Blocks this loop's own thread: the other loop must still reach its timer.
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            timed_out = clock.now
+            return f"timed out at {timed_out}, answered at {future.result()}"
+        finally:
+            other.call_soon_threadsafe(other.stop)
+            thread.join()
+            other.close()
+
+    started = real_perf_counter()
+    expected = 1.0 if timeout is None else "timed out at 0.5, answered at 1.0"
+    assert simclock.run(main(), clock=clock) == expected
+    assert real_perf_counter() - started < 0.9  # a generous bound: it took 1 s real

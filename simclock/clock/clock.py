@@ -101,6 +101,18 @@ class RunningLoop(Protocol):
         """Wake the loop from a real-time wait to decide again; any thread may call it."""
         ...
 
+    def blocked_until(self, deadline: float | None) -> None:
+        """Its thread is blocked in a callback until `deadline` at the latest (None: no more).
+
+        Meanwhile `idle_deadline()` gives that deadline: nothing of the loop's can
+        run before the thread comes back, so the rest of the bubble may move on.
+        """
+        ...
+
+    def is_blocked(self) -> bool:
+        """Whether its thread is blocked in a callback (see `blocked_until`)."""
+        ...
+
 
 class Clock:
     """The owner of virtual time, shareable by several loops in a row.

@@ -300,11 +300,21 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
     #: None while the loop runs or waits for its own workers; else, while it waits
     #: in real time for others, its earliest deadline.
     _published: float | None = None
+    _blocked_until: float | None = None
 
     def idle_deadline(self) -> float | None:
+        blocked = self._blocked_until
+        if blocked is not None:
+            return blocked  # its thread is blocked in a callback: nothing of it can run
         if self._ready:
             return None  # posted to, and not yet run: working
         return self._published
+
+    def blocked_until(self, deadline: float | None) -> None:
+        self._blocked_until = deadline
+
+    def is_blocked(self) -> bool:
+        return self._blocked_until is not None
 
     def _idle_select(
         self, real: selectors.BaseSelector, timeout: float | None

@@ -99,6 +99,15 @@ class ThreadProbe:
             return Activity.ON_LOCK
         return Activity.ON_IO if wchan not in (b"", b"0") else Activity.UNKNOWN
 
+    def asleep(self) -> bool:
+        """Whether the thread sleeps in the kernel right now (not running, nor ready to run)."""
+        if self._wchan_fd is None:
+            return False
+        try:
+            return os.pread(self._wchan_fd, 128, 0) not in (b"", b"0")
+        except OSError:
+            return False
+
     def close(self) -> None:
         for fd in (self._cpu_fd, self._wchan_fd):
             if fd is not None:

@@ -122,6 +122,10 @@ class Bubble:
                 published = loop.idle_deadline()
                 if published is None:
                     return True
+                if loop.is_blocked() and self._running(ident, native):
+                    # Blocked in a callback, but its thread runs: what it waited
+                    # for came, and it has not yet said so.
+                    return True
                 if idle is not None:
                     idle[ident] = published
                 continue
@@ -190,6 +194,16 @@ class Bubble:
         for ident, loop in self.clock.loops().items():
             if ident != me:
                 loop.wake()
+
+    def _running(self, ident: int, native: int) -> bool:
+        """Whether thread `ident` runs or is ready to run: not asleep in the kernel right now."""
+        probe, known, quiet_since = self._probes.get(ident, (None, 0, None))
+        if probe is None or known != native:
+            if probe is not None:
+                probe.close()
+            probe = ThreadProbe(native)
+        self._probes[ident] = (probe, native, quiet_since)
+        return not probe.asleep()
 
     def _working(self, ident: int, native: int, now: float) -> bool:
         probe, known, quiet_since = self._probes.get(ident, (None, 0, None))

@@ -41,7 +41,7 @@ from simclock.clock.idle import Snapshot, Verdict, decide
 from simclock.errors import Deadlock
 from simclock.process import bindings
 from simclock.threads.bubble import GATES as BUBBLE_GATES
-from simclock.threads.bubble import bubble_of, in_a_crowd
+from simclock.threads.bubble import Bubble, bubble_of, in_a_crowd
 from simclock.threads.work import GATES, TrackedCall, Worker, WorkInFlight
 
 __all__ = ["install", "uninstall"]
@@ -236,6 +236,9 @@ def block_the_loops_thread(
     real seconds, and otherwise calls it a deadlock, instead of a hang.
     """
     deadline = math.inf if timeout is None else later(clock.reading, timeout)
+    bubble = in_a_crowd(clock)
+    if bubble is not None:
+        return _block_in_a_crowd(attempt, deadline, bubble, work)
     look, busy_at = 0.001, bindings.real_monotonic()
     while not attempt(look):
         look = min(0.05, look * 2)
@@ -265,6 +268,53 @@ def block_the_loops_thread(
                 ],
             )
     return True
+
+
+def _block_in_a_crowd(
+    attempt: Callable[[float], bool], deadline: float, bubble: Bubble, work: WorkInFlight
+) -> bool:
+    """`block_the_loops_thread` while other loops run on the clock in other threads.
+
+    The blocked loop publishes this wait's deadline (and its workers') as its
+    own, so the other loops may move on meanwhile, as the thread of a real loop
+    blocked in a callback lets the others run; what it waits for most often
+    comes from one of them (a `run_coroutine_threadsafe(...).result()`). Once
+    none of them and none of its workers works, it moves the clock for the whole
+    bubble to the earliest deadline, as an idle loop does. A deadlock, if it
+    comes to that, is for the other loops to call.
+    """
+    clock = bubble.clock
+    me = threading.get_ident()
+    loop = clock.loops().get(me)
+    look, published = 0.001, None
+    try:
+        while not attempt(look):
+            if clock.reading >= deadline:
+                return attempt(0)  # another loop moved the clock to this wait's deadline
+            look = min(0.05, look * 2)
+            own = min(deadline, work.next_wait())
+            if loop is not None and own != published:
+                # Published, and the others woken to look, only when it changes: a
+                # loop woken for nothing would find this thread running, and wait.
+                loop.blocked_until(own)
+                published = own
+                bubble.wake_loops(me)
+            now = bindings.real_monotonic()
+            if work.holds_time() and work.look_closer(now, True, _PATIENCE):
+                continue
+            if bubble.others_working(me, now):
+                continue
+            target = min(own, bubble.next_deadline(me))
+            if target == math.inf or target <= clock.reading:
+                continue
+            bubble.jump_to(target, me)
+            if target >= deadline:
+                return attempt(0)  # timed out at its own instant, unless it came just now
+            look = 0.001
+        return True
+    finally:
+        if loop is not None:
+            loop.blocked_until(None)
 
 
 def _notify(condition: threading.Condition, n: int = 1) -> None:
