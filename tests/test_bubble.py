@@ -18,7 +18,7 @@ import pytest
 
 import simclock
 import simclock.threads.strangers
-from simclock.process import bound
+from simclock.process import bindings, bound
 from simclock.process.bindings import real_perf_counter, real_sleep
 from simclock.process.loops import virtual_loops
 
@@ -366,3 +366,39 @@ def test_a_loops_thread_blocked_on_another_loops_answer_lets_that_loop_move_on(t
     expected = 1.0 if timeout is None else "timed out at 0.5, answered at 1.0"
     assert simclock.run(main(), clock=clock) == expected
     assert real_perf_counter() - started < 0.9  # a generous bound: it took 1 s real
+
+
+def test_a_loop_a_worker_makes_joins_the_runs_clock():
+    async def nap():
+        await asyncio.sleep(2)
+        return type(asyncio.get_running_loop()).__name__
+
+    async def main():
+        started = time.monotonic()
+        kind = await asyncio.to_thread(asyncio.run, nap())  # as asgiref's async_to_sync does
+        return kind, time.monotonic() - started
+
+    started = real_perf_counter()
+    assert simclock.run(main()) == ("VirtualEventLoop", 2.0)
+    assert real_perf_counter() - started < 1.5  # a generous bound: it took 2 s real
+
+
+def test_a_thread_on_real_time_still_gets_a_stock_loop_during_a_run():
+    kinds = []
+
+    def outsider():
+        loop = asyncio.new_event_loop()
+        kinds.append(type(loop).__name__)
+        loop.close()
+
+    async def main():
+        worker = threading.Thread(target=outsider)
+        worker.start()  # started by the run's thread: a worker, on the clock
+        await asyncio.to_thread(worker.join)
+        stranger = threading.Thread(target=outsider)
+        with bindings.viewing(None):  # started from real time, as before the run: a stranger
+            stranger.start()
+        stranger.join()
+        return kinds
+
+    assert simclock.run(main()) == ["VirtualEventLoop", "_UnixSelectorEventLoop"]

@@ -4,11 +4,43 @@ This package is also where the hooks on threading and subprocess are
 registered with the bindings: from here on, binding a clock installs them.
 """
 
+from contextlib import AbstractContextManager
+
 from simclock.loop.loop import VirtualEventLoop, background, background_tasks, new_event_loop
 from simclock.loop.runner import run
 from simclock.process import bindings, children, foreign
+from simclock.process.loops import virtual_loops
 from simclock.threads import bubble, hooks
 
+
+def _a_loop_of_the_bubble() -> VirtualEventLoop | None:
+    """A loop asyncio makes on a thread that lives on the bound clock joins its bubble.
+
+    A worker that runs `asyncio.run()` (asgiref's `async_to_sync` in a
+    `to_thread`, a portal started from a test) gets a loop on the run's clock,
+    so its sleeps are skipped as the run's are. Threads on real time get the
+    loop they would have got.
+    """
+    view = bindings.current_view()
+    if view is None or view.retired:
+        return None
+    return new_event_loop()
+
+
+_adopting: list[AbstractContextManager[None]] = []
+
+
+def _adopt_loops() -> None:
+    adopting = virtual_loops(_a_loop_of_the_bubble)
+    adopting.__enter__()
+    _adopting.append(adopting)
+
+
+def _stop_adopting() -> None:
+    _adopting.pop().__exit__(None, None, None)
+
+
+bindings.while_bound(_adopt_loops, _stop_adopting)
 bindings.while_bound(hooks.install, hooks.uninstall)
 bindings.while_bound(children.install, children.uninstall)
 bindings.while_bound(foreign.install, foreign.uninstall)

@@ -15,21 +15,30 @@ __all__ = ["virtual_loops"]
 
 
 @contextmanager
-def virtual_loops(make_loop: Callable[[], asyncio.AbstractEventLoop]) -> Iterator[None]:
+def virtual_loops(
+    make_loop: Callable[[], asyncio.AbstractEventLoop | None],
+) -> Iterator[None]:
     """Make every loop asyncio creates by default during the block with `make_loop`.
 
     `asyncio.run`, `asyncio.Runner`, `asyncio.new_event_loop` and the loop
     `asyncio.get_event_loop()` makes implicitly (Python 3.11 to 3.13) all get
     one. Loops made with an explicit `loop_factory` are left alone. Nothing of
     the event-loop policy API is used, so it works the same on 3.11 to 3.14.
+    Where `make_loop` returns None, the loop is made as it would have been.
     """
     saved = (asyncio.events.new_event_loop, asyncio.new_event_loop)
+    saved_policy = getattr(POLICY_BASE, "new_event_loop", None)
 
     def new_event_loop() -> asyncio.AbstractEventLoop:
-        return make_loop()
+        loop = make_loop()
+        return loop if loop is not None else saved[1]()
 
-    def policy_new_event_loop(_policy: object) -> asyncio.AbstractEventLoop:
-        return make_loop()
+    def policy_new_event_loop(policy: object) -> asyncio.AbstractEventLoop:
+        loop = make_loop()
+        if loop is None and saved_policy is not None:
+            loop = saved_policy(policy)
+        assert loop is not None
+        return loop
 
     asyncio.events.new_event_loop = asyncio.new_event_loop = new_event_loop
     saved_policy_method = None

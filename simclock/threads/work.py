@@ -528,9 +528,12 @@ class WorkInFlight:
             return True
         holding = False
         quiet_limit = self.io_grace if timer_pending else patience
+        loops = self._clock.loops()
         for worker in list(self._workers.values()):
             if worker.state is not State.WORKING:
                 continue
+            if worker.thread is not None and worker.thread.ident in loops:
+                continue  # it runs a loop on this clock: the bubble sees what it does
             if worker.probe is None or worker._real_waits or worker.waking:
                 holding = True
                 continue
