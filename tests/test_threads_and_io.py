@@ -667,3 +667,24 @@ def test_a_workers_c_level_lock_wait_with_a_timeout_times_out_instead_of_a_deadl
         return await asyncio.to_thread(lock.acquire, timeout=0.5)
 
     assert simclock.run(main()) is False
+
+
+def test_a_worker_woken_from_a_c_level_lock_reads_the_instant_it_was_released():
+    async def main():
+        lock = threading.Lock()
+        lock.acquire()
+        seen = []
+
+        def worker():
+            lock.acquire()  # durably blocked where simclock has no hook, until t=3
+            seen.append(time.monotonic() - simclock.MONOTONIC_ORIGIN)
+
+        thread = threading.Thread(target=worker)
+        thread.start()
+        await asyncio.sleep(3)
+        lock.release()
+        await asyncio.to_thread(thread.join)
+        return seen
+
+    (reading,) = simclock.run(main())
+    assert 3.0 <= reading < 3.5  # it read about 0.003 before: its start plus real time

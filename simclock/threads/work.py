@@ -111,6 +111,7 @@ class Worker:
         self.quiet_since: float | None = None
         self.waiting_on = ""
         # The clock view: virtual base, real base, last reading.
+        self._clock = work.clock
         self._base_virtual = work.port.time()
         self._base_real = bindings.real_monotonic()
         self._last = self._base_virtual
@@ -133,7 +134,15 @@ class Worker:
     # The thread's view of the clocks.
 
     def read(self) -> float:
-        reading = self._base_virtual + (bindings.real_monotonic() - self._base_real)
+        now = bindings.real_monotonic()
+        reading = self._base_virtual + (now - self._base_real)
+        clock = self._clock._reading
+        if reading < clock:
+            # The loop moved on while this thread was durably blocked somewhere
+            # simclock has no hook (a C-level lock): it waited, so its time
+            # passed too. It counts on from there.
+            self._base_virtual, self._base_real = clock, now
+            reading = clock
         if reading < self._last:
             reading = self._last
         self._last = reading
@@ -279,6 +288,11 @@ class WorkInFlight:
     def port(self) -> LoopPort:
         port = self._port()
         return port if port is not None else _GONE
+
+    @property
+    def clock(self) -> Clock:
+        """The clock the loop runs on."""
+        return self._clock
 
     # Workers coming and going.
 
