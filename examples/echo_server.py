@@ -11,13 +11,15 @@ def log(message):
 
 
 async def handle(reader, writer):
-    while line := await reader.readline():
-        word = line.decode().strip()
-        delay = 0.5 if word == "slow" else 0.1
-        await asyncio.sleep(delay)
-        writer.write(f"echo {word}\n".encode())
-        await writer.drain()
-    writer.close()
+    try:
+        while line := await reader.readline():
+            word = line.decode().strip()
+            delay = 0.5 if word == "slow" else 0.1
+            await asyncio.sleep(delay)
+            writer.write(f"echo {word}\n".encode())
+            await writer.drain()
+    finally:
+        writer.close()  # also when the run ends first and cancels this handler
 
 
 async def main():

@@ -733,8 +733,10 @@ def test_a_server_fixture_tears_down_before_leftovers_are_looked_for(pytester, a
         @pytest.fixture
         async def server():
             async def handle(reader, writer):
-                await reader.read()
-                writer.close()
+                try:
+                    await reader.read()
+                finally:
+                    writer.close()
 
             server = await asyncio.start_server(handle, "127.0.0.1", 0)
             yield server
@@ -950,11 +952,13 @@ import pytest_asyncio
 @pytest_asyncio.fixture
 async def echo_server():
     async def handle(reader, writer):
-        line = await reader.readline()
-        await asyncio.sleep(5)  # the server thinks
-        writer.write(line)
-        await writer.drain()
-        writer.close()
+        try:
+            line = await reader.readline()
+            await asyncio.sleep(5)  # the server thinks
+            writer.write(line)
+            await writer.drain()
+        finally:
+            writer.close()
         await writer.wait_closed()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
