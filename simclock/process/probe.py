@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import os
 
-__all__ = ["Activity", "ThreadProbe", "in_a_timed_wait", "process_running"]
+__all__ = ["Activity", "ThreadProbe", "ThreadWatch", "process_running"]
 
 # CPU time below this between two probes is noise (a timed wake-up, a
 # signal), not work. A thread that only waits for the GIL gets it while the
@@ -50,6 +50,9 @@ class ThreadProbe:
         #: Blocked with no timeout (a lock, a read, an accept) at the last call and the
         #: one before, using no CPU between.
         self.blocked_for_good = False
+        #: Asleep at the last call in a wait with a timeout (a `time.sleep`, a `select`,
+        #: a lock wait with a timeout): it comes back by itself.
+        self.timed = False
         # A thread of this process (whose system call can be read), or None.
         self._native_id = None if process else native_id
         #: Where the thread slept at the last probe, as the kernel names it.
@@ -82,9 +85,9 @@ class ThreadProbe:
         self.wchan = wchan
         futex = b"futex" in wchan
         asleep = wchan not in (b"", b"0")
-        durable = (
-            asleep and self._native_id is not None and _has_a_timeout(self._native_id) is False
-        )
+        timeout = _has_a_timeout(self._native_id) if asleep and self._native_id else None
+        durable = timeout is False
+        self.timed = timeout is True
         progressed = previous < 0 or cpu_ns - previous > _PROGRESS_NS
         # Seen twice, with no work in between: a mutex taken for a moment (the
         # one around the GIL, say) also waits with no timeout, but not for long.
@@ -97,7 +100,7 @@ class ThreadProbe:
             return Activity.COMPUTING
         if futex:
             return Activity.ON_LOCK
-        return Activity.ON_IO if wchan not in (b"", b"0") else Activity.UNKNOWN
+        return Activity.ON_IO if asleep else Activity.UNKNOWN
 
     def asleep(self) -> bool:
         """Whether the thread sleeps in the kernel right now (not running, nor ready to run)."""
@@ -113,6 +116,64 @@ class ThreadProbe:
             if fd is not None:
                 os.close(fd)
         self._cpu_fd = self._wchan_fd = None
+
+
+class ThreadWatch:
+    """Probes of several threads of this process, kept from one look to the next.
+
+    Each thread's probe comes with the real instant it was first seen quiet
+    (neither computing nor ready to run) since it last worked.
+    """
+
+    def __init__(self) -> None:
+        # ident -> (probe, native id, real instant first seen quiet, or None).
+        self._probes: dict[int, tuple[ThreadProbe, int, float | None]] = {}
+
+    def probe(self, ident: int, native: int) -> ThreadProbe:
+        """The probe of thread `ident` (a new one if the ident now names another thread)."""
+        probe, known, quiet_since = self._probes.get(ident, (None, 0, None))
+        if probe is None or known != native:
+            if probe is not None:
+                probe.close()
+            probe, quiet_since = ThreadProbe(native), None
+            self._probes[ident] = (probe, native, quiet_since)
+        return probe
+
+    def look(self, ident: int, native: int, now: float) -> tuple[Activity, float | None]:
+        """What thread `ident` does, and since when it has been quiet (None: it works).
+
+        `now` is a real monotonic reading. A thread's first look counts as work:
+        whether it is quiet shows only from one look to the next. A thread that
+        is gone is forgotten.
+        """
+        probe = self.probe(ident, native)
+        activity = probe.activity()
+        if activity is Activity.GONE:
+            probe.close()
+            self._probes.pop(ident, None)
+            return activity, None
+        quiet_since = self._probes[ident][2]
+        if activity is Activity.COMPUTING or activity is Activity.UNKNOWN:
+            quiet_since = None  # UNKNOWN: runnable, waiting for a CPU
+        elif quiet_since is None:
+            quiet_since = now
+        self._probes[ident] = (probe, native, quiet_since)
+        return activity, quiet_since
+
+    def works_again(self, ident: int) -> None:
+        """Thread `ident` was woken: it counts as working from now."""
+        entry = self._probes.get(ident)
+        if entry is not None:
+            self._probes[ident] = (entry[0], entry[1], None)
+
+    def keep_only(self, idents: set[int]) -> None:
+        """Forget every thread but `idents` (those that are gone)."""
+        for ident in [ident for ident in self._probes if ident not in idents]:
+            self._probes.pop(ident)[0].close()
+
+    def close(self) -> None:
+        """Close every probe: the next look starts afresh."""
+        self.keep_only(set())
 
 
 def process_running(pid: int) -> bool:
@@ -172,16 +233,6 @@ _TIMEOUT_ARGS_BY_MACHINE: dict[str, dict[int, tuple[int, str]]] = {
     },
 }
 _TIMEOUT_ARGS = _TIMEOUT_ARGS_BY_MACHINE.get(os.uname().machine, {})
-
-
-def in_a_timed_wait(native_id: int) -> bool:
-    """Whether thread `native_id` of this process sleeps in the kernel with a timeout.
-
-    Such a thread comes back by itself (a `time.sleep`, a `select` or a lock
-    wait with a timeout); one blocked with no timeout waits for someone else.
-    False where the kernel does not say (not Linux, an unknown architecture).
-    """
-    return _has_a_timeout(native_id) is True
 
 
 def _has_a_timeout(native_id: int) -> bool | None:

@@ -36,7 +36,7 @@ from simclock._compat.threading_internals import allocate_lock, thread_has_start
 from simclock.clock.clock import Clock, later
 from simclock.errors import RunEnded
 from simclock.process import bindings
-from simclock.process.probe import Activity, ThreadProbe
+from simclock.process.probe import Activity, ThreadWatch
 
 __all__ = [
     "GATES",
@@ -90,8 +90,8 @@ class Bubble:
         self._following = False
         # The error a loop's run ended with, for members whose waits it cut short.
         self._aborted: BaseException | None = None
-        # Probes of members that are not loops: ident -> (probe, native id, quiet since).
-        self._probes: dict[int, tuple[ThreadProbe, int, float | None]] = {}
+        # Probes of members that are not loops, and of loops blocked in a callback.
+        self._watch = ThreadWatch()
         # Threads members started, members from before they start until they end.
         self._started: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 
@@ -197,31 +197,12 @@ class Bubble:
 
     def _running(self, ident: int, native: int) -> bool:
         """Whether thread `ident` runs or is ready to run: not asleep in the kernel right now."""
-        probe, known, quiet_since = self._probes.get(ident, (None, 0, None))
-        if probe is None or known != native:
-            if probe is not None:
-                probe.close()
-            probe = ThreadProbe(native)
-        self._probes[ident] = (probe, native, quiet_since)
-        return not probe.asleep()
+        return not self._watch.probe(ident, native).asleep()
 
     def _working(self, ident: int, native: int, now: float) -> bool:
-        probe, known, quiet_since = self._probes.get(ident, (None, 0, None))
-        if probe is None or known != native:
-            if probe is not None:
-                probe.close()
-            probe = ThreadProbe(native)
-            quiet_since = None
-        activity = probe.activity()
+        activity, quiet_since = self._watch.look(ident, native, now)
         if activity is Activity.GONE:
-            probe.close()
-            self._probes.pop(ident, None)
             return False
-        if activity is Activity.COMPUTING or activity is Activity.UNKNOWN:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = now
-        self._probes[ident] = (probe, native, quiet_since)
         return quiet_since is None or now - quiet_since < SETTLE
 
     # A member's virtual wait.
@@ -269,9 +250,8 @@ class Bubble:
         """A notify is about to release `gate`: its member works again, from now."""
         with self._lock:
             ident = self._waiting.pop(gate, None)
-            if ident is not None and ident in self._probes:
-                probe, native, _quiet = self._probes[ident]
-                self._probes[ident] = (probe, native, None)
+            if ident is not None:
+                self._watch.works_again(ident)
 
     def _expire_due(self, reading: float) -> None:
         due = []
@@ -302,9 +282,7 @@ class Bubble:
         The probes are closed too: the next crowd makes its own.
         """
         with self._lock:
-            for probe, _native, _quiet in self._probes.values():
-                probe.close()
-            self._probes.clear()
+            self._watch.close()
             self._end_waits(_LET_GO)
 
     def _end_waits(self, how: int) -> None:

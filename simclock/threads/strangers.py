@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from simclock.process.probe import Activity, ThreadProbe, in_a_timed_wait
+from simclock.process.probe import Activity, ThreadWatch
 from simclock.threads.bubble import SETTLE
 
 __all__ = ["PATIENCE", "STRANGERS", "Strangers"]
@@ -38,8 +38,7 @@ class Strangers:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # ident -> (probe, native id, real instant it was first seen quiet, or None).
-        self._probes: dict[int, tuple[ThreadProbe, int, float | None]] = {}
+        self._watch = ThreadWatch()
 
     def may_post(self, known: Callable[[threading.Thread], bool], now: float) -> list[str]:
         """The names of the threads `known` does not claim that may still post.
@@ -56,34 +55,23 @@ class Strangers:
                 if ident is None or native is None or known(thread):
                     continue
                 seen.add(ident)
-                if self._working(ident, native, now) or in_a_timed_wait(native):
+                if self._may_post(ident, native, now):
                     names.append(thread.name)
-            for ident in [ident for ident in self._probes if ident not in seen]:
-                self._probes.pop(ident)[0].close()
+            self._watch.keep_only(seen)
         return names
 
-    def _working(self, ident: int, native: int, now: float) -> bool:
-        probe, known_native, quiet_since = self._probes.get(ident, (None, 0, None))
-        if probe is None or known_native != native:
-            if probe is not None:
-                probe.close()
-            probe, quiet_since = ThreadProbe(native), None
-        activity = probe.activity()
-        if activity is Activity.COMPUTING or activity is Activity.UNKNOWN:
-            quiet_since = None  # UNKNOWN: runnable, waiting for a CPU
-        elif quiet_since is None:
-            quiet_since = now
-        self._probes[ident] = (probe, native, quiet_since)
-        if activity is Activity.ON_LOCK_FOR_GOOD:
+    def _may_post(self, ident: int, native: int, now: float) -> bool:
+        activity, quiet_since = self._watch.look(ident, native, now)
+        if activity is Activity.GONE or activity is Activity.ON_LOCK_FOR_GOOD:
             return False  # only another thread can end its wait
-        return quiet_since is None or now - quiet_since < SETTLE
+        if quiet_since is None or now - quiet_since < SETTLE:
+            return True
+        return self._watch.probe(ident, native).timed
 
     def forget(self) -> None:
         """Close every probe (the next look starts afresh)."""
         with self._lock:
-            for probe, _native, _quiet in self._probes.values():
-                probe.close()
-            self._probes.clear()
+            self._watch.close()
 
 
 #: The process's strangers, shared by every loop.
