@@ -19,10 +19,10 @@ its pool has a free thread to start it.
 
 - WORKING: running, or blocked where simclock has no hook. It holds time for
   as long as it works, with no cap. When the loop has nothing else to do it
-  asks the kernel (`simclock.process.probe`): a worker that used no CPU since
-  the last look and sleeps on a lock is durably blocked; one that sleeps
-  outside Python (a socket, a child) is waiting for the outside world and
-  holds time until it has been quiet for `io_grace`.
+  asks the kernel (`simclock.process.probe`): a worker seen twice in a lock
+  wait with no timeout, using no CPU between, is durably blocked; one asleep
+  anywhere else (a socket, a child, a wait with a timeout) may come back by
+  itself and holds time until it has been quiet for `io_grace`.
 - WAITING: in a virtual wait: `time.sleep`, a `threading` wait with or
   without a timeout (`Event.wait`, `Condition.wait`, `queue.Queue.get/put`,
   `concurrent.futures.Future.result`, `Semaphore.acquire`), `Thread.join`.
@@ -518,14 +518,17 @@ class WorkInFlight:
             return False
         return not self._pools or not any(pool.starts_queued() for pool in self._pools.values())
 
-    def holds_time(self) -> bool:
-        """Some worker is working, so the loop must not jump (without looking closer)."""
+    def holds_time(self, besides: int | None = None) -> bool:
+        """Some worker (other than worker `besides`) is working, so the loop must not jump.
+
+        Without looking closer: `look_closer` asks what working threads really do.
+        """
         if self._external:
             return True
         if not self._workers and not self._pools:
             return False
         for worker in list(self._workers.values()):
-            if worker.state is State.WORKING:
+            if worker.state is State.WORKING and worker.seq != besides:
                 return True
         return any(pool.starts_queued() for pool in self._pools.values())
 
@@ -553,24 +556,21 @@ class WorkInFlight:
                 continue
             activity = worker.probe.activity()
             worker.activity = activity
-            if activity is Activity.COMPUTING or activity is Activity.UNKNOWN:
-                worker.quiet_since = None
-                holding = True
-                if worker.probe.durable_now:
-                    self._look_every = min(self._look_every, _CONFIRM_LOOK)
-                continue
             if activity is Activity.ON_LOCK_FOR_GOOD:
                 worker.quiet_since = worker.quiet_since or now
                 continue  # only another thread can end its wait: durably blocked now
             if worker.probe.durable_now:
                 # In a lock wait with no timeout: a second look, soon, confirms it.
                 self._look_every = min(self._look_every, _CONFIRM_LOOK)
+            if activity is Activity.COMPUTING or activity is Activity.UNKNOWN:
+                worker.quiet_since = None
+                holding = True
+                continue
             if worker.quiet_since is None:
                 worker.quiet_since = now
             # Blocked in the kernel with a timeout (a `select`, a `Lock.acquire(timeout=)`,
             # a wait for the GIL), or where the kernel does not say: it comes back by itself.
-            limit = quiet_limit
-            if now - worker.quiet_since < limit:
+            if now - worker.quiet_since < quiet_limit:
                 holding = True
         if not holding:
             self._seen_settled_at = now
@@ -610,13 +610,7 @@ class WorkInFlight:
         """Whether one worker posted all of the inbox and no other works: no order to keep."""
         with self._lock:
             posters = {seq for seq, _arrival, _handle in self.inbox}
-            if len(posters) != 1 or self._external:
-                return False
-            (poster,) = posters
-            return not any(
-                worker.state is State.WORKING and seq != poster
-                for seq, worker in self._workers.items()
-            ) and not any(pool.starts_queued() for pool in self._pools.values())
+        return len(posters) == 1 and not self.holds_time(besides=posters.pop())
 
     def deliver(
         self,
