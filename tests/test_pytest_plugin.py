@@ -450,22 +450,22 @@ def test_a_marked_module_may_hold_sync_tests_without_the_fixture(pytester):
     run(pytester, *NO_ASYNCIO).assert_outcomes(passed=2)
 
 
-@pytest.mark.parametrize("value", ["-5", "soon"])
-def test_a_bad_simclock_limit_setting_is_a_usage_error(pytester, value):
-    pytester.makeini(f"[pytest]\nsimclock_limit = {value}\n")
+@pytest.mark.parametrize(
+    ("setting", "value", "says"),
+    [
+        ("simclock_limit", "-5", "must be a positive number"),
+        ("simclock_limit", "soon", "must be a positive number"),
+        ("simclock_io_grace", "-1", "must be a number"),
+        ("simclock_io_grace", "soon", "must be a number"),
+        ("simclock_io_grace", "inf", "must be a number"),
+    ],
+)
+def test_a_bad_simclock_setting_is_a_usage_error(pytester, setting, value, says):
+    pytester.makeini(f"[pytest]\n{setting} = {value}\n")
     write(pytester, "def test_nothing():\n    pass\n")
     result = run(pytester, *NO_ASYNCIO)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"*simclock_limit must be a positive number*got '{value}'*"])
-
-
-@pytest.mark.parametrize("value", ["-1", "soon", "inf"])
-def test_a_bad_simclock_io_grace_setting_is_a_usage_error(pytester, value):
-    pytester.makeini(f"[pytest]\nsimclock_io_grace = {value}\n")
-    write(pytester, "def test_nothing():\n    pass\n")
-    result = run(pytester, *NO_ASYNCIO)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"*simclock_io_grace must be a number*got '{value}'*"])
+    result.stderr.fnmatch_lines([f"*{setting} {says}*got '{value}'*"])
 
 
 def test_io_grace_comes_from_the_ini_file_and_the_marker_overrides_it(pytester):
