@@ -402,3 +402,22 @@ def test_a_thread_on_real_time_still_gets_a_stock_loop_during_a_run():
         return kinds
 
     assert simclock.run(main()) == ["VirtualEventLoop", "_UnixSelectorEventLoop"]
+
+
+def test_a_deadlock_after_one_that_named_strangers_names_only_its_own(monkeypatch):
+    monkeypatch.setattr(simclock.threads.strangers, "PATIENCE", 0.2)
+    done = threading.Event()
+    stranger = threading.Thread(target=lambda: done.wait(30), name="heartbeat", daemon=True)
+    loop = simclock.new_event_loop()
+    try:
+        stranger.start()
+        with pytest.raises(simclock.Deadlock, match=r"heartbeat.*never posted"):
+            loop.run_until_complete(asyncio.Event().wait())
+        done.set()
+        stranger.join()
+        with pytest.raises(simclock.Deadlock) as caught:
+            loop.run_until_complete(asyncio.Event().wait())
+        assert "heartbeat" not in str(caught.value)
+    finally:
+        done.set()
+        loop.close()

@@ -690,12 +690,14 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         now = real_monotonic()
         names = strangers.STRANGERS.may_post(known, now)
         if not names:
+            self._strangers_since, self._idle_strangers = None, []
             return False
         if self._strangers_since is None:
             self._strangers_since = now
         if now - self._strangers_since < strangers.PATIENCE:
             return True
-        self._idle_strangers = names
+        # Named in this deadlock; a later one (the loop run again) starts afresh.
+        self._strangers_since, self._idle_strangers = None, names
         return False
 
     def _real_time_due(
