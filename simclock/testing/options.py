@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from simclock.clock.clock import Clock, StartLike
-from simclock.loop.loop import VirtualEventLoop
+from simclock.loop.loop import VirtualEventLoop, check_io_grace
 from simclock.loop.outside import DEFAULT_IO_GRACE
 from simclock.timeline.timeline import Timeline
 
@@ -106,12 +106,11 @@ def _default_io_grace(config: pytest.Config) -> float:
     text = str(config.getini("simclock_io_grace")).strip()
     try:
         grace = float(text)
+        check_io_grace(grace)  # the loop's own rule
     except ValueError:
-        grace = math.nan
-    if not 0 <= grace < math.inf:
         raise pytest.UsageError(
             f"simclock_io_grace must be a number of real seconds, 0 or more, got {text!r}"
-        )
+        ) from None
     return grace
 
 
