@@ -660,13 +660,21 @@ def test_a_c_level_wait_on_the_loops_thread_ends_when_a_sleeping_worker_releases
     assert simclock.run(main(), limit=100) == 1.0  # as a real run: the worker slept 1 s
 
 
-def test_a_workers_c_level_lock_wait_with_a_timeout_times_out_instead_of_a_deadlock():
+@pytest.mark.parametrize("far_timer", [False, True], ids=["nothing pending", "a far timer"])
+def test_a_workers_c_level_lock_wait_with_a_timeout_ends_at_its_instant(far_timer):
     async def main():
         lock = threading.Lock()
         lock.acquire()
-        return await asyncio.to_thread(lock.acquire, timeout=0.5)
+        loop = asyncio.get_running_loop()
+        if far_timer:
+            loop.call_later(60, lambda: None)
+        got = await asyncio.to_thread(lock.acquire, timeout=0.5)
+        return got, loop.clock.now
 
-    assert simclock.run(main()) is False
+    got, instant = simclock.run(main())
+    assert got is False  # as a real run: a timeout, not a deadlock
+    # The wait was real waiting: the loop's clock moves on by its length, as a real one does.
+    assert 0.5 <= instant < 0.6
 
 
 def test_a_worker_woken_from_a_c_level_lock_reads_the_instant_it_was_released():

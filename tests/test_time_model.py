@@ -509,3 +509,28 @@ def test_ctime_and_asctime_show_the_virtual_date():
         return time.ctime(), time.asctime()
 
     assert simclock.run(main()) == ("Thu Jan  2 00:00:00 2025", "Thu Jan  2 00:00:00 2025")
+
+
+def test_tick_loop_makes_an_in_process_round_trip_measure_more_than_zero():
+    async def round_trip():
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[float] = asyncio.Queue()
+
+        async def peer():
+            queue.put_nowait(await queue.get())
+
+        task = asyncio.create_task(peer())
+        sent = loop.time()
+        queue.put_nowait(sent)
+        await asyncio.sleep(0)
+        await queue.get()
+        await task
+        return loop.time() - sent
+
+    assert simclock.run(round_trip(), tick=0.001) == 0.0  # tick alone: loop.time() is exact
+    assert simclock.run(round_trip(), tick=0.001, tick_loop=True) > 0.0
+
+
+def test_tick_loop_needs_a_tick():
+    with pytest.raises(ValueError, match=r"tick_loop=True .* give a tick"):
+        simclock.Clock(tick_loop=True)

@@ -133,10 +133,15 @@ class Clock:
         jitter: float = 0.0,
         autojump: bool = True,
         compute: str = "real",
+        tick_loop: bool = False,
     ) -> None:
         """`start`: the wall-clock instant at `now == 0`, as for `simclock.run`; default
         `DEFAULT_START`. `tick`: seconds each read of `time.monotonic()` or
-        `time.perf_counter()` moves the clock on; default 0, exact.
+        `time.perf_counter()` moves the clock on; default 0, exact. With
+        `tick_loop=True` every `loop.time()` read ticks too, asyncio's own
+        included, so that even a round trip between two in-process peers
+        measures more than 0 (each loop iteration then moves time a little,
+        as on a real machine).
 
         `seed`: explore the schedule this seed picks (`simclock.clock.schedule`): loops
         on this clock order same-instant events by it; `jitter` (in [0, 1)) also
@@ -158,6 +163,7 @@ class Clock:
         # exactly; `now` is derived from it. The start is kept in integer
         # nanoseconds so that a large epoch never costs precision.
         self._reading = MONOTONIC_ORIGIN
+        self._moving = threading.Lock()
         self._start_ns = _DEFAULT_START_NS if start is None else _start_to_ns(start)
         if not _WALL_NS_RANGE[0] <= self._start_ns <= _WALL_NS_RANGE[1]:
             raise ValueError(
@@ -165,6 +171,12 @@ class Clock:
                 "(datetime's years 1 to 9999)"
             )
         self._tick = _checked_tick(tick)
+        if not isinstance(tick_loop, bool):
+            raise TypeError(f"tick_loop must be True or False, got {tick_loop!r}")
+        if tick_loop and not self._tick:
+            raise ValueError("tick_loop=True ticks loop.time() by `tick`: give a tick > 0 with it")
+        #: Whether each `loop.time()` read moves the clock on by `tick` too.
+        self.tick_loop = tick_loop
         if not isinstance(autojump, bool):
             raise TypeError(f"autojump must be True or False, got {autojump!r}")
         #: Whether idle loops on this clock jump to the next deadline by themselves.
@@ -335,9 +347,12 @@ class Clock:
         if reading > self._reading:
             if reading > self._limit_at:
                 raise self._over_limit(reading)
-            self._reading = reading
-            if reading >= 4194304.0:  # COARSE_FLOATS, inlined: every jump passes here
-                self.resolution = max(1e-9, math.ulp(reading))
+            # Threads of a bubble may jump at once: the later reading must win.
+            with self._moving:
+                if reading > self._reading:
+                    self._reading = reading
+                    if reading >= 4194304.0:  # COARSE_FLOATS, inlined: every jump passes here
+                        self.resolution = max(1e-9, math.ulp(reading))
         # Also without a move: a worker's wait may end at the current instant.
         for follow in self._followers:
             follow(self._reading)

@@ -255,7 +255,8 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         return self._work.io_grace
 
     def time(self) -> float:
-        return self._clock._reading
+        clock = self._clock
+        return clock._read() if clock.tick_loop else clock._reading
 
     def call_soon_threadsafe(
         self, callback: Callable[[*_Ts], object], *args: *_Ts, context: Context | None = None
@@ -555,6 +556,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         if events and self._work.inbox:
             wake_up = self._ssock.fileno()  # the self-pipe only says a worker posted
             if any(key.fd != wake_up for key, _mask in events):
+                self._catch_up_with_waits()
                 self._work.deliver(self._ready, real_monotonic(), self._inbox_order, at_once=True)
         return events
 
@@ -563,8 +565,10 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
     ) -> list[tuple[selectors.SelectorKey, int]]:
         __tracebackhide__ = True
         work = self._work
-        if work.inbox and work.deliver(self._ready, real_monotonic(), self._inbox_order):
-            timeout = 0  # what workers handed back is ready to run now
+        if work.inbox:
+            self._catch_up_with_waits()
+            if work.deliver(self._ready, real_monotonic(), self._inbox_order):
+                timeout = 0  # what workers handed back is ready to run now
         reading = self._clock.reading
         if reading == self._instant:
             self._spins += 1
@@ -613,6 +617,8 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         bubble = bubble_of(clock) if clock.crowded else None
         me = threading.get_ident()
         others = bubble.next_deadline(me) if bubble is not None else math.inf
+        if self._catch_up_with_waits():
+            return []  # the clock moved: timers may be due
         if work.holds_time():
             target = self._earliest(others)
             # Looked at first: a worker that posted and went back to a durable
@@ -728,6 +734,23 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         else:
             self._clock.jump_to(target)
         return None
+
+    def _catch_up_with_waits(self) -> bool:
+        """Move the clock to where workers' timed kernel waits brought them; True if it moved.
+
+        See `WorkInFlight.waited_to`. Never past the next deadline: real time
+        brings that one (`_real_time_due`).
+        """
+        reading = self._work.waited_to()
+        if reading <= self._clock.reading:
+            return False
+        reading = min(reading, self._earliest())
+        bubble = bubble_of(self._clock) if self._clock.crowded else None
+        if bubble is not None:
+            bubble.jump_to(reading, threading.get_ident())
+        else:
+            self._clock.jump_to(reading)
+        return True
 
     def _earliest(self, others: float = math.inf) -> float:
         """The earliest deadline of this loop's timers, its workers' waits and `others`."""

@@ -32,6 +32,7 @@ def run(
     jitter: float = 0.0,
     autojump: bool = True,
     compute: str = "real",
+    tick_loop: bool = False,
 ) -> _T:
     """Run `main` on a fresh `VirtualEventLoop` and return its result, like `asyncio.run`.
 
@@ -42,7 +43,7 @@ def run(
     `Deadlock` or `TimeLimitExceeded`.
 
     `start`, `limit`, `io_grace`, `livelock_after` and `clock` are as for
-    `VirtualEventLoop`; `tick`, `seed`, `jitter`, `autojump` and `compute` are as for
+    `VirtualEventLoop`; `tick`, `tick_loop`, `seed`, `jitter`, `autojump` and `compute` are as for
     `Clock` (a new clock's: give either `clock` or these); `debug` is as for
     `asyncio.run`. With a `seed`, the run follows that explored schedule
     (`simclock.explore`), exactly, every time; an error it raises carries a
@@ -56,14 +57,21 @@ def run(
     if asyncio._get_running_loop() is not None:
         # Checked first, as asyncio.run does, so the coroutine is not consumed.
         raise RuntimeError("simclock.run() cannot be called from a running event loop")
-    if tick or seed is not None or jitter or autojump is not True or compute != "real":
+    own = tick or seed is not None or jitter or autojump is not True or compute != "real"
+    if own or tick_loop:
         if clock is not None:
             raise TypeError(
-                "pass either clock= or tick=/seed=/jitter=/autojump=/compute=, not both: "
-                "a clock keeps its own"
+                "pass either clock= or tick=/tick_loop=/seed=/jitter=/autojump=/compute=, "
+                "not both: a clock keeps its own"
             )
         clock = Clock(
-            start, tick=tick, seed=seed, jitter=jitter, autojump=autojump, compute=compute
+            start,
+            tick=tick,
+            seed=seed,
+            jitter=jitter,
+            autojump=autojump,
+            compute=compute,
+            tick_loop=tick_loop,
         )
         start = None
     chosen = _choose_clock(clock, start)

@@ -21,7 +21,17 @@ from simclock.timeline.timeline import Timeline
 _DEFAULT_LIMIT = 86400.0
 
 
-_OPTIONS = {"start", "limit", "io_grace", "tick", "seed", "jitter", "autojump", "compute"}
+_OPTIONS = {
+    "start",
+    "limit",
+    "io_grace",
+    "tick",
+    "tick_loop",
+    "seed",
+    "jitter",
+    "autojump",
+    "compute",
+}
 
 
 _OWN_LOOP = pytest.StashKey["VirtualEventLoop"]()
@@ -49,6 +59,7 @@ class _Options:
     autojump: bool = True
     timeline: bool = True
     compute: str = "real"
+    tick_loop: bool = False
 
     def clock(self) -> Clock:
         clock = Clock(
@@ -58,6 +69,7 @@ class _Options:
             jitter=self.jitter,
             autojump=self.autojump,
             compute=self.compute,
+            tick_loop=self.tick_loop,
         )
         if self.timeline:
             clock.timeline = Timeline()
@@ -188,6 +200,7 @@ def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
         marker.kwargs.get("autojump", True),
         _records_timeline(node),
         marker.kwargs.get("compute", "real"),
+        marker.kwargs.get("tick_loop", False),
     )
 
 

@@ -77,6 +77,9 @@ SETTLE = 0.05
 _FIRST_LOOK, _LAST_LOOK = 0.001, 0.05
 # Real seconds before a second look at a worker seen in a lock wait with no timeout.
 _CONFIRM_LOOK = 0.0002
+# Real seconds a worker must be seen quiet in a wait with a timeout before its time
+# counts as waited (`WorkInFlight.waited_to`): longer than any wait for the GIL.
+_A_REAL_WAIT = 0.02
 # Real seconds between looks, by a worker in a virtual wait, at a loop whose thread
 # may be blocked inside a callback (see `WorkInFlight.unstick`).
 _STUCK_LOOK = 0.05
@@ -122,6 +125,9 @@ class Worker:
         self.joiners: list[Any] = []
         # Released from a virtual wait, and its thread has not run since.
         self.waking = False
+        # Seen asleep in the kernel with a timeout since the loop's clock last
+        # caught up with it: a real wait, whose time the loop's clock owes.
+        self.timed_wait = False
 
     @property
     def worker(self) -> Worker:
@@ -261,6 +267,8 @@ class WorkInFlight:
         # Whether `expire_due` follows the clock's moves: exactly while some
         # virtual wait has a deadline, so that a jump with none costs nothing.
         self._following = False
+        # See `waited_to`.
+        self._waited_to = -math.inf
         self.io_grace = io_grace
         self._lock = threading.Lock()
         self._seq = itertools.count()
@@ -304,6 +312,7 @@ class WorkInFlight:
         return worker
 
     def discharge(self, worker: Worker) -> None:
+        self._owe_waited(worker)
         with self._lock:
             worker.state = State.ENDED
             self._workers.pop(worker.seq, None)
@@ -568,6 +577,10 @@ class WorkInFlight:
                 continue
             if worker.quiet_since is None:
                 worker.quiet_since = now
+            if worker.probe.timed and now - worker.quiet_since >= _A_REAL_WAIT:
+                # Quiet across looks between which the loop's thread left the GIL
+                # free: no wait for the GIL, a wait with a timeout of its own.
+                worker.timed_wait = True
             # Blocked in the kernel with a timeout (a `select`, a `Lock.acquire(timeout=)`,
             # a wait for the GIL), or where the kernel does not say: it comes back by itself.
             if now - worker.quiet_since < quiet_limit:
@@ -575,6 +588,29 @@ class WorkInFlight:
         if not holding:
             self._seen_settled_at = now
         return holding
+
+    def _owe_waited(self, worker: Worker) -> None:
+        """Called on the worker's thread as it posts or ends: after a timed wait, owe its time.
+
+        A wait with a timeout in the kernel (a C-level `Lock.acquire(timeout=)`,
+        a `select` with a timeout) is waiting, not working: it took its real
+        time, and the worker's own clock says so. What the worker hands the
+        loop then happens at the worker's reading, and the loop's clock follows
+        (`waited_to`); quick work with no such wait still takes no virtual time.
+        """
+        if worker.timed_wait:
+            worker.timed_wait = False
+            reading = worker.read()
+            with self._lock:
+                self._waited_to = max(self._waited_to, reading)
+
+    def waited_to(self) -> float:
+        """The instant that workers' timed waits brought them to, once (`-inf`: none)."""
+        if self._waited_to == -math.inf:
+            return -math.inf
+        with self._lock:
+            reading, self._waited_to = self._waited_to, -math.inf
+        return reading
 
     def next_look(self) -> float:
         """Real seconds to wait before looking at working threads again (growing)."""
@@ -593,6 +629,7 @@ class WorkInFlight:
 
     def post(self, worker: Worker, handle: asyncio.Handle, now: float) -> None:
         """A worker handed the loop a callback: keep it until the workers settle."""
+        self._owe_waited(worker)
         with self._lock:
             if not self.inbox:
                 self._inbox_since = now
