@@ -331,6 +331,14 @@ def test_leftover_tasks_warn_by_name_and_line_and_background_ones_do_not(pyteste
     strict = run(pytester, *args, "-o", "simclock_strict_tasks=true")
     strict.assert_outcomes(passed=1, errors=1)
     strict.stdout.fnmatch_lines(["*ended with tasks still pending*"])
+    # Warnings made errors: the test's teardown error names the task, not a plugin's hook.
+    erroring = run(
+        pytester, *args, "-W", "error::simclock.pytest_plugin.SimclockLeftoverTasksWarning"
+    )
+    erroring.assert_outcomes(passed=1, errors=1)
+    erroring.stdout.fnmatch_lines(["*ERROR at teardown of test_leaves_a_task*"])
+    erroring.stdout.fnmatch_lines(["*'forgotten-poller' poller() waiting in poller()*"])
+    assert "PluggyTeardownRaisedWarning" not in erroring.stdout.str()
 
 
 def test_the_marker_takes_compute_and_refuses_a_bad_one(pytester):
@@ -1265,3 +1273,106 @@ def test_anyio_tests_sharing_a_fixture_share_a_recording_loop_and_no_other_test_
     result = run(pytester, "--simclock", *NO_ASYNCIO, "-p", "anyio")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*test_opted_out is not a simclock test, but anyio runs it*"])
+
+
+def test_every_bad_marker_is_reported_in_one_run(pytester):
+    write(
+        pytester,
+        """
+        import pytest
+
+        @pytest.mark.simclock(5)
+        async def test_positional():
+            pass
+
+        @pytest.mark.simclock(speed=10)
+        async def test_unknown():
+            pass
+
+        @pytest.mark.simclock(limit=-1)
+        async def test_bad_limit():
+            pass
+
+        @pytest.mark.simclock(False)
+        async def test_opted_out():
+            pass
+        """,
+    )
+    result = run(pytester, *NO_ASYNCIO)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*3 bad simclock markers:",
+            "*test_positional: @pytest.mark.simclock(5): the only positional argument is True "
+            "or False*give options by name, one of*'limit'*",
+            "*test_unknown: @pytest.mark.simclock got unknown option(s) ?'speed'?*",
+            "*test_bad_limit: @pytest.mark.simclock: limit must be a positive number*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*passed*")
+
+
+@pytest.mark.parametrize(
+    "plugins", [NO_ASYNCIO, WITH_ASYNCIO], ids=["own runner", "pytest-asyncio"]
+)
+def test_requesting_the_fixture_puts_an_async_test_on_the_clock(pytester, plugins):
+    marks = "@pytest.mark.asyncio" if plugins is WITH_ASYNCIO else ""
+    write(
+        pytester,
+        f"""
+        import asyncio
+        import pytest
+
+        {marks}
+        async def test_a_day_passes(simclock):
+            await asyncio.sleep(86000)
+            assert simclock.now == 86000
+            assert type(asyncio.get_running_loop()).__name__ == "VirtualEventLoop"
+        """,
+    )
+    result = run(pytester, *plugins)
+    result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("mode", ["marker", "trio_mode"])
+def test_simclock_leaves_pytest_trio_tests_to_trio(pytester, mode):
+    pytest.importorskip("pytest_trio")
+    marks = "@pytest.mark.trio" if mode == "marker" else ""
+    write(
+        pytester,
+        f"""
+        import trio
+        import pytest
+
+        {marks}
+        async def test_on_trio():
+            start = trio.current_time()
+            await trio.sleep(0.01)
+            assert trio.current_time() - start >= 0.01  # trio's own clock: real time
+        """,
+    )
+    options = ["-o", "trio_mode=true"] if mode == "trio_mode" else []
+    run(pytester, *NO_ASYNCIO, "--simclock", *options).assert_outcomes(passed=1)
+
+
+def test_pytests_own_timings_read_real_time(pytester):
+    write(
+        pytester,
+        """
+        import time
+
+        def test_sleeps_an_hour(simclock):
+            time.sleep(3600)
+            assert simclock.now == 3600
+        """,
+    )
+    result = run(pytester, *NO_ASYNCIO, "--junitxml=out.xml", "--durations=0", "-vv")
+    result.assert_outcomes(passed=1)
+    import xml.etree.ElementTree as ET
+
+    (case,) = ET.parse(pytester.path / "out.xml").getroot().iter("testcase")
+    assert float(case.get("time")) < 60  # real seconds; on the virtual clock it would be 3600
+    durations = [
+        line for line in result.stdout.lines if "test_sleeps_an_hour" in line and "s " in line
+    ]
+    assert durations and all(float(line.split("s ")[0]) < 60 for line in durations)

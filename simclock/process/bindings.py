@@ -336,6 +336,11 @@ _swaps_kept: list[SwappableBuiltin] = []
 _REAL_TIME_NS: Callable[[], int] = _real_time_ns_twin()
 
 
+def real_time() -> float:
+    """The real `time.time()`, whatever is bound."""
+    return _REAL_TIME_NS() / _NS
+
+
 # Binding.
 
 _lock = threading.RLock()

@@ -167,10 +167,14 @@ def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
     settings = _settings(config)
     marker = node.get_closest_marker("simclock")
     if marker is None:
-        if not (settings.all or config.getoption("simclock")):
+        # Requesting the fixture asks for the clock, as the marker does.
+        wants_clock = "simclock" in getattr(node, "fixturenames", ())
+        if not (wants_clock or settings.all or config.getoption("simclock")):
             return None
-    elif marker.args and not marker.args[0]:
-        return None
+    else:
+        _check_marker_args(node, marker)
+        if marker.args and not marker.args[0]:
+            return None
     if _runs_on_another_backend(node):
         return None  # anyio's trio runs, say: never simclock's
     seed = _seed(node)
@@ -201,6 +205,17 @@ def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
         _records_timeline(node),
         marker.kwargs.get("compute", "real"),
         marker.kwargs.get("tick_loop", False),
+    )
+
+
+def _check_marker_args(node: Any, marker: pytest.Mark) -> None:
+    """The marker's one positional argument is True or False; the rest are named options."""
+    if not marker.args or (len(marker.args) == 1 and isinstance(marker.args[0], bool)):
+        return
+    shown = ", ".join(repr(arg) for arg in marker.args)
+    raise pytest.UsageError(
+        f"{node.nodeid}: @pytest.mark.simclock({shown}): the only positional argument is "
+        f"True or False (False opts out); give options by name, one of {sorted(_OPTIONS)}"
     )
 
 
@@ -253,12 +268,27 @@ _EXPLORED_SEED = "_simclock_explored_seed"
 
 
 def _runs_on_another_backend(node: Any) -> bool:
-    """A test parametrized by anyio to run on a backend other than asyncio."""
+    """A test that is not asyncio's: pytest-trio's, or anyio's run on another backend."""
+    if _trio_runs(node):
+        return True
     callspec = getattr(node, "callspec", None)
     backend = callspec.params.get("anyio_backend") if callspec is not None else None
     if isinstance(backend, tuple):
         backend = backend[0] if backend else None
     return isinstance(backend, str) and backend != "asyncio"
+
+
+def _trio_runs(node: Any) -> bool:
+    """pytest-trio runs this test: it carries the `trio` marker, or the suite sets `trio_mode`."""
+    if node.get_closest_marker("trio") is not None:
+        return True
+    config = node.config
+    if not config.pluginmanager.has_plugin("trio"):
+        return False
+    try:
+        return bool(config.getini("trio_mode"))
+    except ValueError:  # another plugin named "trio" that has no such setting
+        return False
 
 
 def _is_async_test(item: pytest.Item) -> bool:

@@ -136,29 +136,62 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     # Read once; bad settings fail before any test runs.
     _settings(config)
+    _keep_pytest_timing_real(config)
+
+
+def _keep_pytest_timing_real(config: pytest.Config) -> None:
+    """pytest's own timer (`--durations`, junit times) reads real time, whatever is bound.
+
+    pytest reads its clocks through `_pytest.timing`, which holds `time.time`
+    and `time.perf_counter` by name; simclock swaps the functions beneath
+    such names while a sync test's clock is bound, so a duration would start
+    on the real counter and stop on the virtual one.
+    """
+    timing = sys.modules.get("_pytest.timing")
+    if timing is None:
+        return
+    for name, real in (("perf_counter", bindings.real_perf_counter), ("time", bindings.real_time)):
+        if hasattr(timing, name):
+            config.add_cleanup(functools.partial(setattr, timing, name, getattr(timing, name)))
+            setattr(timing, name, real)
 
 
 @pytest.hookimpl(trylast=True)  # after -k and -m deselected what will not run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A marker that cannot work fails the run at once, naming its test."""
+    """Markers that cannot work fail the run at once, every one named in one report."""
+    problems = []
     for item in items:
         if item.get_closest_marker("simclock") is None:
             continue
-        options = _options(item)  # unknown options fail here
-        if options is None:
-            continue  # simclock(False), or anyio's trio runs
         try:
-            options.clock()
-            check_limit(options.limit)
-            check_io_grace(options.io_grace)
-        except (TypeError, ValueError) as error:
-            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.simclock: {error}") from None
-        if _marks_a_sync_test_in_vain(item):
-            raise pytest.UsageError(
-                f"{item.nodeid}: @pytest.mark.simclock on a sync test does nothing without "
-                "the simclock fixture: request it (def test_...(simclock)) to put time.time() "
-                "and asyncio.run() on a virtual clock, or remove the marker"
-            )
+            problem = _marker_problem(item)
+        except pytest.UsageError as error:  # a positional argument, an unknown option
+            problem = str(error)
+        if problem:
+            problems.append(problem)
+    if problems:
+        count = f"{len(problems)} bad simclock marker" + ("s" if len(problems) > 1 else "")
+        raise pytest.UsageError("\n".join([f"{count}:", *problems]))
+
+
+def _marker_problem(item: pytest.Item) -> str | None:
+    """What is wrong with the simclock marker that applies to `item`, if anything."""
+    options = _options(item)  # a bad positional argument or an unknown option raises
+    if options is None:
+        return None  # simclock(False), or anyio's trio runs
+    try:
+        options.clock()
+        check_limit(options.limit)
+        check_io_grace(options.io_grace)
+    except (TypeError, ValueError) as error:
+        return f"{item.nodeid}: @pytest.mark.simclock: {error}"
+    if _marks_a_sync_test_in_vain(item):
+        return (
+            f"{item.nodeid}: @pytest.mark.simclock on a sync test does nothing without "
+            "the simclock fixture: request it (def test_...(simclock)) to put time.time() "
+            "and asyncio.run() on a virtual clock, or remove the marker"
+        )
+    return None
 
 
 def _marks_a_sync_test_in_vain(item: pytest.Item) -> bool:
@@ -417,29 +450,40 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return True
 
 
-@pytest.hookimpl(hookwrapper=True)
+# A new-style wrapper: what it raises after the teardown (a leftover-tasks report
+# under `filterwarnings = error`, or under `simclock_strict_tasks`) is the test's
+# teardown error, not a plugin's.
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     current.item = None
     factory = item.stash.get(_ANYIO_LOOPS, None)
     if factory is not None:
         with virtual_loops(factory):
-            yield
-        return
-    yield
+            return (yield)
+    try:
+        yield
+    finally:
+        _close_own_loop(item)
+
+
+def _close_own_loop(item: pytest.Item) -> None:
+    """Report the tasks the test left, cancel them and close the loop simclock ran it on."""
     loop = item.stash.get(_OWN_LOOP, None)
     if loop is None or loop.is_closed():
         return
     try:
-        _report_leftovers(item, loop)
-        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.run_until_complete(loop.shutdown_default_executor())
+        _report_leftovers(item, loop)  # may raise: then the tasks are still cancelled
     finally:
-        loop.close()
+        try:
+            pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
 
 
 @pytest.hookimpl(wrapper=True)
