@@ -1376,3 +1376,156 @@ def test_pytests_own_timings_read_real_time(pytester):
         line for line in result.stdout.lines if "test_sleeps_an_hour" in line and "s " in line
     ]
     assert durations and all(float(line.split("s ")[0]) < 60 for line in durations)
+
+
+def test_simclock_puts_isolated_asyncio_test_cases_on_the_clock(pytester):
+    write(
+        pytester,
+        """
+        import asyncio, time, unittest
+
+        class TestHour(unittest.IsolatedAsyncioTestCase):
+            async def asyncSetUp(self):
+                self.started = time.monotonic()
+
+            async def test_an_hour_passes(self):
+                await asyncio.sleep(3600)
+                self.assertEqual(time.monotonic() - self.started, 3600)
+                self.assertEqual(type(asyncio.get_running_loop()).__name__, "VirtualEventLoop")
+
+            async def test_fails_at_a_virtual_instant(self):
+                await asyncio.sleep(5)
+                self.fail("on purpose")
+        """,
+    )
+    result = run(pytester, *NO_ASYNCIO, "--simclock")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*virtual time at failure: t=5.000000s*"])
+
+
+def test_simclock_puts_the_loops_a_sync_test_makes_on_its_clock(pytester):
+    write(
+        pytester,
+        """
+        import asyncio, time
+
+        def test_asyncio_run():
+            async def main():
+                await asyncio.sleep(60)
+                return type(asyncio.get_running_loop()).__name__
+
+            assert asyncio.run(main()) == "VirtualEventLoop"
+            assert asyncio.run(main()) == "VirtualEventLoop"
+
+        def test_without_loops_reads_real_time():
+            assert time.time() > 1.7e9  # later than 2023: not the virtual clock's 2025 start
+
+        def test_fails_without_a_loop():
+            assert False
+        """,
+    )
+    result = run(pytester, *NO_ASYNCIO, "--simclock")
+    result.assert_outcomes(passed=2, failed=1)
+    # The failing test ran no virtual loop: no simclock section in its report.
+    result.stdout.no_fnmatch_line("*virtual time at failure*")
+
+
+def test_simclock_puts_a_test_clients_portal_loop_on_the_clock(pytester):
+    pytest.importorskip("starlette")
+    write(
+        pytester,
+        """
+        import asyncio
+        from starlette.applications import Starlette
+        from starlette.responses import JSONResponse
+        from starlette.routing import Route
+        from starlette.testclient import TestClient
+
+        async def slow(request):
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await asyncio.sleep(30)
+            return JSONResponse({"loop": type(loop).__name__, "slept": loop.time() - started})
+
+        app = Starlette(routes=[Route("/", slow)])
+
+        def test_three_slow_requests():
+            with TestClient(app) as client:
+                for _ in range(3):
+                    assert client.get("/").json() == {"loop": "VirtualEventLoop", "slept": 30.0}
+        """,
+    )
+    result = run(pytester, *NO_ASYNCIO, "--simclock", "-W", "ignore::DeprecationWarning")
+    result.assert_outcomes(passed=1)
+
+
+PLUGIN_RUNS_ITS_TESTS = """
+    import asyncio, inspect
+    import pytest
+
+    @pytest.fixture
+    def loop():
+        loop = asyncio.new_event_loop()  # virtual under --simclock
+        yield loop
+        loop.close()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(pyfuncitem):
+        if not inspect.iscoroutinefunction(pyfuncitem.obj):
+            return None
+        if {leave_some} and "leave" in pyfuncitem.name:
+            return None  # not this one
+        loop = pyfuncitem.funcargs["loop"]
+        arguments = {{name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}}
+        loop.run_until_complete(pyfuncitem.obj(**arguments))
+        return True
+"""
+
+
+@pytest.mark.parametrize("leave_some", [False, True])
+def test_a_test_another_plugin_runs_stays_with_it_on_a_virtual_loop(pytester, leave_some):
+    pytester.makeconftest(textwrap.dedent(PLUGIN_RUNS_ITS_TESTS.format(leave_some=leave_some)))
+    write(
+        pytester,
+        """
+        import asyncio
+
+        async def test_runs_on_the_plugins_loop(loop):
+            assert asyncio.get_running_loop() is loop
+            await asyncio.sleep(3600)
+            assert type(loop).__name__ == "VirtualEventLoop"
+
+        async def test_leave(loop):
+            await asyncio.sleep(3600)
+            assert type(asyncio.get_running_loop()).__name__ == "VirtualEventLoop"
+        """,
+    )
+    run(pytester, *NO_ASYNCIO, "--simclock").assert_outcomes(passed=2)
+
+
+def test_simclock_exclude_and_the_marker_keep_tests_on_real_time(pytester):
+    pytester.makeini("[pytest]\nsimclock_exclude =\n    real_*\n")
+    check = """
+        import asyncio, pytest
+
+        async def on_the_clock():
+            return type(asyncio.get_running_loop()).__name__ == "VirtualEventLoop"
+
+        {mark}
+        def test_sync():
+            assert asyncio.run(on_the_clock()) is {expected}
+
+        @pytest.mark.asyncio
+        {mark}
+        async def test_async():
+            assert await on_the_clock() is {expected}
+    """
+    pytester.makepyfile(
+        real_thing=textwrap.dedent(check.format(mark="", expected=False)),
+        test_marked=textwrap.dedent(
+            check.format(mark="@pytest.mark.simclock(False)", expected=False)
+        ),
+        test_virtual=textwrap.dedent(check.format(mark="", expected=True)),
+    )
+    files = ["real_thing.py", "test_marked.py", "test_virtual.py"]
+    run(pytester, *WITH_ASYNCIO, "--simclock", *files).assert_outcomes(passed=6)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import functools
 import inspect
 import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,6 +87,7 @@ class _Settings:
     timeline_always: bool
     all: bool  # simclock_all
     io_grace: float = DEFAULT_IO_GRACE
+    exclude: tuple[str, ...] = ()  # simclock_exclude
 
 
 _SETTINGS = pytest.StashKey[_Settings]()
@@ -99,6 +102,7 @@ def _settings(config: pytest.Config) -> _Settings:
             _timeline_always(config),
             bool(config.getini("simclock_all")),
             _default_io_grace(config),
+            tuple(str(line).strip().rstrip("/") for line in config.getini("simclock_exclude")),
         )
         config.stash[_SETTINGS] = settings
     return settings
@@ -169,8 +173,11 @@ def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
     if marker is None:
         # Requesting the fixture asks for the clock, as the marker does.
         wants_clock = "simclock" in getattr(node, "fixturenames", ())
-        if not (wants_clock or settings.all or config.getoption("simclock")):
-            return None
+        if not wants_clock:
+            if not (settings.all or config.getoption("simclock")):
+                return None
+            if settings.exclude and _excluded(node, settings.exclude):
+                return None
     else:
         _check_marker_args(node, marker)
         if marker.args and not marker.args[0]:
@@ -206,6 +213,21 @@ def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
         marker.kwargs.get("compute", "real"),
         marker.kwargs.get("tick_loop", False),
     )
+
+
+def _excluded(node: Any, globs: tuple[str, ...]) -> bool:
+    """Whether `node`'s file lies in a path `simclock_exclude` names (a glob or a folder)."""
+    path = getattr(node, "path", None)
+    if path is None:
+        return False
+    try:
+        relative = Path(path).relative_to(node.config.rootpath).as_posix()
+    except ValueError:
+        return False
+    for glob in globs:
+        if fnmatch.fnmatchcase(relative, glob) or relative.startswith(glob + "/"):
+            return True
+    return False
 
 
 def _check_marker_args(node: Any, marker: pytest.Mark) -> None:
@@ -258,10 +280,29 @@ def _shared_loop_factory(options: _Options) -> Callable[[], VirtualEventLoop]:
     return _loop_factory(dataclasses.replace(options, timeline=True))
 
 
-# An anyio test that shares an async fixture with other tests: anyio's runner
-# must run it, on the loop that fixture runs on. Its loop factory, for the
-# loops asyncio makes by default while the test sets up, runs and tears down.
-_ANYIO_LOOPS = pytest.StashKey[Callable[[], VirtualEventLoop]]()
+# A test whose loops are made by someone else: anyio's runner for a test that
+# shares an async fixture with other tests, unittest's IsolatedAsyncioTestCase,
+# another asyncio plugin's loop fixture (aiohttp's), a sync test's own
+# asyncio.run() or portal thread. Its loop factory, for the loops asyncio
+# makes by default while the test sets up, runs and tears down.
+_TEST_LOOPS = pytest.StashKey[Callable[[], VirtualEventLoop]]()
+
+
+class TestLoops:
+    """The loops one test makes, every one on the test's one clock (made at the first)."""
+
+    def __init__(self, options: _Options) -> None:
+        self._options = options
+        self.clock: Clock | None = None
+
+    def __call__(self) -> VirtualEventLoop:
+        if self.clock is None:
+            self.clock = _make_loop(self._options).clock
+            return _recent_loops[-1]
+        options = self._options
+        loop = VirtualEventLoop(self.clock, limit=options.limit, io_grace=options.io_grace)
+        _recent_loops.append(loop)
+        return loop
 
 
 _EXPLORED_SEED = "_simclock_explored_seed"

@@ -35,12 +35,13 @@ from simclock.process import bindings
 from simclock.process.loops import virtual_loops
 from simclock.testing.fixture import ClockFixture, simclock_fixture
 from simclock.testing.options import (
-    _ANYIO_LOOPS,
     _DEFAULT_LIMIT,
     _EXPLORED_SEED,
     _FAILED,
     _FIXTURE_CLOCK,
     _OWN_LOOP,
+    _TEST_LOOPS,
+    TestLoops,
     _is_async_test,
     _loop_factory,
     _make_loop,
@@ -55,6 +56,7 @@ from simclock.testing.reports import (
     _failure_report,
     _report_leftovers,
 )
+from simclock.testing.testcase import VirtualClockTestCase
 
 # simclock_fixture: pytest finds a plugin's fixtures among its names.
 __all__ = [
@@ -118,6 +120,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "which simclock tests record a timeline: 'auto' (those using the simclock fixture, "
         "and loops shared by a module or session) or 'always'",
         default="auto",
+    )
+    parser.addini(
+        "simclock_exclude",
+        "paths (globs, relative to the rootdir) whose tests --simclock and simclock_all leave "
+        "on real time, one per line; a test's own simclock marker still counts",
+        "linelist",
+        [],
     )
     parser.addini(
         "simclock_strict_tasks",
@@ -378,23 +387,76 @@ def _on_loop(loop: VirtualEventLoop, function: Callable[..., Any]) -> Callable[.
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     current.item = item
     bindings.forget_last_bound()
-    options = None
-    if _is_async_test(item) and not _asyncio_owns(item):
-        options = _options(item)
-    if options is None:
+    if _is_unittest(item):
+        # unittest runs it (IsolatedAsyncioTestCase makes its own loop); and
+        # VirtualClockTestCase brings its own clock.
+        options = None if _is_virtual_clock_test_case(item) else _options(item)
+        factory: Callable[[], VirtualEventLoop] | None = None
+        if options is not None:
+            factory = TestLoops(options)
+    elif _is_async_test(item):
+        options = None if _asyncio_owns(item) else _options(item)
+        if options is None:
+            return (yield)
+        if _anyio_owns(item) and _uses_a_shared_async_fixture(item):
+            # The loop is shared with the fixture's other tests.
+            factory = _shared_loop_factory(options)
+        elif _another_plugin_runs(item):
+            factory = TestLoops(options)  # its loop fixture makes the loop: a virtual one
+        else:
+            item.stash[_OWN_LOOP] = _make_loop(options)
+            return (yield)
+    else:
+        # A sync test: the loops its code makes (asyncio.run, a portal thread, a
+        # bridge) are on its clock. With the fixture, the fixture binds the clock.
+        options = None if "simclock" in getattr(item, "fixturenames", ()) else _options(item)
+        factory = None if options is None else TestLoops(options)
+    if factory is None:
         return (yield)
-    if not (_anyio_owns(item) and _uses_a_shared_async_fixture(item)):
-        item.stash[_OWN_LOOP] = _make_loop(options)
-        return (yield)
-    # The loop is shared with the fixture's other tests.
-    factory = item.stash[_ANYIO_LOOPS] = _shared_loop_factory(options)
+    item.stash[_TEST_LOOPS] = factory
     with virtual_loops(factory):
         return (yield)
 
 
+def _is_unittest(item: pytest.Item) -> bool:
+    cls = getattr(item, "cls", None)
+    testcase = getattr(sys.modules.get("unittest"), "TestCase", None)
+    return cls is not None and testcase is not None and issubclass(cls, testcase)
+
+
+def _is_virtual_clock_test_case(item: pytest.Item) -> bool:
+    cls = getattr(item, "cls", None)
+    return isinstance(cls, type) and issubclass(cls, VirtualClockTestCase)
+
+
+# Plugins whose pytest_pyfunc_call does not run an asyncio test on a loop of its own.
+_PYFUNC_CALL_PLUGINS_LEFT_ALONE = (
+    "_pytest.",
+    "simclock.",
+    "pytest_asyncio.",
+    "anyio.",
+    "pytest_trio.",
+)
+
+
+def _another_plugin_runs(item: pytest.Item) -> bool:
+    """Another plugin or a conftest may run this async test itself (`pytest_pyfunc_call`).
+
+    aiohttp's plugin, say, runs a test on its `loop` fixture, where its
+    `aiohttp_client` started the app: the test stays with it, on a virtual
+    loop. Should it leave the call after all, simclock runs the test (see
+    `_left_to_another_plugin`).
+    """
+    for impl in item.ihook.pytest_pyfunc_call.get_hookimpls():
+        module = getattr(impl.plugin, "__name__", "") + "."
+        if not module.startswith(_PYFUNC_CALL_PLUGINS_LEFT_ALONE):
+            return True
+    return False
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    factory = item.stash.get(_ANYIO_LOOPS, None)
+    factory = item.stash.get(_TEST_LOOPS, None)
     if factory is None:
         if _anyio_owns(item) and isinstance(_anyio_runner_loop(), VirtualEventLoop):
             if _options(item) is None:
@@ -405,7 +467,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
                     pytrace=False,
                 )
         return (yield)
-    loop = _anyio_runner_loop()
+    loop = _anyio_runner_loop() if _anyio_owns(item) else None
     if loop is not None and not isinstance(loop, VirtualEventLoop):
         pytest.fail(
             f"{item.nodeid} cannot run on simclock: anyio runs it on the real loop that a "
@@ -444,9 +506,42 @@ def _anyio_runner_loop() -> asyncio.AbstractEventLoop | None:
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     loop = pyfuncitem.stash.get(_OWN_LOOP, None)
     if loop is None:
+        factory = pyfuncitem.stash.get(_TEST_LOOPS, None)
+        if isinstance(factory, TestLoops) and _is_async_test(pyfuncitem):
+            return _left_to_another_plugin(pyfuncitem, factory)
         return None
     arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
     loop.run_until_complete(pyfuncitem.obj(**arguments))
+    return True
+
+
+def _left_to_another_plugin(item: pytest.Function, factory: TestLoops) -> bool:
+    """Let the other plugins that may run `item` run it; if none does, run it on the clock.
+
+    Asked first, as they would be without simclock (pytest's own default, which
+    fails an async test, is left out): aiohttp's plugin runs the test on its
+    `loop` fixture, a virtual loop from `factory` under `virtual_loops`.
+    """
+    manager = item.config.pluginmanager
+    applicable = {impl.plugin for impl in item.ihook.pytest_pyfunc_call.get_hookimpls()}
+    everyone = {impl.plugin for impl in item.config.hook.pytest_pyfunc_call.get_hookimpls()}
+    ours_and_pytests = {
+        impl.plugin
+        for impl in item.config.hook.pytest_pyfunc_call.get_hookimpls()
+        if getattr(impl.plugin, "__name__", "") in (__name__, "_pytest.python")
+    }
+    others = manager.subset_hook_caller(
+        "pytest_pyfunc_call", remove_plugins=(everyone - applicable) | ours_and_pytests
+    )
+    if others(pyfuncitem=item) is not None:
+        return True
+    loop = factory()
+    try:
+        arguments = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
+        loop.run_until_complete(item.obj(**arguments))
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
     return True
 
 
@@ -456,7 +551,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     current.item = None
-    factory = item.stash.get(_ANYIO_LOOPS, None)
+    factory = item.stash.get(_TEST_LOOPS, None)
     if factory is not None:
         with virtual_loops(factory):
             return (yield)
@@ -495,13 +590,16 @@ def pytest_runtest_makereport(
         item.stash[_FAILED] = True
     if report.failed and _options(item) is not None:
         loop = item.stash.get(_OWN_LOOP, None)
+        loops = item.stash.get(_TEST_LOOPS, None)
         clock = loop.clock if loop is not None else bindings.last_bound()
         clock = clock or item.stash.get(_FIXTURE_CLOCK, None)
+        if clock is None and isinstance(loops, TestLoops):
+            clock = loops.clock  # None if the test made no loop: then no section
         if clock is not None:
             report.sections.append(("simclock", _failure_report(clock)))
     if call.when == "teardown":
         # Items live as long as the session; the loop, clock and timeline must not.
-        keys: tuple[pytest.StashKey[Any], ...] = (_OWN_LOOP, _FIXTURE_CLOCK, _ANYIO_LOOPS, _FAILED)
+        keys: tuple[pytest.StashKey[Any], ...] = (_OWN_LOOP, _FIXTURE_CLOCK, _TEST_LOOPS, _FAILED)
         for key in keys:
             if key in item.stash:
                 del item.stash[key]
