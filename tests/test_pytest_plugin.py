@@ -817,14 +817,30 @@ def test_explore_finds_a_race_and_its_seed_replays_it(pytester, args):
     run(pytester, *args).assert_outcomes(passed=1)  # asyncio's own order hides it
     explored = run(pytester, *args, "--simclock-explore=30")
     outcomes = explored.parseoutcomes()
-    assert outcomes.get("failed", 0) >= 1 and outcomes.get("passed", 0) >= 1
+    # It stops at the first failing schedule, and reports that one only.
+    assert outcomes.get("failed", 0) == 1 and outcomes.get("passed", 0) >= 1
+    tried = outcomes.get("failed", 0) + outcomes.get("passed", 0)
+    assert outcomes.get("skipped", 0) == 30 - tried
     failing = [line for line in explored.outlines if line.startswith("FAILED")]
     seed = int(failing[0].split("simclock-seed=")[1].split("]")[0])
     explored.stdout.fnmatch_lines(
-        ["*schedule seed=*", "*(default: *", "*replay this schedule with: pytest --simclock-seed=*"]
+        [
+            "*schedule seed=*",
+            # A decision names each task by its coroutine and the line it waited at.
+            "*ran increment() (Task-*) at test_inner.py:* -> "
+            "increment() (Task-*) at test_inner.py:*",
+            "*replay this schedule with: pytest --simclock-seed=*",
+            "*simclock schedule exploration*",
+            f"*test_lost_update: failed on schedule seed={seed}, the *tried; "
+            f"{30 - tried} not tried*",
+        ]
     )
     for _ in range(2):
         run(pytester, *args, f"--simclock-seed={seed}").assert_outcomes(failed=1)
+    swept = run(pytester, *args, "--simclock-explore=30", "--simclock-explore-all")
+    failed = swept.parseoutcomes().get("failed", 0)
+    assert failed >= 1 and failed + swept.parseoutcomes().get("passed", 0) == 30
+    swept.stdout.fnmatch_lines([f"*test_lost_update: {failed} of 30 schedules failed (seeds *"])
 
 
 def test_the_marker_takes_a_seed_and_manual_time(pytester):

@@ -96,7 +96,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=int,
         default=0,
         metavar="N",
-        help="run each async simclock test on N seeded schedules (from --simclock-seed, or 0)",
+        help="run each async simclock test on up to N seeded schedules (from --simclock-seed, "
+        "or 0), stopping at the first that fails",
+    )
+    group.addoption(
+        "--simclock-explore-all",
+        action="store_true",
+        default=False,
+        help="with --simclock-explore: run all N schedules of each test, failing or not",
     )
     parser.addini("simclock_all", "run every async test on the virtual clock", "bool", False)
     parser.addini(
@@ -247,6 +254,98 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     )
 
 
+# --simclock-explore: the schedules tried of each test, and those that failed.
+
+_EXPLORED = pytest.StashKey[dict[str, "_Explored"]]()
+_SEED_ID = re.compile(r"-?simclock-seed=\d+-?")
+
+
+class _Explored:
+    def __init__(self, planned: int) -> None:
+        self.planned = planned
+        self.tried: list[int] = []
+        self.failed: list[int] = []
+
+
+def _explored_seed_of(item: pytest.Item) -> int | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or _EXPLORED_SEED not in callspec.params:
+        return None
+    seed: int = callspec.params[_EXPLORED_SEED]
+    return seed
+
+
+def _explored(item: pytest.Item) -> _Explored:
+    """The exploration record of `item`'s test: its node id without the seed."""
+    records = item.config.stash.setdefault(_EXPLORED, {})
+    test = _SEED_ID.sub("-", item.nodeid).replace("[-", "[").replace("-]", "]").replace("[]", "")
+    record = records.get(test)
+    if record is None:
+        record = records[test] = _Explored(item.config.getoption("simclock_explore"))
+    return record
+
+
+def _skip_once_a_schedule_failed(item: pytest.Item) -> None:
+    """Without --simclock-explore-all, a test's exploration stops at its first failing schedule."""
+    seed = _explored_seed_of(item)
+    if seed is None or item.config.getoption("simclock_explore_all"):
+        return
+    record = _explored(item)
+    if record.failed:
+        # A marker, skipped by pytest's own setup: raised here, in a wrapper that runs
+        # before the others', it would leave their teardowns without their setups.
+        reason = (
+            f"schedule exploration of this test stopped: seed {record.failed[0]} fails "
+            "(--simclock-explore-all runs every schedule)"
+        )
+        item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def _count_explored(item: pytest.Item, report: pytest.TestReport) -> None:
+    seed = _explored_seed_of(item)
+    if seed is None or report.skipped:
+        return
+    # Tried once its call ran, or once its setup failed; a failure at any stage counts.
+    record = _explored(item)
+    tried = report.when == "call" or (report.when == "setup" and report.failed)
+    if tried and seed not in record.tried:
+        record.tried.append(seed)
+    if report.failed and seed not in record.failed:
+        record.failed.append(seed)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    records = config.stash.get(_EXPLORED, None)
+    if not records:
+        return
+    terminalreporter.section("simclock schedule exploration")
+    for test, record in records.items():
+        tried = len(record.tried)
+        if not record.failed:
+            terminalreporter.line(f"{test}: {tried} schedules tried, none failed")
+            continue
+        if config.getoption("simclock_explore_all"):
+            seeds = ", ".join(str(seed) for seed in sorted(record.failed))
+            terminalreporter.line(
+                f"{test}: {len(record.failed)} of {tried} schedules failed (seeds {seeds}); "
+                f"replay one with --simclock-seed=SEED"
+            )
+            continue
+        first = record.failed[0]
+        terminalreporter.line(
+            f"{test}: failed on schedule seed={first}, the {_ordinal(tried)} tried; "
+            f"{record.planned - tried} not tried (--simclock-explore-all runs them); "
+            f"replay it with --simclock-seed={first}"
+        )
+
+
+def _ordinal(number: int) -> str:
+    suffix = (
+        "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    )
+    return f"{number}{suffix}"
+
+
 def _asyncio_owns(item: pytest.Item) -> bool:
     config = item.config
     if not config.pluginmanager.has_plugin("asyncio"):
@@ -387,6 +486,7 @@ def _on_loop(loop: VirtualEventLoop, function: Callable[..., Any]) -> Callable[.
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     current.item = item
     bindings.forget_last_bound()
+    _skip_once_a_schedule_failed(item)
     if _is_unittest(item):
         # unittest runs it (IsolatedAsyncioTestCase makes its own loop); and
         # VirtualClockTestCase brings its own clock.
@@ -588,6 +688,7 @@ def pytest_runtest_makereport(
     report = yield
     if report.failed:
         item.stash[_FAILED] = True
+    _count_explored(item, report)
     if report.failed and _options(item) is not None:
         loop = item.stash.get(_OWN_LOOP, None)
         loops = item.stash.get(_TEST_LOOPS, None)
