@@ -8,6 +8,9 @@ Four variants, all against plain pytest-asyncio with simclock switched off
 - "unmarked, simclock installed": the plain file with simclock loaded;
 - "simclock": the simclock file under pytest-asyncio;
 - "simclock, no pytest-asyncio": the simclock file on simclock's own runner.
+And a unittest pair, the second against the first: N `IsolatedAsyncioTestCase`
+tests, stock (each sleeps 0, `-p no:simclock`) and under `--simclock` (each
+sleeps 60 virtual seconds on a loop simclock makes for it).
 Per-test cost = (time for N tests - time for 1 test) / (N - 1), where a run's
 time is what its collection and its test loop took, timed inside the pytest
 process by a two-hook plugin: interpreter and plugin start-up, which only add
@@ -43,7 +46,12 @@ _PLAIN_TEST = """
 async def test_{index}():
     await asyncio.sleep(0)
 """
-_HEADER = "import asyncio\nimport pytest\n"
+_HEADER = "import asyncio\nimport unittest\nimport pytest\n"
+_UNITTEST = """
+class Test{index}(unittest.IsolatedAsyncioTestCase):
+    async def test_{index}(self):
+        await asyncio.sleep({delay})
+"""
 # Loaded with -p: times collection and the test loop from inside the process.
 _TIMING_PLUGIN = """
 import json, os, time
@@ -77,6 +85,8 @@ BASELINE = "plain"
 UNMARKED = "unmarked, simclock installed"
 UNDER_PYTEST_ASYNCIO = "simclock"
 OWN_RUNNER = "simclock, no pytest-asyncio"
+UNITTEST_STOCK = "IsolatedAsyncioTestCase, stock"
+UNITTEST = "IsolatedAsyncioTestCase, --simclock"
 
 
 @dataclass(frozen=True)
@@ -91,11 +101,16 @@ class PytestOverhead:
         return {name: statistics.median(values) * 1000 for name, values in self.wall.items()}
 
     def ratio(self, variant: str) -> float:
-        """The median over rounds of the variant's wall time over the baseline's."""
-        return _median_ratio(self.wall[variant], self.wall[BASELINE])
+        """The median over rounds of the variant's wall time over its baseline's."""
+        return _median_ratio(self.wall[variant], self.wall[baseline_of(variant)])
 
     def cpu_ratio(self, variant: str) -> float:
-        return _median_ratio(self.cpu[variant], self.cpu[BASELINE])
+        return _median_ratio(self.cpu[variant], self.cpu[baseline_of(variant)])
+
+
+def baseline_of(variant: str) -> str:
+    """What a variant is compared with: stock unittest for unittest, else plain pytest-asyncio."""
+    return UNITTEST_STOCK if variant == UNITTEST else BASELINE
 
 
 def _median_ratio(values: list[float], baseline: list[float]) -> float:
@@ -137,6 +152,8 @@ def measure_pytest_overhead(tests: int, repeats: int) -> PytestOverhead:
         UNMARKED: (_PLAIN_TEST, ()),
         UNDER_PYTEST_ASYNCIO: (_SIMCLOCK_TEST, ()),
         OWN_RUNNER: (_SIMCLOCK_TEST, ("-p", "no:asyncio")),
+        UNITTEST_STOCK: (_UNITTEST.replace("{delay}", "0"), ("-p", "no:simclock")),
+        UNITTEST: (_UNITTEST.replace("{delay}", "60"), ("--simclock",)),
     }
     wall: dict[str, list[float]] = {name: [] for name in variants}
     cpu: dict[str, list[float]] = {name: [] for name in variants}
@@ -167,10 +184,13 @@ if __name__ == "__main__":
     arguments = parser.parse_args()
     measured = measure_pytest_overhead(arguments.tests, arguments.repeats)
     print(f"{arguments.tests} tests, medians of {arguments.repeats} interleaved runs")
-    print(f"{'variant':32} {'wall ms/test':>12} {'ratio':>6} {'CPU ms/test':>12} {'ratio':>6}")
+    print(
+        f"{'variant':36} {'wall ms/test':>12} {'ratio':>6} {'CPU ms/test':>12} {'ratio':>6}"
+        "  against"
+    )
     for name, values in measured.wall.items():
         cpu_ms = statistics.median(measured.cpu[name]) * 1000
         print(
-            f"{name:32} {statistics.median(values) * 1000:12.3f} {measured.ratio(name):5.2f}x"
-            f" {cpu_ms:12.3f} {measured.cpu_ratio(name):5.2f}x"
+            f"{name:36} {statistics.median(values) * 1000:12.3f} {measured.ratio(name):5.2f}x"
+            f" {cpu_ms:12.3f} {measured.cpu_ratio(name):5.2f}x  {baseline_of(name)}"
         )

@@ -14,7 +14,14 @@ import environment
 from contenders import Contender
 from measurements import Cell, median_ratio
 from memory_probe import MEMORY_METHOD
-from pytest_overhead import BASELINE, OWN_RUNNER, UNDER_PYTEST_ASYNCIO, UNMARKED
+from pytest_overhead import (
+    BASELINE,
+    OWN_RUNNER,
+    UNDER_PYTEST_ASYNCIO,
+    UNITTEST,
+    UNITTEST_STOCK,
+    UNMARKED,
+)
 from startup import STARTUP_SCRIPT
 from targets import NOT_QUICK, Measurements, Target, judge, startup_text
 from workloads import WORKLOADS, Workload
@@ -311,6 +318,10 @@ def _blog_and_pytest(m: Measurements) -> list[str]:
         for variant in (UNDER_PYTEST_ASYNCIO, OWN_RUNNER):
             label = f"pytest plugin, {overhead.tests} tests of sleep(60), {variant}"
             rows.append([label, _per_test(m, per_test[variant], overhead.ratio(variant))])
+        label = f"{UNITTEST_STOCK}, {overhead.tests} tests of sleep(0)"
+        rows.append([label, _per_test(m, per_test[UNITTEST_STOCK], None)])
+        label = f"{UNITTEST}, {overhead.tests} tests of sleep(60), against the line above"
+        rows.append([label, _per_test(m, per_test[UNITTEST], overhead.ratio(UNITTEST))])
     slowest = max(
         (statistics.median([r.real_seconds for r in replays]), name)
         for name, replays in m.blog.items()

@@ -20,11 +20,13 @@ from blog_replay import Replay
 from contenders import Contender
 from measurements import Cell, MemoryCell, median_ratio
 from pytest_overhead import (
-    BASELINE,
     OWN_RUNNER,
     UNDER_PYTEST_ASYNCIO,
+    UNITTEST,
+    UNITTEST_STOCK,
     UNMARKED,
     PytestOverhead,
+    baseline_of,
 )
 from startup import Startup
 from workloads import Sizes
@@ -179,14 +181,16 @@ def _socket(m: Measurements, kind: str, title: str, goal: float) -> Target:
 
 
 def _pytest_cost(m: Measurements, variant: str, title: str, goal: float) -> Target:
-    name = f"pytest, per test: {title} / plain pytest-asyncio"
+    base = baseline_of(variant)
+    against = "stock IsolatedAsyncioTestCase" if base == UNITTEST_STOCK else "plain pytest-asyncio"
+    name = f"pytest, per test: {title} / {against}"
     text = f"at most {goal:.2f}x"
     overhead = m.pytest_overhead
     if overhead is None:
         return Target(name, text, "-", "not measured")
     ratio = overhead.ratio(variant)
     per_test = overhead.per_test_ms
-    measured = f"{ratio:.2f}x ({per_test[variant]:.3f} vs {per_test[BASELINE]:.3f} ms)"
+    measured = f"{ratio:.2f}x ({per_test[variant]:.3f} vs {per_test[base]:.3f} ms)"
     return Target(name, text, measured, _verdict(ratio <= goal))
 
 
@@ -204,6 +208,7 @@ _TARGETS: tuple[Callable[[Measurements], Target], ...] = (
     lambda m: _pytest_cost(m, UNMARKED, "an unmarked test, simclock installed", 1.05),
     lambda m: _pytest_cost(m, UNDER_PYTEST_ASYNCIO, "a simclock test under pytest-asyncio", 1.2),
     lambda m: _pytest_cost(m, OWN_RUNNER, "a simclock test on simclock's runner", 1.2),
+    lambda m: _pytest_cost(m, UNITTEST, "an IsolatedAsyncioTestCase test under --simclock", 1.2),
 )
 
 

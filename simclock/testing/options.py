@@ -18,6 +18,7 @@ import pytest
 from simclock.clock.clock import Clock, StartLike
 from simclock.loop.loop import VirtualEventLoop, check_io_grace
 from simclock.loop.outside import DEFAULT_IO_GRACE
+from simclock.process import bindings
 from simclock.timeline.timeline import Timeline
 
 _DEFAULT_LIMIT = 86400.0
@@ -294,15 +295,26 @@ class TestLoops:
     def __init__(self, options: _Options) -> None:
         self._options = options
         self.clock: Clock | None = None
+        self._release: Callable[[], None] | None = None
 
     def __call__(self) -> VirtualEventLoop:
         if self.clock is None:
-            self.clock = _make_loop(self._options).clock
-            return _recent_loops[-1]
+            loop = _make_loop(self._options)
+            self.clock = loop.clock
+            # Held until the test ends: its loops' runs then cost no bind each
+            # (an IsolatedAsyncioTestCase runs five).
+            self._release = bindings.hold(self.clock)
+            return loop
         options = self._options
         loop = VirtualEventLoop(self.clock, limit=options.limit, io_grace=options.io_grace)
         _recent_loops.append(loop)
         return loop
+
+    def close(self) -> None:
+        """The test is over: let the process clocks go."""
+        if self._release is not None:
+            self._release()
+            self._release = None
 
 
 _EXPLORED_SEED = "_simclock_explored_seed"

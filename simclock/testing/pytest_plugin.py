@@ -653,8 +653,12 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     current.item = None
     factory = item.stash.get(_TEST_LOOPS, None)
     if factory is not None:
-        with virtual_loops(factory):
-            return (yield)
+        try:
+            with virtual_loops(factory):
+                return (yield)
+        finally:
+            if isinstance(factory, TestLoops):
+                factory.close()
     try:
         yield
     finally:
