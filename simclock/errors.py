@@ -82,6 +82,11 @@ class TimeLimitExceeded(SimclockError):
             lines.append("keeping the clock moving (the next timers, and whom they wake):")
             lines += ["  " + line for line in self.timers]
         lines += describe_tasks(tasks)
+        lines.append(
+            "if the program really runs this long, raise the limit: limit= on simclock.run, "
+            "VirtualEventLoop or the simclock marker, --limit for simclock run, "
+            "simclock_limit in the ini file ('none' for no limit)"
+        )
         super().__init__("\n".join(lines))
 
 

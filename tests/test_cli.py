@@ -211,11 +211,18 @@ def test_compare_does_not_blame_timing_when_text_differs(tmp_path):
     assert "only numbers differ" not in result.stdout
 
 
-@pytest.mark.parametrize("command", [["run"], ["compare"], []])
-def test_usage_errors_exit_2(command):
-    result = simclock(*command)
+def test_usage_errors_exit_2():
+    result = simclock()
     assert result.returncode == 2
     assert "usage:" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "check", "compare"])
+def test_a_command_without_a_script_asks_for_one(command):
+    result = simclock(command)
+    assert result.returncode == 2
+    assert f"{command}: which script? e.g. simclock {command} script.py [ARGS...]" in result.stderr
+    assert "ARGS" not in result.stderr.split("e.g.")[0]  # the script's arguments are optional
 
 
 def test_timeline_after_an_option_with_a_value_leaves_the_script_alone():

@@ -194,6 +194,7 @@ def test_limit_stops_an_endless_loop_and_says_where_it_got():
     assert caught.value.now == 60.0
     assert caught.value.next_deadline == 61.0
     assert "limit of 60s exceeded: reached t=60.000s" in str(caught.value)
+    assert "raise the limit: limit= on simclock.run" in str(caught.value)  # how to get more
 
 
 def test_limit_names_the_timers_that_keep_the_clock_moving():

@@ -130,7 +130,9 @@ def _add_seed(command: argparse.ArgumentParser) -> None:
 
 
 def _add_script(command: argparse.ArgumentParser) -> None:
-    command.add_argument("script", metavar="SCRIPT", help="the Python script to run")
+    # Optional to argparse, so that a missing one is named alone (`_check_options`):
+    # argparse would also call the optional ARGS after it "required".
+    command.add_argument("script", metavar="SCRIPT", nargs="?", help="the Python script to run")
     command.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="its arguments")
 
 
@@ -192,6 +194,10 @@ def _check_writable(option: str, path: str) -> None:
 
 def _check_options(options: argparse.Namespace) -> None:
     """Every mistake in the options, found before the script's first line runs."""
+    if getattr(options, "script", "") is None:
+        raise _UsageError(
+            f"{options.command}: which script? e.g. simclock {options.command} script.py [ARGS...]"
+        )
     if options.command == "run":
         chart = options.timeline
         if chart not in (None, "-"):
