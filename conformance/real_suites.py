@@ -149,6 +149,59 @@ LIBRARIES: list[Library] = [
         "time-travel loop (TimeTrackingTestLoop via pytest_asyncio_loop_factories)",
         deps=(PYTEST, PYTEST_ASYNCIO),
     ),
+    Library(
+        "aiosqlite",
+        "0.22.1",
+        "sqlite3 driven from a worker thread; tests are unittest's "
+        "IsolatedAsyncioTestCase, which runs each test on a loop of its own",
+        deps=(PYTEST,),
+        # The suite is aiosqlite/tests/smoke.py (what `python -m unittest
+        # aiosqlite.tests` runs); its file name is outside pytest's test_*.py
+        # pattern, so it is named. perf.py is benchmarks, not behaviour.
+        args=("aiosqlite/tests/smoke.py",),
+    ),
+    Library(
+        "starlette",
+        "1.10.0",
+        "ASGI framework: sync tests drive apps through TestClient (an anyio "
+        "blocking portal in a thread), async tests run on anyio's plugin over "
+        "asyncio and trio",
+        # Test dependencies at the versions of the sdist's own uv.lock.
+        deps=(
+            PYTEST,
+            "anyio==4.15.1",
+            "trio==0.34.0",
+            "httpx==0.28.1",
+            "httpx2[zstd]==2.13.1",
+            "itsdangerous==2.2.0",
+            "jinja2==3.1.6",
+            "python-multipart==0.0.32",
+            "pyyaml==6.0.3",
+            "opentelemetry-api==1.44.0",
+            "opentelemetry-sdk==1.44.0",
+            "blockbuster==1.5.28",
+            "importlib-metadata==9.0.1",
+        ),
+        # benchmarks/ holds pytest-codspeed benchmarks, not behaviour.
+        args=("tests",),
+    ),
+    Library(
+        "aiohttp-jinja2",
+        "1.6",
+        "jinja2 rendering in aiohttp.web handlers, served on a real socket and "
+        "requested through pytest-aiohttp's aiohttp_client fixture",
+        deps=(PYTEST, PYTEST_ASYNCIO, "aiohttp==3.14.5", "pytest-aiohttp==1.1.1"),
+    ),
+    Library(
+        "trio-websocket",
+        "0.12.2",
+        "WebSocket client and server on trio over loopback TCP and TLS, with "
+        "timeouts and autojump_clock; pytest-trio runs the tests",
+        deps=(PYTEST, "pytest-trio==0.8.0", "trio==0.35.0", "trustme==1.2.1", "attrs==26.1.0"),
+        # The tests are unmarked `async def`s; the repository's pytest config
+        # that selects trio mode is not in the sdist.
+        args=("-o", "trio_mode=true"),
+    ),
 ]
 
 
