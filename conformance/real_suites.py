@@ -17,8 +17,8 @@ For each library in `LIBRARIES` this script:
        NAME VERSION: stock P passed F failed in S s | simclock P passed F failed in S s
 
    where F counts failures and errors and S is real seconds for the whole
-   pytest process, followed by every test that passes stock but fails or
-   errors under simclock, with pytest's one-line reason.
+   pytest process, followed by every test that passes stock but fails,
+   errors or has no outcome under simclock, with pytest's one-line reason.
 
 The libraries were picked because their suites sleep, time out, use TTLs,
 rate limits or threads, and pass stock on CPython 3.11 from their sdists.
@@ -482,12 +482,27 @@ def describe(run: Run) -> str:
     return text
 
 
+# The reason given for a test that passed stock and has no outcome under simclock.
+MISSING = "no outcome under simclock (not collected, skipped, or lost from the summary)"
+
+
 def regressions(stock: Run, sim: Run) -> list[tuple[str, str]]:
-    """Tests that pass stock but fail or error under simclock, with simclock's reason."""
+    """Tests that pass stock but fail, error or go missing under simclock, with the reason.
+
+    A test the simclock run never reports counts too: a plugin that drops or
+    skips tests would otherwise look like a clean run with a smaller count.
+    A run without pytest's summary (killed, or crashed) reports no test at
+    all; `describe` says so, and its tests are not listed one by one.
+    """
     out = []
-    for nodeid, outcome in sim.outcomes.items():
-        if outcome != "passed" and stock.outcomes.get(nodeid) == "passed":
-            out.append((nodeid, sim.reasons.get(nodeid, outcome)))
+    for nodeid, outcome in stock.outcomes.items():
+        if outcome != "passed":
+            continue
+        found = sim.outcomes.get(nodeid)
+        if found is None and sim.counts:
+            out.append((nodeid, MISSING))
+        elif found is not None and found != "passed":
+            out.append((nodeid, sim.reasons.get(nodeid, found)))
     return sorted(out)
 
 
