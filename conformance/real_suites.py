@@ -349,6 +349,25 @@ class Run:
     reasons: dict[str, str]  # node id -> pytest's one-line reason, for failures
     returncode: int | None  # None: killed by the run timeout
     log: Path
+    # pytest stopped the session early with an INTERNALERROR: tests after the
+    # one it stopped at never ran, and the -rfEp summary was never printed.
+    internal_error: bool = False
+    # The JUnit report's outcome and one-line message of each test case, keyed
+    # by `junit_address`; it is written even when the summary is not.
+    junit: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+
+    def outcome(self, nodeid: str) -> str | None:
+        """The test's outcome from the summary, else from the JUnit report, else None."""
+        found = self.outcomes.get(nodeid)
+        if found is None and (case := self.junit.get(junit_address(nodeid))) is not None:
+            found = case[0]
+        return found
+
+    def reason(self, nodeid: str) -> str:
+        if nodeid in self.reasons:
+            return self.reasons[nodeid]
+        case = self.junit.get(junit_address(nodeid))
+        return (case[1] or case[0]) if case is not None else "no reason recorded"
 
     @property
     def passed(self) -> int:
@@ -389,33 +408,35 @@ def parse_outcomes(text: str) -> tuple[dict[str, int], dict[str, str], dict[str,
     return counts, outcomes, reasons
 
 
-def junit_messages(xml_path: Path, outcomes: dict[str, str]) -> dict[str, str]:
-    """The failure messages of the JUnit report, as one line each, keyed by node id."""
+def junit_address(nodeid: str) -> tuple[str, str]:
+    """Where pytest's junitxml puts a test: tests/test_x.py::TestA::test_b[1] is
+    classname "tests.test_x.TestA", name "test_b[1]"."""
+    path, *rest = nodeid.split("::")
+    classname = ".".join([re.sub(r"\.py$", "", path).replace("/", "."), *rest[:-1]])
+    return classname, rest[-1] if rest else ""
+
+
+def junit_cases(xml_path: Path) -> dict[tuple[str, str], tuple[str, str]]:
+    """Each test case of the JUnit report: its outcome and its message as one line.
+
+    The outcome is "passed", "failed", "error" or "skipped"; a case that
+    failed its call and errored in teardown is an error, as in the summary.
+    """
     if not xml_path.exists():
         return {}
     try:
         root = ET.parse(xml_path).getroot()
     except ET.ParseError:
         return {}
-    by_address: dict[tuple[str, str], str] = {}
+    cases: dict[tuple[str, str], tuple[str, str]] = {}
     for case in root.iter("testcase"):
+        outcome, message = "passed", ""
         for child in case:
-            if child.tag in ("failure", "error"):
-                message = child.get("message") or (child.text or "").strip()
-                address = (case.get("classname", ""), case.get("name", ""))
-                by_address.setdefault(address, one_line(message))
-    messages = {}
-    for nodeid, outcome in outcomes.items():
-        if outcome == "passed":
-            continue
-        # pytest's junitxml names tests/test_x.py::TestA::test_b[1] as
-        # classname "tests.test_x.TestA", name "test_b[1]".
-        path, *rest = nodeid.split("::")
-        classname = ".".join([re.sub(r"\.py$", "", path).replace("/", "."), *rest[:-1]])
-        found = by_address.get((classname, rest[-1] if rest else ""))
-        if found:
-            messages[nodeid] = found
-    return messages
+            if child.tag in ("failure", "error", "skipped") and outcome != "error":
+                outcome = {"failure": "failed"}.get(child.tag, child.tag)
+                message = message or one_line(child.get("message") or (child.text or "").strip())
+        cases[(case.get("classname", ""), case.get("name", ""))] = (outcome, message)
+    return cases
 
 
 def one_line(message: str, limit: int = 240) -> str:
@@ -472,8 +493,16 @@ def run_suite(
     seconds = time.perf_counter() - start
     text = log_path.read_text(errors="replace")
     counts, outcomes, reasons = parse_outcomes(text)
-    reasons.update(junit_messages(xml_path, outcomes))
-    return Run(mode, seconds, counts, outcomes, reasons, returncode, log_path)
+    junit = junit_cases(xml_path)
+    for nodeid, outcome in outcomes.items():
+        case = junit.get(junit_address(nodeid))
+        # The report's message is whole where the summary's line is cut short.
+        if outcome != "passed" and case is not None and case[1]:
+            reasons[nodeid] = case[1]
+    internal_error = "\nINTERNALERROR> " in text
+    return Run(
+        mode, seconds, counts, outcomes, reasons, returncode, log_path, internal_error, junit
+    )
 
 
 # --------------------------------------------------------------------------- report
@@ -483,13 +512,16 @@ def describe(run: Run) -> str:
     if run.returncode is None:
         return f"{run.mode} KILLED after {run.seconds:.1f} s (hang; see {run.log})"
     text = f"{run.mode} {run.passed} passed {run.failed} failed in {run.seconds:.1f} s"
-    if not run.counts:
+    if run.internal_error:
+        text += f" (pytest INTERNALERROR stopped the session early; see {run.log})"
+    elif not run.counts:
         text += f" (no pytest summary, exit {run.returncode}; see {run.log})"
     return text
 
 
-# The reason given for a test that passed stock and has no outcome under simclock.
+# The reasons given for a test that passed stock and has no outcome under simclock.
 MISSING = "no outcome under simclock (not collected, skipped, or lost from the summary)"
+NOT_REACHED = "never ran under simclock: an INTERNALERROR stopped the session before it"
 
 
 def regressions(stock: Run, sim: Run) -> list[tuple[str, str]]:
@@ -497,18 +529,20 @@ def regressions(stock: Run, sim: Run) -> list[tuple[str, str]]:
 
     A test the simclock run never reports counts too: a plugin that drops or
     skips tests would otherwise look like a clean run with a smaller count.
-    A run without pytest's summary (killed, or crashed) reports no test at
-    all; `describe` says so, and its tests are not listed one by one.
+    A run that reports nothing at all (killed, or crashed before pytest's
+    summary and JUnit report) is described once by `describe` instead.
     """
+    if sim.returncode is None or not (sim.counts or sim.junit):
+        return []
     out = []
     for nodeid, outcome in stock.outcomes.items():
         if outcome != "passed":
             continue
-        found = sim.outcomes.get(nodeid)
-        if found is None and sim.counts:
-            out.append((nodeid, MISSING))
-        elif found is not None and found != "passed":
-            out.append((nodeid, sim.reasons.get(nodeid, found)))
+        found = sim.outcome(nodeid)
+        if found is None:
+            out.append((nodeid, NOT_REACHED if sim.internal_error else MISSING))
+        elif found != "passed":
+            out.append((nodeid, sim.reason(nodeid)))
     return sorted(out)
 
 
@@ -608,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
             # Failures that are not regressions: the test failed stock too.
             seen = {nodeid for nodeid, _ in lost}
             both = [
-                (nodeid, sim.reasons.get(nodeid, outcome))
+                (nodeid, sim.reason(nodeid))
                 for nodeid, outcome in sorted(sim.outcomes.items())
                 if outcome != "passed" and nodeid not in seen
             ]
