@@ -199,6 +199,50 @@ LIBRARIES: list[Library] = [
         args=("-o", "asyncio_default_fixture_loop_scope=function"),
     ),
     Library(
+        "aiohttp",
+        "3.14.5",
+        "aiohttp's own suite on its bundled plugin (aiohttp.pytest_plugin: its "
+        "own `loop` fixture and its own runner of async tests, no pytest-asyncio): "
+        "client and server over loopback, websockets, timeouts, keepalive",
+        # Test dependencies at the versions of the sdist's requirements/test.txt,
+        # less those only for xdist, benchmarks, docker and uvloop. coverage
+        # stays: the sdist's filterwarnings names a coverage warning class,
+        # which pytest imports.
+        deps=(
+            PYTEST,
+            "aiodns==4.0.4",
+            "blockbuster==1.5.26",
+            "brotli==1.2.0",
+            "coverage==7.14.1",
+            "freezegun==1.5.5",
+            "gunicorn==26.0.0",
+            "isal==1.8.0",
+            "pkgconfig==1.6.0",
+            "proxy-py==2.4.10",
+            "pytest-mock==3.15.1",
+            "setuptools-git==1.2",
+            "trustme==1.2.1",
+            "zlib-ng==1.0.0",
+        ),
+        args=(
+            # The functional tests: servers and clients made by the plugin's
+            # fixtures (aiohttp_client, aiohttp_server, aiohttp_raw_server) and
+            # run on its loop. The whole suite takes about 15 minutes a run here
+            # on one core; these files, a fifth of it, exercise the plugin.
+            "tests/test_web_functional.py",
+            "tests/test_client_functional.py",
+            "tests/test_web_websocket_functional.py",
+            "tests/test_client_ws_functional.py",
+            "tests/test_web_sendfile_functional.py",
+            "tests/test_test_utils.py",
+            "tests/test_pytest_plugin.py",
+            # The sdist's addopts, dropped with the rest, also deselect the
+            # tests its CI runs in separate jobs.
+            "-m",
+            "not dev_mode and not autobahn and not internal",
+        ),
+    ),
+    Library(
         "trio-websocket",
         "0.12.2",
         "WebSocket client and server on trio over loopback TCP and TLS, with "
