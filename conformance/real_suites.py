@@ -21,7 +21,11 @@ For each library in `LIBRARIES` this script:
    errors or has no outcome under simclock, with pytest's one-line reason.
 
 The libraries were picked because their suites sleep, time out, use TTLs,
-rate limits or threads, and pass stock on CPython 3.11 from their sdists.
+rate limits or threads, and pass stock on CPython 3.11 from their sdists;
+and for the route by which their tests reach an event loop: pytest-asyncio,
+anyio's plugin, unittest's IsolatedAsyncioTestCase (aiosqlite), Starlette's
+TestClient (starlette), pytest-aiohttp (aiojobs, aiohttp-jinja2), aiohttp's
+bundled plugin (aiohttp) and pytest-trio (trio-websocket).
 Where a suite needs a tweak to run at all from an sdist (a git checkout, a
 benchmark plugin, a pytest option the repository keeps outside the sdist),
 the table says so, with the reason; nothing is deselected because of simclock.
