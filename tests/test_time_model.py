@@ -420,10 +420,14 @@ def test_a_thread_left_over_from_one_run_reads_real_time_during_the_next():
     assert wall > 1.7e9  # not the second run's wall clock in 2001
 
 
-def test_work_handed_to_the_default_executor_before_the_loop_runs_is_seen():
+@pytest.mark.parametrize("head_start", [False, True], ids=["racing", "worker first"])
+def test_work_handed_to_the_default_executor_before_the_loop_runs_is_seen(head_start):
     loop = simclock.new_event_loop()
     try:
         future = loop.run_in_executor(None, time.sleep, 2)
+        if head_start:
+            # No clock is bound yet: the worker's sleep starts before the loop runs.
+            threading.Event().wait(0.2)
         loop.run_until_complete(asyncio.wait_for(future, 10))
         assert loop.clock.now == 2.0
     finally:

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import contextlib
 import enum
 import heapq
 import itertools
@@ -60,7 +61,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Generic, Protocol, TypeVar
 
 from simclock.clock.clock import Clock, later
-from simclock.errors import RunEnded
+from simclock.errors import ClockConflict, RunEnded
 from simclock.process import bindings
 from simclock.process.probe import Activity, ThreadProbe
 
@@ -700,6 +701,7 @@ class TrackedCall(Generic[_T]):
         self._attached = _thread.allocate_lock()
         self._attached.acquire()
         self._worker: Worker | None = None
+        self._hold: Callable[[], None] | None = None
         with work._lock:
             pool.queued += 1
 
@@ -719,6 +721,11 @@ class TrackedCall(Generic[_T]):
             pool.queued -= 1
             pool.active += 1
         worker.start_running_on(threading.current_thread())
+        if bindings.current_clock() is None:
+            # Handed over before the loop runs (and binds its clock), this call
+            # may start first: its clocks must be the loop's all the same.
+            with contextlib.suppress(ClockConflict):  # another clock came first
+                self._hold = bindings.hold(work.clock)
         bindings.push_view(worker)
         try:
             return self._func(*args, **kwargs)
@@ -736,6 +743,9 @@ class TrackedCall(Generic[_T]):
         if worker is None:
             return
         bindings.pop_view(worker)
+        hold, self._hold = self._hold, None
+        if hold is not None:
+            hold()
         with self._work._lock:
             self._pool.active -= 1
         self._work.discharge(worker)
