@@ -138,7 +138,7 @@ def test_failed_assertions_show_expected_against_recorded_with_times(capsys):
         timeline.assert_before("세탁기 종료", "샤워 종료")
     with pytest.raises(AssertionError, match=r"took 4s .* expected 3s"):
         timeline.assert_took("washing_task", 3.0)
-    with pytest.raises(AssertionError, match="no task named 'dryer'"):
+    with pytest.raises(AssertionError, match="no task named or labelled 'dryer'"):
         timeline.assert_took("dryer", 1.0)
     with pytest.raises(AssertionError, match=r"(?s)- expected +'wrong'.*\+ t="):
         timeline.assert_printed([timeline.printed()[0], "wrong"])
@@ -291,8 +291,28 @@ def test_printed_in_order_allows_lines_between_and_says_when_one_came(capsys):
     timeline.assert_printed_in_order(" 1.0초 :: C", "처리 완료 : c", " 3.0초 :: A")
     with pytest.raises(AssertionError, match=r"printed at t=1\.000s, before that"):
         timeline.assert_printed_in_order("처리 완료 : b", "처리 완료 : c")
-    with pytest.raises(AssertionError, match="never printed"):
+    with pytest.raises(AssertionError, match="no printed line contains it"):
         timeline.assert_printed_in_order("처리 완료 : d")
+
+
+def test_every_assertion_matches_text_and_tasks_by_the_one_rule(capsys):
+    timeline = replay_blog("10_as_completed")
+    capsys.readouterr()
+    # A string names the first printed line containing it, in every assertion alike.
+    timeline.assert_printed_in_order("1.0초", "완료 : c", "3.0초")
+    timeline.assert_before("1.0초", "완료 : c")
+    timeline.assert_at(1.0, "1.0초")
+    assert timeline.find("완료 : c").at == 1.0
+    # A task is named by its name or by the label the charts show, everywhere.
+    for name, label in timeline.labels().items():
+        assert timeline.span(label) == timeline.span(name)
+    main_name = timeline.tasks()[0]
+    main_label = timeline.label(main_name)
+    assert main_label == "main()"
+    start, end = timeline.span(main_name)
+    timeline.assert_took(main_label, end - start)
+    with pytest.raises(AssertionError, match=r"took .* expected 99s"):
+        timeline.assert_took(main_label, 99)
 
 
 def test_replay_script_returns_status_output_and_timeline(tmp_path):

@@ -61,10 +61,18 @@ class Timeline:
     `simclock run --json` saved with `Timeline.from_json`. Times are the
     clock's `now` readings, so a timeline over a fresh clock starts at 0.0.
 
-    Where an assertion takes something that happened, it takes a string or a
-    `TaskEvent`. A string names a task's step when it reads "<task> <step>"
-    for a task that exists (`"washing_task finished"`, `"main() ended"`);
-    otherwise it is text to look for in the printed lines and marks.
+    The one matching rule, for every query and assertion:
+
+    - A task is named by its name or by its label, the name the charts show
+      (`labels`: `"washing_task"`, `"fetch_data('A', 3)"`, `"main()"`).
+    - Something that happened is a `TaskEvent`, or a string. A string reading
+      "<task> <step>" for a task that exists names that task's step
+      (`"washing_task finished"`, `"main() ended"`); any other string names
+      the first printed line or mark that *contains* it (`"finished"` finds
+      `"washing machine finished"`).
+
+    Only `assert_printed` and `assert_sequence`, which check the whole output,
+    compare whole lines. A failure says what did happen, and when.
     """
 
     def __init__(self) -> None:
@@ -194,7 +202,8 @@ class Timeline:
         return f"{coroutine}()" if coroutine else task
 
     def span(self, task: str) -> tuple[float, float | None]:
-        """When `task` was created, and when it ended (None if it never did)."""
+        """When `task` (a name or a label) was created, and when it ended (None if it never did)."""
+        task = self._task_name(task)
         start: float | None = None
         for event in self.events:
             if event.task != task:
@@ -204,7 +213,7 @@ class Timeline:
             elif event.kind in ENDINGS and start is not None:
                 return start, event.at
         if start is None:
-            raise TimelineAssertionError(f"no task named {task!r}; tasks: {self.tasks()}")
+            raise TimelineAssertionError(f"{task!r} was never created")
         return start, None
 
     def find(self, what: str | TaskEvent) -> Event:
@@ -272,7 +281,10 @@ class Timeline:
             return by_label[0]
         if by_label:
             raise TimelineAssertionError(f"{task!r} could be any of {by_label}: name one")
-        raise TimelineAssertionError(f"no task named {task!r}; tasks: {list(labels)}")
+        known = ", ".join(
+            name if label == name else f"{label} ({name})" for name, label in labels.items()
+        )
+        raise TimelineAssertionError(f"no task named or labelled {task!r}; tasks: {known}")
 
     def _as_task_event(self, what: str | TaskEvent) -> TaskEvent | None:
         if isinstance(what, TaskEvent):
@@ -291,10 +303,11 @@ class Timeline:
     # Assertions.
 
     def assert_printed(self, expected: Sequence[str], *, subsequence: bool = False) -> None:
-        """The printed lines are exactly `expected`, in order.
+        """The printed lines are exactly `expected`, in order, each line whole.
 
-        With `subsequence=True`, the `expected` lines were printed in that
-        order, other lines allowed before, between and after them. A failure
+        With `subsequence=True`, as `assert_printed_in_order`: lines containing
+        each of `expected` were printed in that order, other lines allowed
+        before, between and after them. A failure
         shows a diff: only the lines that differ are flagged, each recorded
         line with the time it was printed.
         """
@@ -317,7 +330,7 @@ class Timeline:
         raise TimelineAssertionError("\n".join(lines))
 
     def assert_printed_in_order(self, *expected: str) -> None:
-        """Each of `expected` was printed, in this order, whatever else came between."""
+        """Lines containing each of `expected` were printed, in this order, whatever came between."""
         self._assert_printed_in_order(list(expected))
 
     def _assert_printed_in_order(self, expected: list[str]) -> None:
@@ -325,17 +338,18 @@ class Timeline:
         index = 0
         previous: Event | None = None
         for line in expected:
-            while index < len(printed) and printed[index].text != line:
+            while index < len(printed) and line not in printed[index].text:
                 index += 1
             if index == len(printed):
-                earlier = [e for e in printed if e.text == line]
+                earlier = [e for e in printed if line in e.text]
                 if not earlier:
-                    where = "it was never printed"
+                    where = "no printed line contains it"
                 else:
                     where = f"it was printed at t={earlier[0].at:.3f}s, before that"
                 after = f" after {previous.text!r} (t={previous.at:.3f}s)" if previous else ""
                 raise TimelineAssertionError(
-                    f"expected {line!r} to be printed{after}, but {where}\n{self._dump()}"
+                    f"expected a line containing {line!r} to be printed{after}, but {where}\n"
+                    f"{self._dump()}"
                 )
             previous = printed[index]
             index += 1
