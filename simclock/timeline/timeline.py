@@ -330,7 +330,7 @@ class Timeline:
         raise TimelineAssertionError("\n".join(lines))
 
     def assert_printed_in_order(self, *expected: str) -> None:
-        """Lines containing each of `expected` were printed, in this order, whatever came between."""
+        """Lines containing each of `expected` were printed in this order, others between."""
         self._assert_printed_in_order(list(expected))
 
     def _assert_printed_in_order(self, expected: list[str]) -> None:
