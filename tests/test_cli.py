@@ -388,3 +388,27 @@ def test_bad_numbers_are_refused_before_the_script_runs(tmp_path, option, messag
     assert result.stdout == ""
     assert result.stderr.startswith(f"simclock: {message}")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_check_finds_no_difference_in_object_arguments(tmp_path):
+    path = script(
+        tmp_path,
+        """
+        import asyncio
+
+        class Connection:
+            pass
+
+        async def poller(connection, every):
+            await asyncio.sleep(every)
+            print("polled", every)
+
+        async def main():
+            await asyncio.gather(poller(Connection(), 1), poller(Connection(), 2))
+
+        asyncio.run(main())
+        """,
+    )
+    result = simclock("check", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "agree on all" in result.stderr

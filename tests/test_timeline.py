@@ -415,3 +415,26 @@ def test_lines_printed_by_many_threads_at_once_are_each_recorded_once_and_whole(
         simclock.run(main(), timeline=timeline)
     lines = [event.text for event in timeline.events if event.kind is simclock.EventKind.PRINTED]
     assert sorted(lines) == sorted(f"worker {n} line {i}" for n in range(4) for i in range(2_000))
+
+
+def test_labels_draw_object_arguments_by_type_never_by_address():
+    class Client:
+        pass
+
+    async def poller(client, every):
+        await asyncio.sleep(every)
+
+    async def main():
+        first, second = Client(), Client()
+        await asyncio.gather(poller(first, 1), poller(second, 2), poller(first, 3))
+        await asyncio.create_task(asyncio.to_thread(print, "done"))
+
+    labels = []
+    for _ in range(2):  # the same labels on every run, whatever the addresses
+        timeline = simclock.Timeline()
+        simclock.run(main(), timeline=timeline)
+        labels.append(list(timeline.labels().values()))
+    assert labels[0] == labels[1]
+    assert labels[0][1:4] == ["poller(Client, 1)", "poller(Client#2, 2)", "poller(Client, 3)"]
+    assert "to_thread(print)" in labels[0]
+    assert not any("0x" in label for label in labels[0])

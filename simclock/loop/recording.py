@@ -11,6 +11,7 @@ without marking it retrieved.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import re
@@ -42,6 +43,8 @@ class TaskRecorder:
         self._created_event: weakref.WeakKeyDictionary[asyncio.Task[Any], int] = (
             previous._created_event if previous is not None else weakref.WeakKeyDictionary()
         )
+        # How arguments are drawn in labels, numbering objects across the run.
+        self._arguments: _Arguments = previous._arguments if previous is not None else _Arguments()
         # The deadline each task set its last timer for, to say what it waits until.
         self._timer_of_task: weakref.WeakKeyDictionary[asyncio.Task[Any], float] = (
             weakref.WeakKeyDictionary()
@@ -61,7 +64,7 @@ class TaskRecorder:
                 self._clock.now,
                 task.get_name(),
                 EventKind.CREATED,
-                _call_text(task),
+                _call_text(task, self._arguments),
                 parent=parent.get_name() if parent is not None else None,
             )
         return functools.partial(self._run_task_step, task, callback)
@@ -166,15 +169,58 @@ class TaskRecorder:
 
 
 _DEFAULT_NAME = re.compile(r"Task-\d+")
-_ARGUMENT = reprlib.Repr()
-_ARGUMENT.maxstring = _ARGUMENT.maxother = 24
+# A repr that shows where an object lives in memory, which differs on every run.
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}")
 
 
-def _call_text(task: asyncio.Task[Any]) -> str:
+class _Arguments(reprlib.Repr):
+    """Arguments as a label shows them: values by their repr, objects by their type.
+
+    An object whose repr would show a memory address is drawn by its type
+    (`Client`), and a second object of that type in the same run by its type
+    and a number in order of appearance (`Client#2`), so labels are the same
+    on every run. A function or class is drawn by its name.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxstring = self.maxother = 24
+        self._numbers: dict[int, str] = {}
+        self._per_type: dict[str, int] = {}
+
+    def repr_instance(self, x: object, level: int) -> str:
+        named = getattr(x, "__qualname__", None)
+        if isinstance(named, str) and (callable(x) or isinstance(x, type)):
+            return named
+        try:
+            text = repr(x)
+        except Exception:  # noqa: BLE001 - a program's __repr__ may raise anything
+            text = "<unprintable>"
+        if not _ADDRESS.search(text):
+            return super().repr_instance(x, level)
+        return self._numbered(x)
+
+    def _numbered(self, x: object) -> str:
+        known = self._numbers.get(id(x))
+        if known is not None:
+            return known
+        kind = type(x).__name__
+        count = self._per_type[kind] = self._per_type.get(kind, 0) + 1
+        label = kind if count == 1 else f"{kind}#{count}"
+        self._numbers[id(x)] = label
+        # Forgotten when the object goes, so that a new one given its id gets a
+        # number of its own; nothing here keeps a program's object alive.
+        with contextlib.suppress(TypeError):  # an object without weak references
+            weakref.finalize(x, self._numbers.pop, id(x), None)
+        return label
+
+
+def _call_text(task: asyncio.Task[Any], arguments: _Arguments) -> str:
     """`fetch_data('A', 3)`: the call that made the task's coroutine, read before it starts.
 
     A chart shows it for a task left with a default name, where `Task-7`
-    would say nothing. Only the frame's arguments are read; nothing is called.
+    would say nothing. Only the frame's arguments are read; nothing is called
+    but their reprs (see `_Arguments`).
     """
     coro = task.get_coro()
     frame = getattr(coro, "cr_frame", None)
@@ -184,7 +230,7 @@ def _call_text(task: asyncio.Task[Any]) -> str:
     code = frame.f_code
     names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
     values = frame.f_locals
-    shown = [_ARGUMENT.repr(values[n]) for n in names if n in values and n not in ("self", "cls")]
+    shown = [arguments.repr(values[n]) for n in names if n in values and n not in ("self", "cls")]
     return f"{name}({', '.join(shown)})"
 
 
