@@ -50,12 +50,30 @@ window.addEventListener("load", () => {
       problems.push("leaves the picture: " + text.textContent.slice(0, 40));
     }
   }
+  // Texts on one baseline (an axis's ticks, a listing's row) must not run into each other.
+  const rows = new Map();
+  for (const text of svg.querySelectorAll("text")) {
+    const y = text.getAttribute("y");
+    if (!rows.has(y)) rows.set(y, []);
+    rows.get(y).push(text.getBBox());
+  }
+  for (const [y, boxes] of rows) {
+    boxes.sort((a, b) => a.x - b.x);
+    for (let i = 1; i < boxes.length; i++) {
+      const left = boxes[i - 1], right = boxes[i];
+      if (left.width > 0 && right.width > 0 && left.x + left.width > right.x + 1) {
+        problems.push("texts overlap at y=" + y);
+      }
+    }
+  }
   if (document.documentElement.scrollWidth > window.innerWidth + 1) {
     problems.push("the page scrolls sideways: " + document.documentElement.scrollWidth);
   }
-  const rows = document.querySelectorAll("#notes tbody tr").length;
+  const notes = document.querySelectorAll("#notes tbody tr").length;
   const names = labels.map((label) => label.firstChild.textContent);
-  document.body.setAttribute("data-check", JSON.stringify({labels: names, rows, problems}));
+  const axis = [...svg.querySelectorAll("text[text-anchor=middle]")].map((t) => t.textContent);
+  document.body.setAttribute(
+    "data-check", JSON.stringify({labels: names, rows: notes, problems, axis}));
 });
 </script>
 """
@@ -131,6 +149,44 @@ def test_page_lays_out_as_the_chart_means_it(tmp_path, capsys, make):
     labels = found["labels"]
     assert isinstance(labels, list) and len(set(labels)) == len(labels) > 1
     assert found["rows"] == len(timeline.notes())
+    assert "Uncaught" not in log and "SyntaxError" not in log
+
+
+def lasting(seconds: float) -> simclock.Timeline:
+    """A run of `seconds`: pollers printing all along, one task failing near the end."""
+
+    async def poller(every: float) -> None:
+        for count in range(5):
+            await asyncio.sleep(every)
+            print(f"poll {count} every {every:g}s")
+
+    async def doomed() -> None:
+        await asyncio.sleep(seconds * 0.9)
+        raise ConnectionError("the peer hung up")
+
+    async def main() -> None:
+        failing = asyncio.create_task(doomed(), name="doomed")
+        await asyncio.gather(poller(seconds / 5), poller(seconds / 7), poller(seconds / 500))
+        await asyncio.gather(failing, return_exceptions=True)
+
+    timeline = simclock.Timeline()
+    simclock.run(main(), timeline=timeline)
+    return timeline
+
+
+@pytest.mark.parametrize(
+    ("seconds", "unit"), [(1.0, "s"), (660.0, "min"), (3 * 86400.0, "d")], ids=["1s", "11min", "3d"]
+)
+def test_a_chart_holds_from_a_second_to_days(tmp_path, capsys, seconds, unit):
+    timeline = lasting(seconds)
+    capsys.readouterr()
+    page = draw.to_html(timeline, "simclock run poller.py")
+    found, log = browse(page, tmp_path)
+    assert found["problems"] == [], found["problems"]
+    axis = found["axis"]
+    assert isinstance(axis, list) and axis[0] == "0"
+    assert all(tick.endswith(unit) for tick in axis[1:]), axis  # one unit that fits
+    assert "the peer hung up" in page  # the failed task's exception, not only its colour
     assert "Uncaught" not in log and "SyntaxError" not in log
 
 

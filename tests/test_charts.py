@@ -303,7 +303,10 @@ def test_html_lists_every_printed_line_with_its_kind():
     assert "overflow-wrap:anywhere" in page  # a long line wraps inside the page
 
 
-MERMAID_TASK = re.compile(r"^    (?P<label>[^:#;%\n]+?) :(?P<meta>[a-z, ]*[a-z]\w*, \d+, \d+)$")
+_DATE = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}"
+MERMAID_TASK = re.compile(
+    rf"^    (?P<label>[^:#;%\n]+?) :(?P<meta>[a-z, ]*[a-z]\w*, {_DATE}, {_DATE})$"
+)
 
 
 def test_mermaid_gantt_has_sections_tasks_and_safe_labels():
@@ -312,7 +315,7 @@ def test_mermaid_gantt_has_sections_tasks_and_safe_labels():
     diagram = draw.to_mermaid(timeline, "run: the #1 %% test")
     lines = diagram.splitlines()
     assert lines[0] == "gantt"
-    assert "    dateFormat x" in lines
+    assert "    dateFormat YYYY-MM-DD HH:mm:ss.SSS" in lines
     assert lines[1].startswith("    title ") and ":" not in lines[1] and "%%" not in lines[1]
     sections = [line for line in lines if line.startswith("    section ")]
     assert len(sections) == 2
@@ -330,8 +333,62 @@ def test_mermaid_of_the_create_task_lesson(capsys):
     simclock.run(_two_chores(), timeline=timeline)
     capsys.readouterr()
     diagram = draw.to_mermaid(timeline)
-    assert "    washing_task (finished) :done, t2, 0, 4000" in diagram
-    assert "    vacuum done :milestone, n3, 3000, 3000" in diagram
+    start, four, three = "2000-01-01 00:00:00.000", "2000-01-01 00:00:04.000", "00:00:03.000"
+    assert f"    washing_task (finished) :done, t2, {start}, {four}" in diagram
+    assert f"    vacuum done :milestone, n3, 2000-01-01 {three}, 2000-01-01 {three}" in diagram
+
+
+def _one_task_lasting(seconds: float) -> simclock.Timeline:
+    timeline = simclock.Timeline()
+    timeline.record(0.0, "Task-1", simclock.EventKind.CREATED, "main()")
+    timeline.record(seconds, "Task-1", simclock.EventKind.FINISHED)
+    return timeline
+
+
+# What Mermaid draws an interval as: a tick wherever the unit's clock field is a
+# multiple of the step, so a step must divide the next unit up to tick regularly.
+_REGULAR = {
+    "millisecond": {1, 2, 5, 10, 20, 50, 100, 200, 500},
+    "second": {1, 2, 5, 10, 15, 30},
+    "minute": {1, 2, 5, 10, 15, 30},
+    "hour": {1, 2, 3, 6, 12},
+    "day": {1, 2, 5, 10},
+}
+
+
+@pytest.mark.parametrize(
+    ("seconds", "axis"),
+    [
+        (0.25, "%Lms"),
+        (1.0, "%-S.%Ls"),
+        (11.0, "%-Ss"),
+        (660.0, "%-M:%S"),
+        (5 * 3600.0, "%-H:%M"),
+        (3 * 86400.0, "day %-d %H:%M"),
+    ],
+)
+def test_mermaid_ticks_regularly_and_a_few_times_from_milliseconds_to_days(seconds, axis):
+    lines = draw.to_mermaid(_one_task_lasting(seconds)).splitlines()
+    assert f"    axisFormat {axis}" in lines
+    (interval,) = [line.split()[1] for line in lines if line.startswith("    tickInterval")]
+    count, unit = re.fullmatch(r"(\d+)([a-z]+)", interval).groups()
+    if unit == "week":
+        step = int(count) * 7 * 86400.0
+    else:
+        assert int(count) in _REGULAR[unit], interval
+        step = (
+            int(count)
+            * {"millisecond": 0.001, "second": 1, "minute": 60, "hour": 3600, "day": 86400}[unit]
+        )
+    assert 2 <= seconds / step <= 10  # a handful of ticks, never thousands
+
+
+def test_mermaid_dates_read_the_same_in_every_time_zone():
+    # Written as local dates (no zone, no epoch number): the viewer's zone reads and
+    # draws them alike, so an 11-minute run shows 0:00 to 11:00 under any TZ.
+    diagram = draw.to_mermaid(_one_task_lasting(660.0))
+    assert "2000-01-01 00:00:00.000, 2000-01-01 00:11:00.000" in diagram
+    assert "dateFormat x" not in diagram
 
 
 @pytest.mark.parametrize("draw", [draw.to_svg, draw.to_html, draw.to_text])

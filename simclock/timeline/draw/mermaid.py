@@ -1,9 +1,18 @@
 """The chart as a Mermaid Gantt diagram, for a README, a wiki page or a slide tool.
 
 One section per task: a bar from its creation to its ending, then a
-milestone for each line it printed or marked, at the instant it did. Times
-are milliseconds of virtual time (`dateFormat x`), so the axis reads in
-seconds from 0. Past `chart.MOST_LANES` tasks, one bar per coroutine.
+milestone for each line it printed or marked, at the instant it did. Past
+`chart.MOST_LANES` tasks, one bar per coroutine.
+
+The axis. Mermaid reads and draws dates in the viewer's time zone, so times
+are written as local dates from midnight of `_DAY_ONE` (a day far from any
+daylight-saving change): read and drawn in the same zone, the axis shows
+0:00 to 11:00 for an 11-minute run wherever it is viewed (an epoch number
+would be shifted by the zone's offset, 30:00 under UTC+5:30). The tick
+interval is a round step in the unit Mermaid counts it in (`15second`,
+`2minute`, `6hour`, `1day`): Mermaid keeps a tick where a clock field (the
+second, the minute, the hour) is a multiple of the step, so a step of
+`200second` would tick every minute.
 
 Mermaid reads `:` `;` `#` and `%%` in a label as syntax and a few words at
 the start of a line as keywords; labels carry look-alike characters instead
@@ -11,6 +20,8 @@ and never start with a keyword, so any printed text makes a valid diagram.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 from simclock.timeline.draw.labels import printable, truncate
 from simclock.timeline.draw.model import TOP_LEVEL, chart, nice_step
@@ -55,26 +66,52 @@ def label(text: str) -> str:
     return shown
 
 
-def _ms(seconds: float) -> int:
-    return round(seconds * 1000)
+_DAY_ONE = dt.datetime(2000, 1, 1)
+_DATE_FORMAT = "YYYY-MM-DD HH:mm:ss.SSS"  # dayjs tokens, as Mermaid's dateFormat reads them
+
+
+def _ms(seconds: float) -> str:
+    """`seconds` of the run as the local date Mermaid reads (see the module docstring)."""
+    moment = _DAY_ONE + dt.timedelta(milliseconds=round(seconds * 1000))
+    return f"{moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d}"
+
+
+# A step in seconds, as Mermaid's interval: the largest unit it is a whole number of.
+_UNITS = ((7 * 86400, "week"), (86400, "day"), (3600, "hour"), (60, "minute"), (1, "second"))
+
+
+def _interval(step: float) -> str:
+    if step < 1:
+        return f"{max(1, round(step * 1000))}millisecond"
+    days = step / 86400
+    if days > 10:  # a tick every so many days of the month would not be regular
+        return f"{max(1, round(days / 7))}week"
+    for size, unit in _UNITS[1:]:
+        if step >= size and step % size == 0:
+            return f"{round(step / size)}{unit}"
+    return f"{round(step)}second"
 
 
 def _axis(span: float) -> list[str]:
     step = nice_step(span, 6)
-    if step >= 1:
-        interval = f"{round(step)}second"
-        axis = "%-M:%S" if span >= 60 else "%-Ss"
+    if span < 1:
+        axis = "%Lms"
+    elif span < 60:
+        axis = "%-Ss" if step >= 1 else "%-S.%Ls"
+    elif span < 3600:
+        axis = "%-M:%S"
+    elif span < 86400:
+        axis = "%-H:%M"
     else:
-        interval = f"{max(1, round(step * 1000))}millisecond"
-        axis = "%-S.%Ls"
-    return [f"    axisFormat {axis}", f"    tickInterval {interval}"]
+        axis = "day %-d %H:%M"  # the run starts on day 1: see _DAY_ONE
+    return [f"    axisFormat {axis}", f"    tickInterval {_interval(step)}"]
 
 
 def to_mermaid(timeline: Timeline, title: str = "simclock timeline") -> str:
     """A Mermaid `gantt` diagram of the timeline, ready for a ```mermaid block."""
     drawn = chart(timeline)
     end = drawn.span
-    lines = ["gantt", f"    title {label(title)}", "    dateFormat x", *_axis(end)]
+    lines = ["gantt", f"    title {label(title)}", f"    dateFormat {_DATE_FORMAT}", *_axis(end)]
     if drawn.groups is not None:
         lines.append("    section tasks by coroutine")
         for index, group in enumerate(drawn.groups, 1):

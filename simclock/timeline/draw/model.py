@@ -264,16 +264,30 @@ def summary(timeline: Timeline) -> str:
     return f"{virtual:.3f} s virtual"
 
 
+_MINUTE, _HOUR, _DAY = 60.0, 3600.0, 86400.0
+# Steps a clock reader counts in: past a second, the divisors of a minute, an
+# hour and a day, so that ticks fall on round times (2 min, 6 h), then days.
+_CLOCK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200)
+
+
 def nice_step(span: float, most: int) -> float:
-    """The smallest of 1, 2, 5 x 10**k that cuts `span` into at most `most` pieces."""
+    """The smallest round step that cuts `span` into at most `most` pieces.
+
+    Below a second: 1, 2, 5 x 10**k. Up to a day: a divisor of a minute, an
+    hour or a day (`_CLOCK_STEPS`). Past that: 1, 2, 5 x 10**k days.
+    """
     if span <= 0:
         return 1.0
     raw = span / max(1, most)
+    if 1 <= raw <= _CLOCK_STEPS[-1]:
+        return float(next(step for step in _CLOCK_STEPS if step >= raw))
+    unit = _DAY if raw > _CLOCK_STEPS[-1] else 1.0
+    raw /= unit
     power = 10.0 ** math.floor(math.log10(raw))
     for factor in (1, 2, 5, 10):
         if factor * power >= raw:
-            return float(factor * power)
-    return float(10 * power)
+            return float(factor * power) * unit
+    return float(10 * power) * unit
 
 
 def ticks(span: float, most: int) -> list[float]:
@@ -283,9 +297,44 @@ def ticks(span: float, most: int) -> list[float]:
     return [round(index * step, 9) for index in range(count)]
 
 
-def seconds(value: float) -> str:
-    """`4s`, `0.25s`: an axis label."""
-    return f"{value:g}s"
+def seconds(value: float, top: float | None = None) -> str:
+    """A time in the unit that fits: `250ms`, `4s`, `2.5s`, `12min`, `1.5h`, `3d`.
+
+    `top`: the largest value shown beside it (an axis's last tick), so that
+    one axis reads in one unit (`0`, `30min`, `60min`, `90min`); without it
+    the unit follows the value itself.
+    """
+    if value == 0:
+        return "0"
+    scale = abs(value) if top is None else abs(top)
+    if scale < 1:
+        return f"{value * 1000:.6g}ms"
+    if scale <= 2 * _MINUTE:
+        return f"{value:.6g}s"
+    if scale <= 2 * _HOUR:
+        return f"{value / _MINUTE:.6g}min"
+    if scale <= 2 * _DAY:
+        return f"{value / _HOUR:.6g}h"
+    return f"{value / _DAY:.6g}d"
+
+
+def moment(value: float) -> str:
+    """An instant for a sentence: `2.5s` up to two minutes, then as `seconds` (`11min`, `3d`)."""
+    return f"{value:g}s" if abs(value) <= 2 * _MINUTE else seconds(value)
+
+
+def instant(value: float) -> str:
+    """A moment of the run for a sentence: `4.000s`, or past a minute `1h 02min 03.000s`."""
+    if value < _MINUTE:
+        return f"{value:.3f}s"
+    days, rest = divmod(value, _DAY)
+    hours, rest = divmod(rest, _HOUR)
+    minutes, rest = divmod(rest, _MINUTE)
+    parts = [f"{int(days)}d"] if days else []
+    if days or hours:
+        parts.append(f"{int(hours)}h")
+    parts += [f"{int(minutes):02d}min" if parts else f"{int(minutes)}min", f"{rest:06.3f}s"]
+    return " ".join(parts)
 
 
 def number_ranges(numbers: list[int]) -> str:

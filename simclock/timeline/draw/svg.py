@@ -25,6 +25,7 @@ from simclock.timeline.draw.model import (
     Lane,
     Note,
     chart,
+    moment,
     number_ranges,
     seconds,
     summary,
@@ -136,13 +137,14 @@ def picture(drawn: Chart, timeline: Timeline, title: str, listing: bool = True) 
 
 def _axis(drawn: Chart, layout: _Layout) -> list[str]:
     parts = []
-    for tick in ticks(drawn.span, 10):
+    axis_ticks = ticks(drawn.span, 10)
+    for tick in axis_ticks:
         x = layout.x(tick)
         parts.append(
             f'<line x1="{x:.1f}" y1="{_TOP - 6}" x2="{x:.1f}" y2="{layout.plot_bottom}" '
             'stroke="#e0e0e0"/>'
             f'<text x="{x:.1f}" y="{layout.plot_bottom + 16}" text-anchor="middle" fill="#555">'
-            f"{seconds(tick)}</text>"
+            f"{seconds(tick, axis_ticks[-1])}</text>"
         )
     return parts
 
@@ -170,9 +172,12 @@ def _lanes(drawn: Chart, layout: _Layout, used: set[str]) -> list[str]:
         used.add("join")
         x1, y1 = layout.x(join.ended), layout.y(index_of[join.awaited])
         x2, y2 = layout.x(join.resumed), layout.y(index_of[join.waiter])
+        # Square: out of the ended lane, down (or up) beside both ends, into the
+        # waiter's: it crosses other lanes only upright, as the creation lines do.
+        side = max(x1, x2) + 14
         parts.append(
-            f'<path d="M{x1 + 6:.1f},{y1:.1f} C{x1 + 34:.1f},{y1:.1f} {x2 + 34:.1f},{y2:.1f} '
-            f'{x2 + 7:.1f},{y2:.1f}" fill="none" stroke="{_JOIN}" stroke-width="1.3"{opacity} '
+            f'<path d="M{x1 + 6:.1f},{y1:.1f} H{side:.1f} V{y2:.1f} H{x2 + 7:.1f}" '
+            f'fill="none" stroke="{_JOIN}" stroke-width="1.3"{opacity} '
             f'marker-end="url(#arrow)"><title>{escape(join.waiter)} resumed at '
             f"{join.resumed:.3f}s: {escape(join.awaited)} ended at {join.ended:.3f}s"
             "</title></path>"
@@ -356,12 +361,26 @@ def _listing(drawn: Chart, layout: _Layout, y: float) -> tuple[list[str], float]
             line = group.describe()
             y += 18
             parts.append(f'<text x="{_MARGIN}" y="{y:.1f}">{escape(line)}</text>')
+    failed = [lane for lane in drawn.lanes if lane.ending is EventKind.FAILED]
+    if failed:
+        y += 24
+        parts.append(f'<text x="{_MARGIN}" y="{y:.1f}" font-weight="600">failed tasks</text>')
+    for lane in failed[:_MOST_NOTES]:
+        line = f"{lane.label} failed at {moment(lane.end or 0.0)}: {lane.failure}"
+        for piece in wrap(line, layout.text_columns, 3):
+            y += 18
+            parts.append(
+                f'<text class="line" x="{_MARGIN}" y="{y:.1f}" fill="{_COLOURS[EventKind.FAILED]}" '
+                f'xml:space="preserve">{escape(piece)}</text>'
+            )
     if not drawn.notes:
         return parts, y
     labels = {lane.name: lane.label for lane in drawn.lanes}
     width = max(columns(f"{len(drawn.notes)}"), 2)
+    # As wide as the longest time: a days-long run's times have six digits and more.
+    time_columns = max(7, *(len(f"{note.at:.3f}") for note in drawn.notes[:_MOST_NOTES]))
     task_columns = min(layout.label_columns, 24)
-    indent = width + 2 + 9 + task_columns + 2
+    indent = width + 2 + time_columns + 3 + task_columns + 2
     text_columns = max(20, layout.text_columns - indent)
     y += 24
     parts.append(
@@ -377,7 +396,7 @@ def _listing(drawn: Chart, layout: _Layout, y: float) -> tuple[list[str], float]
                 parts.append(
                     f'<text x="{_MARGIN}" y="{y:.1f}" xml:space="preserve">'
                     f'<tspan fill="{colour}">{note.number:>{width}}</tspan>'
-                    f'<tspan fill="#555">  {note.at:7.3f}s  </tspan>'
+                    f'<tspan fill="#555">  {note.at:{time_columns}.3f}s  </tspan>'
                     f"{escape(where)}</text>"
                 )
             parts.append(

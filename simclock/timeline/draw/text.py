@@ -15,7 +15,16 @@ recorded events.
 from __future__ import annotations
 
 from simclock.timeline.draw.labels import columns, elide
-from simclock.timeline.draw.model import TOP_LEVEL, Chart, LaneGroup, chart, seconds, summary, ticks
+from simclock.timeline.draw.model import (
+    TOP_LEVEL,
+    Chart,
+    LaneGroup,
+    chart,
+    moment,
+    seconds,
+    summary,
+    ticks,
+)
 from simclock.timeline.timeline import EventKind, Timeline
 
 __all__ = ["to_json", "to_text"]
@@ -56,8 +65,9 @@ def to_text(timeline: Timeline, width: int = 80) -> str:
 
     lines = [f"simclock timeline: {summary(timeline)}", ""]
     axis, marks = [" "] * cells, [" "] * cells
-    for tick in ticks(span, max(1, cells // 10)):
-        text = seconds(tick)
+    axis_ticks = ticks(span, max(1, cells // 10))
+    for tick in axis_ticks:
+        text = seconds(tick, axis_ticks[-1])
         where = cell(tick)
         left = min(where, cells - len(text))  # the last label ends at its tick
         if all(c == " " for c in axis[max(0, left - 1) : left + len(text)]):
@@ -116,12 +126,12 @@ def _text_details(drawn: Chart, label_width: int) -> list[str]:
             lines.append("")
         for join in drawn.joins[:_MOST_LISTED]:
             lines.append(
-                f"{labels[join.waiter]} resumed at {seconds(join.resumed)} "
-                f"when {labels[join.awaited]} ended at {seconds(join.ended)}"
+                f"{labels[join.waiter]} resumed at {moment(join.resumed)} "
+                f"when {labels[join.awaited]} ended at {moment(join.ended)}"
             )
         failures = [lane for lane in drawn.lanes if lane.ending is EventKind.FAILED]
         for lane in failures[:_MOST_LISTED]:
-            lines.append(f"{lane.label} failed at {seconds(lane.end or 0.0)}: {lane.failure}")
+            lines.append(f"{lane.label} failed at {moment(lane.end or 0.0)}: {lane.failure}")
     if drawn.notes:
         lines.append("")
         labels = {lane.name: lane.label for lane in drawn.lanes}
