@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from simclock.clock.clock import Clock
-from simclock.clock.schedule import check_jitter, check_seed
+from simclock.clock.schedule import check_drift, check_seed
 from simclock.errors import SimclockError
 from simclock.loop.runner import run
 from simclock.timeline.timeline import Timeline
@@ -55,7 +55,7 @@ class Nondeterminism(SimclockError):
 
 
 def explore(
-    main: Main[_T], *, runs: int = 100, seed: int = 0, jitter: float = 0.0, **options: Any
+    main: Main[_T], *, runs: int = 100, seed: int = 0, drift: float = 0.0, **options: Any
 ) -> Exploration:
     """Run `main()` on `runs` seeded schedules, `seed`, `seed + 1`, ...; raise the first failure.
 
@@ -67,7 +67,7 @@ def explore(
     if isinstance(runs, bool) or not isinstance(runs, numbers.Integral) or runs < 1:
         raise ValueError(f"runs must be a positive integer, got {runs!r}")
     seed = check_seed(seed)
-    jitter = check_jitter(jitter)
+    drift = check_drift(drift)
     _check_main(main, "explore")
     if "clock" in options:
         raise TypeError(
@@ -80,11 +80,11 @@ def explore(
     reordered = 0
     for index in range(int(runs)):
         run_seed = seed + index
-        clock = Clock(seed=run_seed, jitter=jitter, **clock_options)
+        clock = Clock(seed=run_seed, drift=drift, **clock_options)
         try:
             run(main(), clock=clock, **options)
         except Exception as error:
-            replay = {"seed": run_seed, **({"jitter": jitter} if jitter else {})}
+            replay = {"seed": run_seed, **({"drift": drift} if drift else {})}
             replay |= clock_options | options
             arguments = ", ".join(f"{name}={value!r}" for name, value in replay.items())
             error.add_note(

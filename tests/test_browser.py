@@ -24,7 +24,11 @@ from simclock.timeline import draw
 CHROMIUM = next(
     (path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None
 )
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs headless chromium")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="needs headless Chromium on PATH: apt-get install chromium fonts-noto-cjk "
+    "(scripts/test installs them when run as root)",
+)
 BLOG = Path(__file__).resolve().parent.parent / "examples" / "blog"
 
 _CHECK = """

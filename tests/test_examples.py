@@ -106,7 +106,11 @@ def test_whole_example_set_replays_in_under_a_real_second():
     assert time.perf_counter() - started < 1.0
 
 
-@pytest.mark.skipif(not BLOG.exists(), reason="the seed blog post is not beside this checkout")
+@pytest.mark.skipif(
+    not BLOG.exists(),
+    reason=f"needs the seed blog post at {BLOG}: clone this repository beside ../shared "
+    "(the project's shared folder, which holds seeds/asyncio-patterns-blog.txt)",
+)
 @pytest.mark.parametrize(
     "path", [p for p in EXAMPLES if p.parent.name == "blog"], ids=lambda p: p.stem
 )

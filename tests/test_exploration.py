@@ -107,16 +107,43 @@ def test_a_seed_gives_the_same_schedule_every_time():
     assert simclock.run(main()) == list("abcd") * 5  # no seed: asyncio's own order
 
 
-def test_jitter_moves_timers_later_by_at_most_its_fraction():
+def test_drift_never_lets_a_later_deadline_come_due_first():
+    # A 1.05 s timer set right after a 1.0 s one: no real run fires it first, and
+    # drift (CPU time added to steps) must not either, from any seed.
     async def main():
         loop = asyncio.get_running_loop()
-        start = loop.time()
-        await asyncio.sleep(10)
-        return loop.time() - start
+        order = []
+        loop.call_later(1.0, order.append, "short")
+        loop.call_later(1.05, order.append, "long")
+        await asyncio.sleep(2)
+        return order
 
-    took = {simclock.run(main(), seed=seed, jitter=0.5) for seed in range(10)}
-    assert all(10 <= value <= 15 for value in took)
-    assert len(took) > 1
+    for seed in range(50):
+        assert simclock.run(main(), seed=seed, drift=0.5) == ["short", "long"]
+
+
+def test_drift_finds_a_chain_of_steps_racing_one_longer_timer():
+    # Four 0.24 s steps against one 1.0 s timeout: nominally the chain ends 40 ms
+    # early and passes every run on an idle machine; with CPU time between its
+    # steps the timeout can come first, as on a loaded one.
+    async def main():
+        done = []
+
+        async def chain():
+            for _ in range(4):
+                await asyncio.sleep(0.24)
+            done.append("chain")
+
+        task = asyncio.create_task(chain())
+        await asyncio.sleep(1.0)
+        assert done == ["chain"], "the timeout came before the chain ended"
+        await task
+
+    simclock.run(main())  # asyncio's own order hides it
+    with pytest.raises(AssertionError) as caught:
+        simclock.explore(main, runs=20, seed=0, drift=0.02)
+    notes = "\n".join(getattr(caught.value, "__notes__", []))
+    assert "drift: " in notes and "steps each took up to 0.02s" in notes
 
 
 @pytest.mark.parametrize(
@@ -125,8 +152,8 @@ def test_jitter_moves_timers_later_by_at_most_its_fraction():
         ({"runs": 0}, ValueError, "runs must be a positive integer"),
         ({"runs": 2.5}, ValueError, "runs must be a positive integer"),
         ({"seed": "7"}, TypeError, "seed must be an integer"),
-        ({"jitter": 1.0}, ValueError, r"jitter must be a number in \[0, 1\)"),
-        ({"jitter": -0.1}, ValueError, r"jitter must be a number in \[0, 1\)"),
+        ({"drift": 1.0}, ValueError, r"drift must be a number in \[0, 1\)"),
+        ({"drift": -0.1}, ValueError, r"drift must be a number in \[0, 1\)"),
     ],
 )
 def test_bad_exploration_options_are_refused_by_name(options, error, words):
@@ -147,9 +174,9 @@ def test_explore_wants_a_callable_not_a_coroutine():
     coroutine.close()
 
 
-def test_jitter_without_a_seed_is_refused():
+def test_drift_without_a_seed_is_refused():
     with pytest.raises(ValueError, match="give a seed"):
-        simclock.Clock(jitter=0.1)
+        simclock.Clock(drift=0.1)
 
 
 def test_schedule_report_names_the_tasks_of_each_decision():

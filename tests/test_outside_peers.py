@@ -123,7 +123,9 @@ def test_a_datagram_reply_beats_a_virtual_timeout():
         assert simclock.run(main(port)) == b"PING"
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+@pytest.mark.skipif(
+    shutil.which("openssl") is None, reason="needs the openssl command: apt-get install openssl"
+)
 def test_a_tls_peer_in_another_process_completes_its_handshake(tmp_path):
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(

@@ -130,7 +130,7 @@ class Clock:
         *,
         tick: float = 0.0,
         seed: int | None = None,
-        jitter: float = 0.0,
+        drift: float = 0.0,
         autojump: bool = True,
         compute: str = "real",
         tick_loop: bool = False,
@@ -144,8 +144,9 @@ class Clock:
         as on a real machine).
 
         `seed`: explore the schedule this seed picks (`simclock.clock.schedule`): loops
-        on this clock order same-instant events by it; `jitter` (in [0, 1)) also
-        lengthens each timer by up to that fraction. Default: asyncio's order.
+        on this clock order same-instant events by it; with `drift` (seconds, in
+        [0, 1)) each callback also takes up to that much seeded CPU time, so
+        chains of steps run late as under load. Default: asyncio's order.
 
         `autojump`: whether an idle loop moves the clock to the next deadline by
         itself (the default). With `autojump=False` time moves only when the
@@ -188,9 +189,9 @@ class Clock:
         #: The explored schedule loops on this clock follow, or None for asyncio's order.
         self.schedule: Schedule | None = None
         if seed is not None:
-            self.schedule = Schedule(seed, jitter=jitter)
-        elif jitter:
-            raise ValueError("jitter= explores schedules: give a seed= with it")
+            self.schedule = Schedule(seed, drift=drift)
+        elif drift:
+            raise ValueError("drift= explores schedules: give a seed= with it")
         #: The float step at the current reading: what a deadline within it counts as due.
         self.resolution = 1e-9
         # Called with the new reading after every move: the wall clock's follower

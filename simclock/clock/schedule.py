@@ -22,8 +22,14 @@ where shuffling each meeting independently would need luck at each one. At a
 few random decisions (the "change points") the highest owner drops below all
 others, which reaches orders a fixed priority never gives.
 
-`jitter` adds to each timer a deterministic pseudo-random delay of at most
-that fraction of its delay, so that near-equal deadlines swap as under load.
+`drift` models a machine that takes time to work: after each callback the
+clock moves on by a seeded amount of at most `drift` seconds, as the CPU time
+of a step would on a real machine. Deadlines are still set from
+`loop.time()`, which never goes back, so a timer set later with a later
+deadline never comes due first (a per-timer stretch could do that, which no
+real run allows); but a chain of short steps now takes longer than its
+nominal time, and a longer timer whose nominal instant coincides with the
+chain's end may come due before the chain's last step, as under load.
 
 Every decision that differs from the default order is kept in `decisions`,
 with the virtual instant and the owners involved, for the failure report.
@@ -33,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
 import numbers
 import os
 import weakref
@@ -43,7 +48,7 @@ from typing import Any
 
 from simclock._compat.asyncio_internals import CANCELLED, owner_of
 
-__all__ = ["Decision", "Schedule", "check_jitter", "check_seed"]
+__all__ = ["Decision", "Schedule", "check_drift", "check_seed"]
 
 # How likely each multi-owner decision is to be a change point.
 _CHANGE_POINT_CHANCE = 0.05
@@ -83,26 +88,22 @@ def check_seed(seed: object) -> int:
     return int(seed)
 
 
-def check_jitter(jitter: object) -> float:
-    if (
-        isinstance(jitter, bool)
-        or not isinstance(jitter, numbers.Real)
-        or not 0 <= float(jitter) < 1
-    ):
-        raise ValueError(f"jitter must be a number in [0, 1), got {jitter!r}")
-    return float(jitter)
+def check_drift(drift: object) -> float:
+    if isinstance(drift, bool) or not isinstance(drift, numbers.Real) or not 0 <= float(drift) < 1:
+        raise ValueError(f"drift must be a number in [0, 1), got {drift!r}")
+    return float(drift)
 
 
 class Schedule:
     """The seeded choices of one run. Deterministic: the same seed, the same run."""
 
-    def __init__(self, seed: int, *, jitter: float = 0.0) -> None:
+    def __init__(self, seed: int, *, drift: float = 0.0) -> None:
         self.seed = check_seed(seed)
-        self.jitter = check_jitter(jitter)
+        self.drift = check_drift(drift)
         import random  # only an explored run pays for importing it
 
         self._random = random.Random(self.seed)
-        self._jitter_random = random.Random(~self.seed)
+        self._drift_random = random.Random(~self.seed)
         # Each owner's priority, without keeping the owner alive: by id, with a
         # weak reference that forgets the entry when the owner goes (an object
         # that cannot be weakly referenced keeps its entry; a reused id then
@@ -114,18 +115,22 @@ class Schedule:
         self._demoted = 0
         #: Decisions that differed from the default order, oldest first (at most 100 kept).
         self.decisions: list[Decision] = []
+        #: Seconds the steps of this run took in all under `drift`, and how many steps.
+        self.drifted = 0.0
+        self.drift_steps = 0
         #: Decisions with more than one owner, and how many of them changed the order.
         self.decision_count = 0
         self.reordered = 0
 
     def __repr__(self) -> str:
-        return f"Schedule(seed={self.seed}, jitter={self.jitter})"
+        return f"Schedule(seed={self.seed}, drift={self.drift})"
 
-    def delay(self, delay: float) -> float:
-        """`delay` with this run's jitter added: at most `jitter` times more."""
-        if not self.jitter or not delay > 0 or delay == math.inf:
-            return delay
-        return delay * (1 + self.jitter * self._jitter_random.random())
+    def step_cost(self) -> float:
+        """The CPU time one callback takes in this run: at most `drift` seconds (seeded)."""
+        cost = self.drift * self._drift_random.random()
+        self.drifted += cost
+        self.drift_steps += 1
+        return cost
 
     def order(
         self, handles: Sequence[Any], now: float, owners: Sequence[Any] | None = None
@@ -188,7 +193,13 @@ class Schedule:
 
     def report(self, limit: int = 5) -> str:
         """What this schedule did differently, for a failure message."""
-        lines = [f"schedule seed={self.seed}" + (f", jitter={self.jitter}" if self.jitter else "")]
+        lines = [f"schedule seed={self.seed}" + (f", drift={self.drift}" if self.drift else "")]
+        if self.drift:
+            lines.append(
+                f"  drift: {self.drift_steps:,} steps each took up to {self.drift:g}s, "
+                f"{self.drifted:.6g}s in all, so later steps ran that much later than "
+                "their nominal instants"
+            )
         if not self.decisions:
             lines.append("  (every decision took the default order)")
         for decision in self.decisions[:limit]:

@@ -160,10 +160,6 @@ class LoopIteration:
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
-        if self._schedule is not None and self._schedule.jitter:
-            reading = self.time()
-            if when > reading:
-                when = reading + self._schedule.delay(when - reading)
         timer = VirtualTimerHandle(when, callback, args, self, context)  # type: ignore[arg-type]
         if timer._source_traceback:  # end it where the program called, not here
             del timer._source_traceback[-1]
@@ -318,9 +314,17 @@ class LoopIteration:
             order = None if self._schedule is None else self._order_timers
             timers.pop_due(end_time, ready, order)
         popleft = ready.popleft
+        schedule = self._schedule
+        drifting = schedule is not None and schedule.drift > 0
         for _ in range(len(ready)):
             handle: Any = popleft()
             if handle._cancelled:
+                continue
+            if drifting:
+                # The step takes CPU time (`Schedule.step_cost`): the clock moves on,
+                # never past a timer's deadline unseen (the next iteration pops it).
+                handle._run()
+                self._clock.jump_to(self._clock.reading + schedule.step_cost())  # type: ignore[union-attr]
                 continue
             if not self._debug:
                 handle._run()

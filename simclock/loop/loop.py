@@ -339,7 +339,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
             and not self._closed
             and not self._background
             and self._clock.autojump
-            and not (self._schedule is not None and self._schedule.jitter)
+            and not (self._schedule is not None and self._schedule.drift)
         )
 
     def _zero_timeout_poll(self) -> Callable[[], object] | None:

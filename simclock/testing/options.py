@@ -31,7 +31,7 @@ _OPTIONS = {
     "tick",
     "tick_loop",
     "seed",
-    "jitter",
+    "drift",
     "autojump",
     "compute",
 }
@@ -58,7 +58,7 @@ class _Options:
     io_grace: float = DEFAULT_IO_GRACE
     tick: float = 0.0
     seed: int | None = None
-    jitter: float = 0.0
+    drift: float = 0.0
     autojump: bool = True
     timeline: bool = True
     compute: str = "real"
@@ -69,7 +69,7 @@ class _Options:
             self.start,
             tick=self.tick,
             seed=self.seed,
-            jitter=self.jitter,
+            drift=self.drift,
             autojump=self.autojump,
             compute=self.compute,
             tick_loop=self.tick_loop,
@@ -208,7 +208,7 @@ def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
         marker.kwargs.get("io_grace", settings.io_grace),
         marker.kwargs.get("tick", settings.tick),
         seed if seed is not None else marker.kwargs.get("seed"),
-        marker.kwargs.get("jitter", 0.0),
+        marker.kwargs.get("drift", 0.0),
         marker.kwargs.get("autojump", True),
         _records_timeline(node),
         marker.kwargs.get("compute", "real"),
