@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from simclock.clock.clock import Clock
-from simclock.clock.schedule import check_drift, check_seed
+from simclock.clock.schedule import Schedule, check_drift, check_seed
 from simclock.errors import SimclockError
 from simclock.loop.runner import run
+from simclock.process.bindings import real_perf_counter
 from simclock.timeline.timeline import Timeline
 
 __all__ = ["Exploration", "Nondeterminism", "check", "explore", "first_difference"]
@@ -87,6 +88,10 @@ def explore(
             replay = {"seed": run_seed, **({"drift": drift} if drift else {})}
             replay |= clock_options | options
             arguments = ", ".join(f"{name}={value!r}" for name, value in replay.items())
+            assert clock.schedule is not None
+            shrunk = _shrink(main, clock.schedule, type(error), drift, clock_options, options)
+            if shrunk is not None:
+                error.add_note(shrunk)
             error.add_note(
                 f"found by simclock.explore on run {index + 1} of {runs}; replay it with "
                 f"simclock.run(main(), {arguments}) (in pytest: --simclock-seed={run_seed})"
@@ -95,6 +100,87 @@ def explore(
         assert clock.schedule is not None
         reordered += clock.schedule.reordered
     return Exploration(int(runs), range(seed, seed + int(runs)), reordered)
+
+
+# How long shrinking may take: replays, and real seconds.
+_SHRINK_REPLAYS = 500
+_SHRINK_SECONDS = 5.0
+
+
+def _shrink(
+    main: Main[Any],
+    schedule: Schedule,
+    failure: type[BaseException],
+    drift: float,
+    clock_options: dict[str, Any],
+    options: dict[str, Any],
+) -> str | None:
+    """The failing schedule cut down to the fewest deviations from asyncio's order, told.
+
+    Delta debugging over the run's deviations (by decision index): a subset
+    is kept when replaying only it (asyncio's order everywhere else, the same
+    drift) still fails with the same exception type. At most `_SHRINK_REPLAYS`
+    replays and `_SHRINK_SECONDS` real seconds; what is left is told as timed,
+    named steps. None when there is nothing to shrink.
+    """
+    deviations = {d.index: d.ranked for d in schedule.decisions}
+    if not deviations or len(schedule.decisions) >= 100:
+        return None  # no deviation (drift alone), or more than were kept
+    started = real_perf_counter()
+    replays = 0
+
+    def fails(keys: list[int]) -> Schedule | None:
+        nonlocal replays
+        replays += 1
+        forced = {key: deviations[key] for key in keys}
+        clock = Clock(seed=schedule.seed, drift=drift, forced=forced, **clock_options)
+        try:
+            run(main(), clock=clock, **options)
+        except failure:
+            return clock.schedule
+        except Exception:  # noqa: BLE001 - another failure is not this one
+            return None
+        return None
+
+    def spent() -> bool:
+        return replays >= _SHRINK_REPLAYS or real_perf_counter() - started > _SHRINK_SECONDS
+
+    kept = sorted(deviations)
+    last = fails([]) if not spent() else None
+    if last is not None:
+        kept = []  # it fails in asyncio's own order: drift alone did it
+    chunks = 2
+    while len(kept) > 1 and not spent():
+        size = max(1, len(kept) // chunks)
+        pieces = [kept[i : i + size] for i in range(0, len(kept), size)]
+        for piece in pieces:
+            rest = [key for key in kept if key not in piece]
+            for candidate in (piece, rest):
+                if spent():
+                    break
+                replayed = fails(candidate)
+                if replayed is not None:
+                    kept, last = candidate, replayed
+                    chunks = 2 if candidate is piece else max(chunks - 1, 2)
+                    break
+            else:
+                continue
+            break
+        else:
+            if size == 1:
+                break
+            chunks = min(len(kept), chunks * 2)
+    if last is None:
+        last = fails(kept) if not spent() else None
+    if last is None:
+        return None
+    steps = [decision.explain() for decision in last.decisions]
+    lines = [
+        f"shrunk to {len(steps)} deviation{'s' if len(steps) != 1 else ''} from asyncio's "
+        f"order (of {len(deviations)}, in {replays} replays):"
+    ]
+    lines += [f"  {step}" for step in steps] or ["  (none: asyncio's own order fails too)"]
+    return "\n".join(lines)
 
 
 def check(main: Main[_T], *, seed: int | None = None, **options: Any) -> Timeline:

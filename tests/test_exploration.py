@@ -362,3 +362,33 @@ def test_explore_takes_clock_options_and_names_them_in_its_replay_hint():
     assert "start=0" in hint and "limit=60" in hint and "--simclock-seed=" in hint
     with pytest.raises(TypeError, match="instead of clock="):
         simclock.explore(main, clock=simclock.Clock())
+
+
+def test_a_failing_schedule_is_shrunk_to_the_deviation_that_matters():
+    async def main():
+        value = [0]
+
+        async def increment(extra):
+            await asyncio.sleep(1.0)
+            if extra:
+                await asyncio.sleep(extra)  # arrives as the other's save ends
+            current = value[0]
+            await asyncio.sleep(0.1)
+            value[0] = current + 1
+
+        async def noise():  # tasks whose order changes nothing
+            for _ in range(8):
+                await asyncio.sleep(0.1)
+
+        others = [asyncio.create_task(noise()) for _ in range(5)]
+        await asyncio.gather(increment(0.0), increment(0.1), *others)
+        assert value[0] == 2
+
+    simclock.run(main())  # asyncio's own order passes
+    with pytest.raises(AssertionError) as caught:
+        simclock.explore(main, runs=100, seed=0)
+    notes = caught.value.__notes__
+    shrunk = next(note for note in notes if note.startswith("shrunk to"))
+    assert shrunk.startswith("shrunk to 1 deviation from asyncio's order"), shrunk
+    assert "at t=1.000s, increment() (Task-" in shrunk and "ran before increment()" in shrunk
+    assert "noise()" not in shrunk

@@ -134,6 +134,7 @@ class Clock:
         autojump: bool = True,
         compute: str = "real",
         tick_loop: bool = False,
+        forced: dict[int, tuple[int, ...]] | None = None,
     ) -> None:
         """`start`: the wall-clock instant at `now == 0`, as for `simclock.run`; default
         `DEFAULT_START`. `tick`: seconds each read of `time.monotonic()` or
@@ -147,6 +148,9 @@ class Clock:
         on this clock order same-instant events by it; with `drift` (seconds, in
         [0, 1)) each callback also takes up to that much seeded CPU time, so
         chains of steps run late as under load. Default: asyncio's order.
+        `forced` (with a seed): take only these decisions, asyncio's order
+        elsewhere (see `simclock.clock.schedule.Schedule`; `explore` shrinks
+        a failing schedule this way).
 
         `autojump`: whether an idle loop moves the clock to the next deadline by
         itself (the default). With `autojump=False` time moves only when the
@@ -189,7 +193,7 @@ class Clock:
         #: The explored schedule loops on this clock follow, or None for asyncio's order.
         self.schedule: Schedule | None = None
         if seed is not None:
-            self.schedule = Schedule(seed, drift=drift)
+            self.schedule = Schedule(seed, drift=drift, forced=forced)
         elif drift:
             raise ValueError("drift= explores schedules: give a seed= with it")
         #: The float step at the current reading: what a deadline within it counts as due.

@@ -59,6 +59,8 @@ class Decision:
     """A place where the explored order differed from the default one."""
 
     at: float  # virtual seconds since the clock started
+    #: Which decision of the run this was: the n-th with more than one owner (from 1).
+    index: int
     #: Whom each handle acted for, in the default order, as a reader knows them:
     #: a task by its coroutine and the line it waited at (named when made: the
     #: decision keeps no task alive, and shows where each one was then).
@@ -75,6 +77,13 @@ class Decision:
 
     def __str__(self) -> str:
         return f"t={self.at:.6g}s: ran {_listed(self.chosen)} (default: {_listed(self.default)})"
+
+    def explain(self) -> str:
+        """The deviation as one sentence: what ran before what it would have followed."""
+        first = self.owners[self.ranked[0]]
+        overtaken = [self.owners[i] for i in range(len(self.owners)) if i < self.ranked[0]]
+        before = ", ".join(dict.fromkeys(overtaken)) or _listed(self.default)
+        return f"at t={self.at:.3f}s, {first} ran before {before}"
 
 
 def _listed(names: tuple[str, ...], shown: int = 6) -> str:
@@ -97,9 +106,14 @@ def check_drift(drift: object) -> float:
 class Schedule:
     """The seeded choices of one run. Deterministic: the same seed, the same run."""
 
-    def __init__(self, seed: int, *, drift: float = 0.0) -> None:
+    def __init__(
+        self, seed: int, *, drift: float = 0.0, forced: dict[int, tuple[int, ...]] | None = None
+    ) -> None:
+        """`forced`: replay only these deviations, by decision index (see `Decision`),
+        and take asyncio's order everywhere else: how a failing schedule is shrunk."""
         self.seed = check_seed(seed)
         self.drift = check_drift(drift)
+        self.forced = forced
         import random  # only an explored run pays for importing it
 
         self._random = random.Random(self.seed)
@@ -146,6 +160,8 @@ class Schedule:
         if len(set(keys)) < 2:
             return list(handles)  # one owner: its handles keep their order
         self.decision_count += 1
+        if self.forced is not None:
+            return self._forced_order(handles, owners, now)
         if self._random.random() < _CHANGE_POINT_CHANCE:
             top = max(range(len(owners)), key=keys.__getitem__)
             if owners[top] is not CANCELLED:
@@ -157,11 +173,31 @@ class Schedule:
         ranked = sorted(range(len(handles)), key=descending.__getitem__)
         if ranked == list(range(len(handles))):
             return list(handles)
+        self._record(now, owners, ranked)
+        return [handles[index] for index in ranked]
+
+    def _forced_order(self, handles: Sequence[Any], owners: Sequence[Any], now: float) -> list[Any]:
+        assert self.forced is not None
+        ranked = list(self.forced.get(self.decision_count, ()))
+        if sorted(ranked) != list(range(len(handles))):
+            return list(handles)  # not forced here, or the run took another path
+        groups: dict[object, list[int]] = {}
+        for index, owner in enumerate(owners):
+            groups.setdefault(owner if type(owner) is tuple else id(owner), []).append(index)
+        for indices in groups.values():  # one owner's handles keep their order
+            positions = sorted(ranked.index(i) for i in indices)
+            for position, index in zip(positions, indices, strict=True):
+                ranked[position] = index
+        if ranked == list(range(len(handles))):
+            return list(handles)
+        self._record(now, owners, ranked)
+        return [handles[index] for index in ranked]
+
+    def _record(self, now: float, owners: Sequence[Any], ranked: list[int]) -> None:
         self.reordered += 1
         if len(self.decisions) < 100:
             named = tuple(_name(owner) for owner in owners)
-            self.decisions.append(Decision(now, named, tuple(ranked)))
-        return [handles[index] for index in ranked]
+            self.decisions.append(Decision(now, self.decision_count, named, tuple(ranked)))
 
     def _priority(self, owner: Any) -> float:
         if owner is CANCELLED:
