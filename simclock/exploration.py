@@ -37,6 +37,9 @@ class Exploration:
     seeds: range
     #: Decisions that differed from asyncio's order, over all runs.
     reordered: int
+    #: How many distinct schedules the runs took (by their deviations from asyncio's
+    #: order; asyncio's own counts as one): when it stops growing, more runs help little.
+    distinct: int = 0
 
 
 class Nondeterminism(SimclockError):
@@ -79,6 +82,7 @@ def explore(
         name: options.pop(name) for name in ("start", "tick", "autojump") if name in options
     }
     reordered = 0
+    seen: set[tuple[tuple[int, tuple[int, ...]], ...]] = set()
     for index in range(int(runs)):
         run_seed = seed + index
         clock = Clock(seed=run_seed, drift=drift, **clock_options)
@@ -99,7 +103,8 @@ def explore(
             raise
         assert clock.schedule is not None
         reordered += clock.schedule.reordered
-    return Exploration(int(runs), range(seed, seed + int(runs)), reordered)
+        seen.add(clock.schedule.fingerprint())
+    return Exploration(int(runs), range(seed, seed + int(runs)), reordered, len(seen))
 
 
 # How long shrinking may take: replays, and real seconds.

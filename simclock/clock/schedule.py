@@ -193,6 +193,10 @@ class Schedule:
         self._record(now, owners, ranked)
         return [handles[index] for index in ranked]
 
+    def fingerprint(self) -> tuple[tuple[int, tuple[int, ...]], ...]:
+        """The run's deviations from asyncio's order: equal for runs that took one schedule."""
+        return tuple((decision.index, decision.ranked) for decision in self.decisions)
+
     def _record(self, now: float, owners: Sequence[Any], ranked: list[int]) -> None:
         self.reordered += 1
         if len(self.decisions) < 100:
