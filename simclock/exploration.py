@@ -40,6 +40,16 @@ class Exploration:
     #: How many distinct schedules the runs took (by their deviations from asyncio's
     #: order; asyncio's own counts as one): when it stops growing, more runs help little.
     distinct: int = 0
+    #: For a systematic search (`explore(bound=d)`): d, and whether every schedule within
+    #: it was tried (False: `runs` ran out first).
+    bound: int | None = None
+    complete: bool = False
+
+    def __str__(self) -> str:
+        if self.bound is not None:
+            whole = "" if self.complete else ", stopped at the runs limit"
+            return f"no failure within bound {self.bound} ({self.runs} schedules{whole})"
+        return f"no failure in {self.runs} runs ({self.distinct} distinct schedules)"
 
 
 class Nondeterminism(SimclockError):
@@ -59,20 +69,37 @@ class Nondeterminism(SimclockError):
 
 
 def explore(
-    main: Main[_T], *, runs: int = 100, seed: int = 0, drift: float = 0.0, **options: Any
+    main: Main[_T],
+    *,
+    runs: int = 100,
+    seed: int = 0,
+    drift: float = 0.0,
+    bound: int | None = None,
+    **options: Any,
 ) -> Exploration:
     """Run `main()` on `runs` seeded schedules, `seed`, `seed + 1`, ...; raise the first failure.
 
     `main` is a callable returning a fresh coroutine (each run needs its own).
     `options` go to `simclock.run` (start, limit, io_grace, ...). A failing run
     re-raises its exception with a note naming the run, its seed, how to replay
-    it, and the schedule decisions that differed from asyncio's order.
+    it, and the schedule decisions that differed from asyncio's order, shrunk
+    to the fewest that still fail.
+
+    `bound=d` searches systematically instead: every schedule that differs from
+    asyncio's order at up to `d` decisions (at each, one task goes first), up to
+    `runs` schedules; when all pass, `Exploration.bound` says "no failure within
+    bound d" held for the `Exploration.runs` schedules tried (`complete` if none
+    was left untried).
     """
     if isinstance(runs, bool) or not isinstance(runs, numbers.Integral) or runs < 1:
         raise ValueError(f"runs must be a positive integer, got {runs!r}")
     seed = check_seed(seed)
     drift = check_drift(drift)
     _check_main(main, "explore")
+    if bound is not None:
+        if isinstance(bound, bool) or not isinstance(bound, numbers.Integral) or bound < 0:
+            raise ValueError(f"bound must be a whole number of deviations, got {bound!r}")
+        return _systematic(main, int(bound), int(runs), seed, drift, options)
     if "clock" in options:
         raise TypeError(
             "explore() makes a clock for each run, on its own seed: give start=, tick= or "
@@ -105,6 +132,62 @@ def explore(
         reordered += clock.schedule.reordered
         seen.add(clock.schedule.fingerprint())
     return Exploration(int(runs), range(seed, seed + int(runs)), reordered, len(seen))
+
+
+def _systematic(
+    main: Main[Any],
+    bound: int,
+    most: int,
+    seed: int,
+    drift: float,
+    options: dict[str, Any],
+) -> Exploration:
+    """Every schedule within `bound` deviations, breadth first, at most `most` of them.
+
+    A deviation puts one owner's handles first at one decision; deviations are
+    added in the order of their decisions, so each set is tried once.
+    """
+    if "clock" in options:
+        raise TypeError("explore() makes a clock for each run: give start= or tick=, not clock=")
+    clock_options = {name: options.pop(name) for name in ("start", "tick") if name in options}
+    Deviations = tuple[tuple[int, tuple[int, ...]], ...]
+    frontier: list[Deviations] = [()]
+    tried = 0
+    for depth in range(bound + 1):
+        following: list[Deviations] = []
+        for deviations in frontier:
+            if tried >= most:
+                return Exploration(tried, range(seed, seed), 0, tried, bound, False)
+            tried += 1
+            clock = Clock(seed=seed, drift=drift, forced=dict(deviations), **clock_options)
+            try:
+                run(main(), clock=clock, **options)
+            except Exception as error:
+                steps = [d.explain() for d in clock.schedule.decisions] if clock.schedule else []
+                told = "\n".join(f"  {step}" for step in steps) or "  (asyncio's own order)"
+                error.add_note(
+                    f"found by simclock.explore(bound={bound}) on schedule {tried}, "
+                    f"{len(steps)} deviation{'s' if len(steps) != 1 else ''} from asyncio's "
+                    f"order:\n{told}"
+                )
+                raise
+            if depth == bound:
+                continue
+            assert clock.schedule is not None
+            last = deviations[-1][0] if deviations else 0
+            for index, groups in clock.schedule.points:
+                if index <= last:
+                    continue
+                for chosen in range(1, len(groups)):
+                    rest = [
+                        i for number, group in enumerate(groups) if number != chosen for i in group
+                    ]
+                    ranked = (*groups[chosen], *sorted(rest))
+                    following.append((*deviations, (index, ranked)))
+        frontier = following
+        if not frontier:
+            break
+    return Exploration(tried, range(seed, seed), 0, tried, bound, True)
 
 
 # How long shrinking may take: replays, and real seconds.

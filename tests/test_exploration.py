@@ -396,3 +396,49 @@ def test_a_failing_schedule_is_shrunk_to_the_deviation_that_matters():
     assert shrunk.startswith("shrunk to 1 deviation from asyncio's order"), shrunk
     assert "at t=1.000s, increment() (Task-" in shrunk and "ran before increment()" in shrunk
     assert "noise()" not in shrunk
+
+
+def test_a_systematic_search_tries_every_schedule_within_its_bound():
+    async def safe():
+        lock = asyncio.Lock()
+        total = []
+
+        async def add():
+            await asyncio.sleep(1)
+            async with lock:
+                value = len(total)
+                await asyncio.sleep(0)
+                total.append(value)
+
+        await asyncio.gather(*(add() for _ in range(4)))
+        assert total == [0, 1, 2, 3]
+
+    # Four tasks wake at t=1: asyncio's order, and each of the other three first.
+    result = simclock.explore(safe, bound=1)
+    assert (result.runs, result.complete) == (4, True)
+    assert str(result) == "no failure within bound 1 (4 schedules)"
+    cut = simclock.explore(safe, bound=1, runs=2)
+    assert (cut.runs, cut.complete) == (2, False)
+
+    async def racy():
+        value = [0]
+
+        async def increment(extra):
+            await asyncio.sleep(1.0)
+            if extra:
+                await asyncio.sleep(extra)
+            current = value[0]
+            await asyncio.sleep(0.1)
+            value[0] = current + 1
+
+        await asyncio.gather(increment(0.0), increment(0.1))
+        assert value[0] == 2
+
+    simclock.explore(racy, bound=0)  # asyncio's own order passes
+    with pytest.raises(AssertionError) as caught:
+        simclock.explore(racy, bound=1)
+    assert "found by simclock.explore(bound=1) on schedule 2, 1 deviation" in "\n".join(
+        caught.value.__notes__
+    )
+    with pytest.raises(ValueError, match="bound must be a whole number"):
+        simclock.explore(racy, bound=-1)

@@ -114,6 +114,9 @@ class Schedule:
         self.seed = check_seed(seed)
         self.drift = check_drift(drift)
         self.forced = forced
+        #: With `forced`: every decision the run met, as (index, each owner's handles
+        #: in default order), for a systematic search (`simclock.explore(bound=)`).
+        self.points: list[tuple[int, list[list[int]]]] = []
         import random  # only an explored run pays for importing it
 
         self._random = random.Random(self.seed)
@@ -161,6 +164,7 @@ class Schedule:
             return list(handles)  # one owner: its handles keep their order
         self.decision_count += 1
         if self.forced is not None:
+            self.points.append((self.decision_count, _groups(owners)))
             return self._forced_order(handles, owners, now)
         if self._random.random() < _CHANGE_POINT_CHANCE:
             top = max(range(len(owners)), key=keys.__getitem__)
@@ -181,10 +185,7 @@ class Schedule:
         ranked = list(self.forced.get(self.decision_count, ()))
         if sorted(ranked) != list(range(len(handles))):
             return list(handles)  # not forced here, or the run took another path
-        groups: dict[object, list[int]] = {}
-        for index, owner in enumerate(owners):
-            groups.setdefault(owner if type(owner) is tuple else id(owner), []).append(index)
-        for indices in groups.values():  # one owner's handles keep their order
+        for indices in _groups(owners):  # one owner's handles keep their order
             positions = sorted(ranked.index(i) for i in indices)
             for position, index in zip(positions, indices, strict=True):
                 ranked[position] = index
@@ -247,6 +248,14 @@ class Schedule:
         if len(self.decisions) > limit:
             lines.append(f"  ... and {len(self.decisions) - limit} more")
         return "\n".join(lines)
+
+
+def _groups(owners: Sequence[Any]) -> list[list[int]]:
+    """The handles' indices, by owner, owners in order of their first handle."""
+    groups: dict[object, list[int]] = {}
+    for index, owner in enumerate(owners):
+        groups.setdefault(owner if type(owner) is tuple else id(owner), []).append(index)
+    return list(groups.values())
 
 
 def _name(owner: Any) -> str:
