@@ -1545,3 +1545,23 @@ def test_simclock_exclude_and_the_marker_keep_tests_on_real_time(pytester):
     )
     files = ["real_thing.py", "test_marked.py", "test_virtual.py"]
     run(pytester, *WITH_ASYNCIO, "--simclock", *files).assert_outcomes(passed=6)
+
+
+def test_a_deadlock_is_reported_by_its_own_message_not_the_loops_frames(pytester):
+    write(
+        pytester,
+        """
+        import asyncio
+
+        async def test_waits_forever():
+            await asyncio.Event().wait()
+        """,
+    )
+    result = run(pytester, *NO_ASYNCIO, "--simclock")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*_ test_waits_forever _*", "simclock.errors.Deadlock: no task can make progress*"]
+    )
+    assert "run_forever" not in result.stdout.str() and "def pytest_" not in result.stdout.str()
+    long = run(pytester, *NO_ASYNCIO, "--simclock", "--tb=long")
+    assert "run_forever" in long.stdout.str()  # the whole traceback, when asked for

@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from simclock.errors import SimclockError
 from simclock.loop.loop import VirtualEventLoop, check_io_grace, check_limit
 from simclock.loop.outside import DEFAULT_IO_GRACE
 from simclock.process import bindings
@@ -685,6 +686,23 @@ def _close_own_loop(item: pytest.Item) -> None:
             loop.close()
 
 
+def _report_stalls_briefly(
+    item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport
+) -> None:
+    """A deadlock, livelock or time limit: its own report, not the loop's frames above it.
+
+    Its message already says where every task waits; the traceback would add
+    only the plugin's hooks and asyncio's `run_forever`. `--tb=long` or
+    `--fulltrace` keep the whole traceback.
+    """
+    excinfo = call.excinfo
+    if excinfo is None or not excinfo.errisinstance(SimclockError):
+        return
+    if item.config.getoption("fulltrace", False) or item.config.getoption("tbstyle") == "long":
+        return
+    report.longrepr = excinfo.exconly()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
@@ -692,6 +710,7 @@ def pytest_runtest_makereport(
     report = yield
     if report.failed:
         item.stash[_FAILED] = True
+        _report_stalls_briefly(item, call, report)
     _count_explored(item, report)
     if report.failed and _options(item) is not None:
         loop = item.stash.get(_OWN_LOOP, None)
