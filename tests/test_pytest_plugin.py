@@ -1,9 +1,11 @@
 """The pytest plugin, run on inner test sessions with and without pytest-asyncio."""
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -1565,3 +1567,12 @@ def test_a_deadlock_is_reported_by_its_own_message_not_the_loops_frames(pytester
     assert "run_forever" not in result.stdout.str() and "def pytest_" not in result.stdout.str()
     long = run(pytester, *NO_ASYNCIO, "--simclock", "--tb=long")
     assert "run_forever" in long.stdout.str()  # the whole traceback, when asked for
+
+
+def test_the_readmes_fixture_example_runs_as_shown(pytester):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
+    (example,) = [block for block in blocks if "def test_entry_expires_after_its_ttl" in block]
+    pytester.makepyfile(test_readme=example)
+    result = run(pytester, *NO_ASYNCIO, "-k", "ttl")
+    result.assert_outcomes(passed=1)
