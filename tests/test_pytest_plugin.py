@@ -1576,3 +1576,25 @@ def test_the_readmes_fixture_example_runs_as_shown(pytester):
     pytester.makepyfile(test_readme=example)
     result = run(pytester, *NO_ASYNCIO, "-k", "ttl")
     result.assert_outcomes(passed=1)
+
+
+def test_a_test_case_naming_asyncios_own_loop_class_runs_on_the_clock(pytester):
+    # 3.13+ IsolatedAsyncioTestCase takes loop_factory; 3.14's own test cases set
+    # loop_factory = asyncio.EventLoop. Under --simclock that loop is a virtual one.
+    write(
+        pytester,
+        """
+        import asyncio, unittest
+
+        class TestOwnLoop(unittest.IsolatedAsyncioTestCase):
+            loop_factory = asyncio.SelectorEventLoop
+
+            async def test_an_hour_passes(self):
+                await asyncio.sleep(3600)
+                self.assertEqual(type(asyncio.get_running_loop()).__name__, "VirtualEventLoop")
+
+        def test_the_class_is_left_alone():
+            assert TestOwnLoop.loop_factory is asyncio.SelectorEventLoop
+        """,
+    )
+    run(pytester, *NO_ASYNCIO, "--simclock").assert_outcomes(passed=2)
