@@ -8,11 +8,15 @@ a corrupted interpreter shows as a crash or a wrong exit status there.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
+
+import simclock
 
 
 def run_python(code: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -221,3 +225,33 @@ def test_simclock_run_exits_after_such_a_deadlock(tmp_path):
     )
     assert result.returncode == 1
     assert "Deadlock" in result.stderr
+
+
+def test_a_pool_submit_that_fails_after_queueing_leaves_no_thread_stuck():
+    # A blocking-call detector (or anything) raising inside submit once the call is
+    # queued: the call still runs when a thread takes it, and ends as a worker,
+    # instead of waiting forever for a future it was never given.
+    import concurrent.futures
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        executor = concurrent.futures.ThreadPoolExecutor(1)
+        adjust = executor._adjust_thread_count
+
+        def refuse_once():
+            executor._adjust_thread_count = adjust
+            raise RuntimeError("a detector objects")
+
+        executor._adjust_thread_count = refuse_once
+        with pytest.raises(RuntimeError, match="a detector objects"):
+            await loop.run_in_executor(executor, sum, [1, 2])
+        result = await loop.run_in_executor(executor, sum, [3, 4])  # starts the thread
+        await asyncio.to_thread(executor.shutdown, wait=True)  # both calls ended
+        return result
+
+    outcome = []
+    runner = threading.Thread(target=lambda: outcome.append(simclock.run(main())), daemon=True)
+    runner.start()
+    runner.join(30)
+    assert not runner.is_alive(), "the pool's thread is stuck"
+    assert outcome == [7]

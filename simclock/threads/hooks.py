@@ -353,7 +353,10 @@ def _submit(
             executor, call, *args, **kwargs
         )
     except BaseException:
+        # The pool may have queued the call before failing (starting its thread,
+        # say): it must still end as a worker when it runs, not wait for a future.
         call.future_done()
+        call.attach(None)
         raise
     call.attach(future)
     future.add_done_callback(call.future_done)

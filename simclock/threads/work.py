@@ -717,8 +717,9 @@ class TrackedCall(Generic[_T]):
         work, pool = self._work, self._pool
         worker = self._worker = work.enlist(getattr(self._func, "__qualname__", repr(self._func)))
         with work._lock:
-            self._started = True
-            pool.queued -= 1
+            if not self._started:  # not counted off already (`future_done`)
+                self._started = True
+                pool.queued -= 1
             pool.active += 1
         worker.start_running_on(threading.current_thread())
         if bindings.current_clock() is None:
@@ -732,7 +733,10 @@ class TrackedCall(Generic[_T]):
         finally:
             with self._attached:
                 future = self._future
-            future.add_done_callback(self._finish)
+            if future is None:  # submit failed after queueing the call: no future to wait for
+                self._finish(None)
+            else:
+                future.add_done_callback(self._finish)
 
     def _finish(self, future: object) -> None:
         # The future keeps its callbacks, this call's among them: holding the
