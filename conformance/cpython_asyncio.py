@@ -1,21 +1,24 @@
 """Run CPython's own asyncio tests twice: on stock loops, and with simclock's loop everywhere.
 
-For each Python (3.11 and later) this runs modules of the interpreter's
-`test.test_asyncio` package, each module in a subprocess of its own, once as
-shipped ("stock") and once with every loop that asyncio's factories make being
-a `simclock.VirtualEventLoop` ("simclock"). It prints one line per Python:
+For each Python (3.11 and later) this runs every module of the interpreter's
+own `test.test_asyncio` package (or those `--modules` names), each module in a
+subprocess of its own, once as shipped ("stock") and once with every loop that
+asyncio's factories make being a `simclock.VirtualEventLoop` ("simclock");
+`-j N` runs N of those subprocesses at once. It prints one line per Python:
 
-    tests run, failures+errors, skipped and real seconds, stock | simclock
+    tests run, failures+errors, skipped and real seconds, stock | simclock,
+    then the real time the whole Python took
 
 and, with `--list-regressions` (or `-v`), the ids of the tests that pass stock
 but fail on simclock, each with the last line of its error.
 
 What "simclock as the loop" covers (see `install_simclock_factories`):
 `asyncio.new_event_loop()`, `asyncio.run()`, `asyncio.Runner`,
-`unittest.IsolatedAsyncioTestCase`, the implicit loop of
-`asyncio.get_event_loop()` and `policy.new_event_loop()` on the default policy
-(the last two through the policy class's private `_loop_factory`, on 3.11 to
-3.13 the only way in; `--no-policy-factory` leaves it alone). Each loop gets a
+`unittest.IsolatedAsyncioTestCase`, `asyncio.EventLoop()` (3.13+, also when
+passed as a `loop_factory`), the implicit loop of `asyncio.get_event_loop()`
+and `policy.new_event_loop()` on the default policy (the last two through the
+policy class's private `_loop_factory`, on 3.11 to 3.13 the only way in;
+`--no-policy-factory` leaves it alone). Each loop gets a
 fresh `simclock.Clock()`; `--clock attach` instead lets a loop made while a
 virtual loop runs share that loop's clock. Loops a test builds by class
 (`asyncio.SelectorEventLoop()`, `test_utils.TestLoop`, mocks) stay what they
@@ -47,10 +50,16 @@ this repository, so simclock needs no install, but it must import
    named `venv-X.Y.Z`, made on first use with `pip install time-machine`.
 
 A venv runs the same interpreter and stdlib, `test.test_asyncio` included.
+A Python that lives in a Debian root (`scripts/python3.14`, `scripts/python3.15`)
+is tested by running this harness itself inside the root, which holds the
+checkout at its own path:
+
+    scripts/python3.15 run python3.15 -m conformance.cpython_asyncio \
+        --python python3.15 --venv "$PWD/.venv-3.15" -j 2
 
 Usage (from the repository root):
 
-    python3 -m conformance.cpython_asyncio                  # every 3.11+ from scripts/find-pythons
+    python3 -m conformance.cpython_asyncio -j 2             # every 3.11+ from scripts/find-pythons
     python3 -m conformance.cpython_asyncio --python /root/.pyenv/versions/3.12.1/bin/python3.12 \\
         --modules test_timeouts,test_locks --list-regressions --json /tmp/conformance.json
 
@@ -69,28 +78,17 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
-DEFAULT_MODULES = [
-    "test_timeouts",
-    "test_waitfor",
-    "test_taskgroups",
-    "test_locks",
-    "test_queues",
-    "test_tasks",
-    "test_streams",
-    "test_subprocess",
-    "test_events",
-    "test_base_events",
-    "test_unix_events",
-    "test_sslproto",
-    "test_server",
-    "test_threads",
-]
+#: `--modules all`: every test module of the interpreter's own test.test_asyncio.
+#: Those for Windows only skip themselves on import and count as one skipped test.
+ALL_MODULES = "all"
 
 # Outcomes, worst first: a test's outcome is the worst of its parts (subtests).
 FAILING = ("crash", "hang", "error", "failed", "xpass")
@@ -165,6 +163,28 @@ def install_simclock_factories(clock_mode: str, policy_factory: bool = True) -> 
     # test_events' HandleTests.test_handle_source_traceback runs on a stock loop.
     if policy_factory:
         default_policy._loop_factory = staticmethod(make_loop)
+
+    # From 3.13, `asyncio.EventLoop` names the platform's loop class, and tests
+    # pass it as an explicit loop factory (`loop_factory = asyncio.EventLoop` in
+    # 3.14's test_taskgroups, `asyncio.run(main(), loop_factory=asyncio.EventLoop)`),
+    # which bypasses `events.new_event_loop`. The name is rebound to a subclass
+    # whose bare construction is a simclock loop; a loop built with arguments,
+    # or from a further subclass, is built as before. SelectorEventLoop, which
+    # the stock class also is, stays stock: loops built by that name are a
+    # test's own choice.
+    stock_event_loop = getattr(asyncio, "EventLoop", None)
+    if stock_event_loop is not None:
+
+        class EventLoop(stock_event_loop):  # type: ignore[misc, valid-type]
+            def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+                if cls is EventLoop and not args and not kwargs:
+                    return make_loop()
+                return super().__new__(cls)
+
+        EventLoop.__qualname__ = stock_event_loop.__qualname__
+        EventLoop.__doc__ = stock_event_loop.__doc__
+        asyncio.EventLoop = EventLoop
+        sys.modules[stock_event_loop.__module__].EventLoop = EventLoop  # asyncio.unix_events
     return made
 
 
@@ -292,6 +312,10 @@ def worker_main(args: argparse.Namespace) -> int:
         out.write(json.dumps(record) + "\n")
         out.flush()
 
+    # A Python started with SIGINT ignored (a background job of a shell, CI) keeps
+    # it ignored, and then `_thread.interrupt_main()` does nothing: test_runners'
+    # interrupt tests would wait forever. Tests expect a fresh interpreter's state.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # MODULE may name a class or a test in it: test_streams.StreamTests.test_start_tls.
     name = f"test.test_asyncio.{args.worker}"
     if importlib.util.find_spec(f"test.test_asyncio.{args.worker.split('.')[0]}") is None:
@@ -305,10 +329,18 @@ def worker_main(args: argparse.Namespace) -> int:
     excluded: set[str] = set()
     if args.exclude:
         excluded = set(Path(args.exclude).read_text(encoding="utf-8").split("\n")) - {""}
-    suite = unittest.defaultTestLoader.loadTestsFromName(name)
-    tests = [test for test in _flatten(suite) if test.id() not in excluded]
     where = sys.modules["simclock"].__file__ if "simclock" in sys.modules else None
-    emit(event="begin", tests=len(tests), simclock=where)
+    tests: list[Any] = []
+    try:
+        suite = unittest.defaultTestLoader.loadTestsFromName(name)
+    except unittest.SkipTest as skip:
+        # A module that skips itself on import (test_windows_events off Windows)
+        # counts as one skipped test, as regrtest counts it.
+        emit(event="begin", tests=1, simclock=where)
+        emit(event="end", id=name, outcome="skipped", detail=str(skip), seconds=0)
+    else:
+        tests = [test for test in _flatten(suite) if test.id() not in excluded]
+        emit(event="begin", tests=len(tests), simclock=where)
     result = make_recorder(emit, args.test_timeout, made)
     unittest.TestSuite(tests).run(result)
     emit(event="done", loops=None if made is None else made[0])
@@ -352,6 +384,22 @@ def python_version(python: str) -> tuple[str, str]:
 def _imports_time_machine(python: str) -> bool:
     probe = subprocess.run([python, "-c", "import time_machine"], capture_output=True, check=False)
     return probe.returncode == 0
+
+
+def asyncio_test_modules(python: str) -> dict[str, int] | None:
+    """Every test module of `python`'s test.test_asyncio, with its source size in bytes;
+    None if that Python has no test package (Debian ships it as libpythonX.Y-testsuite)."""
+    code = (
+        "import os, pkgutil, test.test_asyncio as package\n"
+        "for m in pkgutil.iter_modules(package.__path__):\n"
+        "    if m.name.startswith('test_'):\n"
+        "        path = os.path.join(package.__path__[0], m.name + '.py')\n"
+        "        print(m.name, os.path.getsize(path) if os.path.exists(path) else 0)\n"
+    )
+    found = subprocess.run([python, "-c", code], capture_output=True, text=True, check=False)
+    if found.returncode != 0:
+        return None
+    return {name: int(size) for name, size in (line.split() for line in found.stdout.splitlines())}
 
 
 def worker_python(python: str, venvs: list[str], log: Any) -> str:
@@ -513,6 +561,8 @@ def run_module(python: str, module: str, loop: str, opts: argparse.Namespace) ->
                 killed_for = "hang"
             elif now - started > opts.timeout:
                 killed_for = "module-timeout"
+            elif opts.stopping.is_set():
+                killed_for = "interrupted"
             if killed_for:
                 _kill_group(proc)
                 break
@@ -529,6 +579,9 @@ def run_module(python: str, module: str, loop: str, opts: argparse.Namespace) ->
                 notes.append(f"worker exited {proc.returncode} after finishing")
             break
         code = proc.returncode
+        if killed_for == "interrupted":
+            notes.append("interrupted")
+            break
         if killed_for == "module-timeout":
             what = f"module timed out after {opts.timeout:g} s"
             if current is not None:
@@ -594,9 +647,10 @@ def summary_line(error: str) -> str:
     return next((line.strip()[:300] for line in reversed(lines) if line.strip()), "")
 
 
-def where_stuck(log: str) -> str:
+def where_stuck(log: str, simclock_file: str | None) -> str:
     """From faulthandler's dump in a worker's log, where the main thread (listed last)
-    waits: its innermost simclock frame and its innermost test frame."""
+    waits: its innermost frame in the simclock package that `simclock_file` (its
+    `__init__.py`, as the worker imported it) belongs to, and its innermost test frame."""
     lines = log.splitlines()
     heads = [i for i, line in enumerate(lines) if "(most recent call first):" in line]
     if not heads:
@@ -607,12 +661,18 @@ def where_stuck(log: str) -> str:
         if match is None:
             break
         frames.append((match[1], match[2], match[3]))
+    # simclock's frames by the package's own directory: a path merely containing
+    # "/simclock/" may be a checkout of that name, test_asyncio's frames included.
+    package = Path(simclock_file).parent if simclock_file else None
     picks = []
-    for wanted in ("/simclock/", "/test_asyncio/"):
-        for path, line, function in frames:
-            if wanted in path:
-                picks.append(f"{wanted.strip('/')}/{Path(path).name}:{line} {function}()")
-                break
+    for path, line, function in frames:
+        if package is not None and Path(path).is_relative_to(package):
+            picks.append(f"simclock/{Path(path).relative_to(package)}:{line} {function}()")
+            break
+    for path, line, function in frames:
+        if Path(path).parent.name == "test_asyncio":
+            picks.append(f"test_asyncio/{Path(path).name}:{line} {function}()")
+            break
     if not picks and frames:
         path, line, function = frames[0]
         picks.append(f"{Path(path).name}:{line} {function}()")
@@ -620,6 +680,7 @@ def where_stuck(log: str) -> str:
 
 
 def compare(stock: dict[str, Any], sim: dict[str, Any]) -> dict[str, Any]:
+    """The tests whose outcome differs between the stock run and the simclock run."""
     regressions, fixed, not_run = [], [], []
     for test_id, result in stock["tests"].items():
         other = sim["tests"].get(test_id)
@@ -634,7 +695,7 @@ def compare(stock: dict[str, Any], sim: dict[str, Any]) -> dict[str, Any]:
                     "outcome": other["outcome"],
                     "summary": summary_line(other["detail"])
                     if other["outcome"] not in ("hang", "crash")
-                    else f"{other['outcome']}; {where_stuck(other['detail'])}",
+                    else f"{other['outcome']}; {where_stuck(other['detail'], sim['simclock'])}",
                     "detail": other["detail"],
                 }
             )
@@ -667,47 +728,68 @@ def _fmt(counts: dict[str, int], seconds: float) -> str:
     return text + (f" ({', '.join(extra)})" if extra else "")
 
 
+def _module_line(full: str, module: str, entry: dict[str, Any], loops: list[str]) -> str:
+    parts = []
+    for loop in loops:
+        run = entry[loop]
+        made = f" loops={run['loops_made']}" if loop == "simclock" else ""
+        parts.append(f"{loop} {_fmt(count(run['tests']), run['seconds'])}{made}")
+    regressions = len(entry["compare"]["regressions"]) if "compare" in entry else 0
+    lines = [f"  {full} {module:17s} " + " | ".join(parts) + f" | {regressions} regressed"]
+    for loop in loops:
+        lines.extend(f"      {loop}: {note}" for note in entry[loop]["notes"])
+    return "\n".join(lines)
+
+
 def run_python(python: str, opts: argparse.Namespace, out: Any) -> dict[str, Any]:
+    """Run every module on every loop of `opts` for one Python, `opts.jobs` runs at once.
+
+    Runs of different modules share nothing but the machine (each worker has its
+    own directory, session and ports from the kernel), which is why CPython's own
+    regrtest runs these modules in parallel too. The biggest modules start first,
+    so that the last one to finish is a short one.
+    """
+    started = time.monotonic()
     full = python_version(python)[1]
     runner = worker_python(python, opts.venv, out)
     report: dict[str, Any] = {
         "python": python,
         "version": full,
         "worker_python": runner,
+        "jobs": opts.jobs,
         "modules": {},
     }
-    for module in opts.modules:
-        entry: dict[str, Any] = {}
-        for loop in opts.loops:
-            entry[loop] = run_module(runner, module, loop, opts)
-            if entry[loop]["missing"]:
-                break
-        if entry[opts.loops[0]]["missing"]:
-            report["modules"][module] = {"missing": True}
-            print(
-                f"  {full} {module}: not in this Python's test.test_asyncio, skipped",
-                file=out,
-                flush=True,
-            )
-            continue
-        if len(opts.loops) == 2:
-            entry["compare"] = compare(entry["stock"], entry["simclock"])
-        report["modules"][module] = entry
-        if opts.verbose:
-            parts = []
-            for loop in opts.loops:
-                run = entry[loop]
-                made = f" loops={run['loops_made']}" if loop == "simclock" else ""
-                parts.append(f"{loop} {_fmt(count(run['tests']), run['seconds'])}{made}")
-            regressions = len(entry["compare"]["regressions"]) if "compare" in entry else 0
-            print(
-                f"  {full} {module:17s} " + " | ".join(parts) + f" | {regressions} regressed",
-                file=out,
-                flush=True,
-            )
-            for loop in opts.loops:
-                for note in entry[loop]["notes"]:
-                    print(f"      {loop}: {note}", file=out, flush=True)
+    sizes = asyncio_test_modules(runner)
+    if sizes is None:
+        print(f"  {full}: no test.test_asyncio package in {runner}", file=out, flush=True)
+        report["modules"]["test.test_asyncio"] = {"missing": True}
+        modules: list[str] = []
+    elif opts.modules == [ALL_MODULES]:
+        modules = sorted(sizes)
+    else:
+        modules = opts.modules
+    order = sorted(modules, key=lambda module: -(sizes or {}).get(module.split(".")[0], 0))
+    runs: dict[str, dict[str, Any]] = {module: {} for module in modules}
+    with ThreadPoolExecutor(max_workers=opts.jobs) as pool:
+        pending = {
+            pool.submit(run_module, runner, module, loop, opts): (module, loop)
+            for module in order
+            for loop in opts.loops
+        }
+        try:
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    module, loop = pending.pop(future)
+                    runs[module][loop] = future.result()
+                    if len(runs[module]) == len(opts.loops):
+                        _module_done(full, module, runs[module], report, opts, out)
+        except BaseException:
+            opts.stopping.set()
+            for future in pending:
+                future.cancel()
+            raise
+    report["modules"] = {module: report["modules"][module] for module in sorted(report["modules"])}
     totals: dict[str, Any] = {}
     for loop in opts.loops:
         tests: dict[str, Any] = {}
@@ -719,7 +801,32 @@ def run_python(python: str, opts: argparse.Namespace, out: Any) -> dict[str, Any
             seconds += entry[loop]["seconds"]
         totals[loop] = {**count(tests), "seconds": round(seconds, 1)}
     report["totals"] = totals
+    report["seconds"] = round(time.monotonic() - started, 1)
     return report
+
+
+def _module_done(
+    full: str,
+    module: str,
+    entry: dict[str, Any],
+    report: dict[str, Any],
+    opts: argparse.Namespace,
+    out: Any,
+) -> None:
+    """File a module whose every run has finished in `report`, and say so with -v."""
+    if any(run["missing"] for run in entry.values()):
+        report["modules"][module] = {"missing": True}
+        print(
+            f"  {full} {module}: not in this Python's test.test_asyncio, skipped",
+            file=out,
+            flush=True,
+        )
+        return
+    if len(opts.loops) == 2:
+        entry["compare"] = compare(entry["stock"], entry["simclock"])
+    report["modules"][module] = entry
+    if opts.verbose:
+        print(_module_line(full, module, entry, opts.loops), file=out, flush=True)
 
 
 def print_report(reports: list[dict[str, Any]], opts: argparse.Namespace, out: Any) -> None:
@@ -743,6 +850,7 @@ def print_report(reports: list[dict[str, Any]], opts: argparse.Namespace, out: A
         missing = [m for m, e in report["modules"].items() if e.get("missing")]
         if missing:
             line += f" | missing: {','.join(missing)}"
+        line += f" | {report['seconds']:.0f} s wall, {report['jobs']} at once"
         print(line, file=out)
     if not (opts.list_regressions and len(opts.loops) == 2):
         return
@@ -784,9 +892,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--modules",
-        default=",".join(DEFAULT_MODULES),
+        default=ALL_MODULES,
         help="comma-separated test.test_asyncio modules, or MODULE.Class[.test] "
-        "to run part of one (default: %(default)s)",
+        "to run part of one; 'all': every module of each Python's own "
+        "test.test_asyncio (default: %(default)s)",
+    )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="module runs (one module on one loop) to run at once (default: %(default)s)",
     )
     parser.add_argument(
         "--loops",
@@ -869,8 +986,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     opts.loops = [loop.strip() for loop in opts.loops.split(",") if loop.strip()]
     if any(loop not in ("stock", "simclock") for loop in opts.loops) or not opts.loops:
         parser.error("--loops takes stock, simclock or stock,simclock")
+    if opts.jobs < 1:
+        parser.error("--jobs takes 1 or more")
     if opts.verbose:
         opts.list_regressions = True
+    # Workers run in directories of their own: a relative path would name nothing there.
+    opts.venv = [os.path.abspath(venv) for venv in opts.venv]
+    opts.python = [
+        os.path.abspath(python) if os.sep in python else python for python in opts.python
+    ]
+    opts.stopping = threading.Event()
     return opts
 
 
