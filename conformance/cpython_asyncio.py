@@ -63,8 +63,8 @@ Usage (from the repository root):
     python3 -m conformance.cpython_asyncio --python /root/.pyenv/versions/3.12.1/bin/python3.12 \\
         --modules test_timeouts,test_locks --list-regressions --json /tmp/conformance.json
 
-Internal: `--worker MODULE --loop stock|simclock --out FILE` is how the parent
-runs one module; it appends JSON lines to FILE (one per test start and end).
+Each worker is `conformance.cpython_asyncio_worker`; the report is
+`conformance.cpython_asyncio_report`.
 """
 
 from __future__ import annotations
@@ -72,7 +72,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -84,275 +83,20 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+from conformance.cpython_asyncio_report import (
+    broken,
+    compare,
+    count,
+    module_line,
+    print_report,
+)
+from conformance.cpython_asyncio_worker import DETAIL_CHARS
+
 REPO = Path(__file__).resolve().parent.parent
 
 #: `--modules all`: every test module of the interpreter's own test.test_asyncio.
 #: Those for Windows only skip themselves on import and count as one skipped test.
 ALL_MODULES = "all"
-
-# Outcomes, worst first: a test's outcome is the worst of its parts (subtests).
-FAILING = ("crash", "hang", "error", "failed", "xpass")
-OUTCOME_RANK = {
-    name: rank
-    for rank, name in enumerate(
-        ("crash", "hang", "error", "failed", "xpass", "passed", "xfail", "skipped")
-    )
-}
-PASSING = ("passed", "xfail")
-DETAIL_CHARS = 6000
-
-
-# ---------------------------------------------------------------------------
-# Worker side: runs inside the Python under test.
-
-
-def install_simclock_factories(clock_mode: str, policy_factory: bool = True) -> list[int]:
-    """Make asyncio's loop factories return simclock loops; returns a one-item loop counter.
-
-    `clock_mode` "fresh" gives each loop a clock of its own; "attach" lets a
-    loop made while another virtual loop drives the process share that clock
-    (what `simclock.new_event_loop()` does by default).
-    """
-    import asyncio
-    import asyncio.events as events
-
-    import simclock
-
-    made = [0]
-    # --seed: every loop explores its own seeded schedule (seed * 1,000,000 + its number).
-    seed = os.environ.get("SIMCLOCK_CONFORMANCE_SEED")
-
-    def make_loop() -> simclock.VirtualEventLoop:
-        made[0] += 1
-        if clock_mode == "fresh":
-            if seed is not None:
-                return simclock.VirtualEventLoop(
-                    simclock.Clock(seed=int(seed) * 1_000_000 + made[0])
-                )
-            return simclock.VirtualEventLoop(simclock.Clock())
-        if seed is not None and simclock.current_clock() is None:
-            return simclock.VirtualEventLoop(simclock.Clock(seed=int(seed) * 1_000_000 + made[0]))
-        return simclock.new_event_loop()
-
-    get_policy = getattr(events, "_get_event_loop_policy", None) or events.get_event_loop_policy
-    default_policy = type(get_policy())
-    stock_new_event_loop = events.new_event_loop
-
-    def new_event_loop() -> Any:
-        # asyncio.run, asyncio.Runner and IsolatedAsyncioTestCase all come here
-        # (`events.new_event_loop()`, looked up at call time). A test that
-        # installed a policy with a new_event_loop of its own keeps it.
-        policy = getattr(events, "_event_loop_policy", None)
-        if policy is not None and type(policy).new_event_loop is not default_policy.new_event_loop:
-            return stock_new_event_loop()
-        return make_loop()
-
-    new_event_loop.__doc__ = stock_new_event_loop.__doc__
-    events.new_event_loop = new_event_loop
-    asyncio.new_event_loop = new_event_loop
-
-    # The policy API is deprecated from 3.14, but on 3.11-3.13 two paths reach
-    # the default policy's private loop factory without passing through
-    # `events.new_event_loop`: the implicit loop that `asyncio.get_event_loop()`
-    # makes when none is set (`self.set_event_loop(self.new_event_loop())` in
-    # BaseDefaultEventLoopPolicy.get_event_loop), and tests that call
-    # `policy.new_event_loop()` on a policy they made or fetched themselves
-    # (test_subprocess's watcher tests on 3.11, tests that install a fresh
-    # DefaultEventLoopPolicy()). Both end in `self._loop_factory()`. Without
-    # this, test_subprocess on 3.11 makes 1 simclock loop instead of ~117, and
-    # test_events' HandleTests.test_handle_source_traceback runs on a stock loop.
-    if policy_factory:
-        default_policy._loop_factory = staticmethod(make_loop)
-
-    # From 3.13, `asyncio.EventLoop` names the platform's loop class, and tests
-    # pass it as an explicit loop factory (`loop_factory = asyncio.EventLoop` in
-    # 3.14's test_taskgroups, `asyncio.run(main(), loop_factory=asyncio.EventLoop)`),
-    # which bypasses `events.new_event_loop`. The name is rebound to a subclass
-    # whose bare construction is a simclock loop; a loop built with arguments,
-    # or from a further subclass, is built as before. SelectorEventLoop, which
-    # the stock class also is, stays stock: loops built by that name are a
-    # test's own choice.
-    stock_event_loop = getattr(asyncio, "EventLoop", None)
-    if stock_event_loop is not None:
-
-        class EventLoop(stock_event_loop):  # type: ignore[misc, valid-type]
-            def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-                if cls is EventLoop and not args and not kwargs:
-                    return make_loop()
-                return super().__new__(cls)
-
-        EventLoop.__qualname__ = stock_event_loop.__qualname__
-        EventLoop.__doc__ = stock_event_loop.__doc__
-        asyncio.EventLoop = EventLoop
-        sys.modules[stock_event_loop.__module__].EventLoop = EventLoop  # asyncio.unix_events
-    return made
-
-
-def _plain_test(test: Any) -> Any:
-    """A subtest stands for its test: outcomes are kept per test id."""
-    import unittest.case
-
-    if isinstance(test, unittest.case._SubTest):
-        return test.test_case
-    return test
-
-
-def _real_seconds() -> float:
-    # Not time.perf_counter or time.monotonic: simclock may point those at virtual
-    # time (even references taken before it was imported) while a loop runs.
-    return time.clock_gettime(time.CLOCK_MONOTONIC)
-
-
-def make_recorder(emit: Any, test_timeout: float, made: list[int] | None) -> Any:
-    import faulthandler
-    import unittest
-
-    class Recorder(unittest.TestResult):
-        """Sends one JSON record when a test starts and one when it ends, with its outcome."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self._current: dict[str, Any] = {}
-
-        def startTest(self, test: Any) -> None:
-            super().startTest(test)
-            self._current[test.id()] = {"outcome": None, "detail": "", "start": _real_seconds()}
-            emit(event="start", id=test.id())
-            if test_timeout > 0:
-                # Just before the parent gives up on this test: every thread's stack, to the log.
-                faulthandler.dump_traceback_later(max(1.0, test_timeout - 2), exit=False)
-
-        def stopTest(self, test: Any) -> None:
-            super().stopTest(test)
-            faulthandler.cancel_dump_traceback_later()
-            state = self._current.pop(test.id(), None)
-            if state is None:
-                return
-            emit(
-                event="end",
-                id=test.id(),
-                outcome=state["outcome"] or "passed",
-                detail=state["detail"],
-                seconds=round(_real_seconds() - state["start"], 4),
-                loops=None if made is None else made[0],
-            )
-
-        def _note(self, test: Any, outcome: str, detail: str = "") -> None:
-            test = _plain_test(test)
-            state = self._current.get(test.id())
-            if state is None:
-                # Not inside a test: setUpClass, setUpModule, tearDownModule (an _ErrorHolder).
-                emit(
-                    event="end",
-                    id=test.id(),
-                    outcome=outcome,
-                    detail=detail[-DETAIL_CHARS:],
-                    seconds=0,
-                )
-                return
-            old = state["outcome"]
-            if old is None or OUTCOME_RANK[outcome] < OUTCOME_RANK[old]:
-                state["outcome"] = outcome
-                if detail:
-                    state["detail"] = detail[-DETAIL_CHARS:]
-
-        def addSuccess(self, test: Any) -> None:
-            super().addSuccess(test)
-            self._note(test, "passed")
-
-        def addError(self, test: Any, err: Any) -> None:
-            super().addError(test, err)
-            self._note(test, "error", self._exc_info_to_string(err, _plain_test(test)))
-
-        def addFailure(self, test: Any, err: Any) -> None:
-            super().addFailure(test, err)
-            self._note(test, "failed", self._exc_info_to_string(err, _plain_test(test)))
-
-        def addSkip(self, test: Any, reason: str) -> None:
-            super().addSkip(test, reason)
-            self._note(test, "skipped", reason)
-
-        def addExpectedFailure(self, test: Any, err: Any) -> None:
-            super().addExpectedFailure(test, err)
-            self._note(test, "xfail")
-
-        def addUnexpectedSuccess(self, test: Any) -> None:
-            super().addUnexpectedSuccess(test)
-            self._note(test, "xpass", "unexpected success")
-
-        def addSubTest(self, test: Any, subtest: Any, err: Any) -> None:
-            super().addSubTest(test, subtest, err)
-            if err is not None:
-                failed = issubclass(err[0], test.failureException)
-                text = f"in {subtest.id()}:\n" + self._exc_info_to_string(err, test)
-                self._note(test, "failed" if failed else "error", text)
-
-    return Recorder()
-
-
-def _flatten(suite: Any) -> list[Any]:
-    import unittest
-
-    tests: list[Any] = []
-    for item in suite:
-        if isinstance(item, unittest.TestSuite):
-            tests.extend(_flatten(item))
-        else:
-            tests.append(item)
-    return tests
-
-
-def worker_main(args: argparse.Namespace) -> int:
-    import importlib.util
-    import unittest
-
-    out = open(args.out, "a", buffering=1, encoding="utf-8")
-
-    def emit(**record: Any) -> None:
-        out.write(json.dumps(record) + "\n")
-        out.flush()
-
-    # A Python started with SIGINT ignored (a background job of a shell, CI) keeps
-    # it ignored, and then `_thread.interrupt_main()` does nothing: test_runners'
-    # interrupt tests would wait forever. Tests expect a fresh interpreter's state.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    # MODULE may name a class or a test in it: test_streams.StreamTests.test_start_tls.
-    name = f"test.test_asyncio.{args.worker}"
-    if importlib.util.find_spec(f"test.test_asyncio.{args.worker.split('.')[0]}") is None:
-        emit(event="missing")
-        return 0
-    made = (
-        install_simclock_factories(args.clock, not args.no_policy_factory)
-        if args.loop == "simclock"
-        else None
-    )
-    excluded: set[str] = set()
-    if args.exclude:
-        excluded = set(Path(args.exclude).read_text(encoding="utf-8").split("\n")) - {""}
-    where = sys.modules["simclock"].__file__ if "simclock" in sys.modules else None
-    tests: list[Any] = []
-    try:
-        suite = unittest.defaultTestLoader.loadTestsFromName(name)
-    except unittest.SkipTest as skip:
-        # A module that skips itself on import (test_windows_events off Windows)
-        # counts as one skipped test, as regrtest counts it.
-        emit(event="begin", tests=1, simclock=where)
-        emit(event="end", id=name, outcome="skipped", detail=str(skip), seconds=0)
-    else:
-        tests = [test for test in _flatten(suite) if test.id() not in excluded]
-        emit(event="begin", tests=len(tests), simclock=where)
-    result = make_recorder(emit, args.test_timeout, made)
-    unittest.TestSuite(tests).run(result)
-    emit(event="done", loops=None if made is None else made[0])
-    out.close()
-    # Leftover non-daemon threads of a broken test must not keep the worker alive.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
-
-
-# ---------------------------------------------------------------------------
-# Parent side: stdlib only, any Python 3.11+.
 
 
 def export_simclock(rev: str) -> str:
@@ -493,8 +237,7 @@ def run_module(python: str, module: str, loop: str, opts: argparse.Namespace) ->
             "-X",
             "faulthandler",
             "-m",
-            "conformance.cpython_asyncio",
-            "--worker",
+            "conformance.cpython_asyncio_worker",
             module,
             "--loop",
             loop,
@@ -625,122 +368,6 @@ def run_module(python: str, module: str, loop: str, opts: argparse.Namespace) ->
     }
 
 
-def count(tests: dict[str, dict[str, Any]]) -> dict[str, int]:
-    outcomes = [t["outcome"] for t in tests.values()]
-    return {
-        "run": len(outcomes),
-        "failed": sum(o in FAILING for o in outcomes),
-        "skipped": sum(o == "skipped" for o in outcomes),
-        "hangs": sum(o == "hang" for o in outcomes),
-        "crashes": sum(o == "crash" for o in outcomes),
-    }
-
-
-def summary_line(error: str) -> str:
-    """The line of a traceback that names the exception: the first unindented line after
-    the frames of its last "Traceback (most recent call last):"."""
-    lines = error.strip().splitlines()
-    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call")]
-    for line in lines[starts[-1] + 1 if starts else 0 :]:
-        if line.strip() and not line.startswith((" ", "\t")):
-            return line.strip()[:300]
-    return next((line.strip()[:300] for line in reversed(lines) if line.strip()), "")
-
-
-def where_stuck(log: str, simclock_file: str | None) -> str:
-    """From faulthandler's dump in a worker's log, where the main thread (listed last)
-    waits: its innermost frame in the simclock package that `simclock_file` (its
-    `__init__.py`, as the worker imported it) belongs to, and its innermost test frame."""
-    lines = log.splitlines()
-    heads = [i for i, line in enumerate(lines) if "(most recent call first):" in line]
-    if not heads:
-        return "no stack dump in the log"
-    frames = []
-    for line in lines[heads[-1] + 1 :]:
-        match = re.match(r'\s*File "(.+)", line (\d+) in (\S+)', line)
-        if match is None:
-            break
-        frames.append((match[1], match[2], match[3]))
-    # simclock's frames by the package's own directory: a path merely containing
-    # "/simclock/" may be a checkout of that name, test_asyncio's frames included.
-    package = Path(simclock_file).parent if simclock_file else None
-    picks = []
-    for path, line, function in frames:
-        if package is not None and Path(path).is_relative_to(package):
-            picks.append(f"simclock/{Path(path).relative_to(package)}:{line} {function}()")
-            break
-    for path, line, function in frames:
-        if Path(path).parent.name == "test_asyncio":
-            picks.append(f"test_asyncio/{Path(path).name}:{line} {function}()")
-            break
-    if not picks and frames:
-        path, line, function = frames[0]
-        picks.append(f"{Path(path).name}:{line} {function}()")
-    return "main thread in " + ", from ".join(picks) if picks else "empty stack dump"
-
-
-def compare(stock: dict[str, Any], sim: dict[str, Any]) -> dict[str, Any]:
-    """The tests whose outcome differs between the stock run and the simclock run."""
-    regressions, fixed, not_run = [], [], []
-    for test_id, result in stock["tests"].items():
-        other = sim["tests"].get(test_id)
-        if other is None:
-            if result["outcome"] in PASSING:
-                not_run.append(test_id)
-            continue
-        if result["outcome"] in PASSING and other["outcome"] in FAILING:
-            regressions.append(
-                {
-                    "id": test_id,
-                    "outcome": other["outcome"],
-                    "summary": summary_line(other["detail"])
-                    if other["outcome"] not in ("hang", "crash")
-                    else f"{other['outcome']}; {where_stuck(other['detail'], sim['simclock'])}",
-                    "detail": other["detail"],
-                }
-            )
-        elif result["outcome"] in FAILING and other["outcome"] in PASSING:
-            fixed.append(test_id)
-    for test_id, other in sim["tests"].items():
-        # Ids only the simclock run has: a class or module fixture that failed there.
-        if test_id not in stock["tests"] and other["outcome"] in FAILING:
-            regressions.append(
-                {
-                    "id": test_id,
-                    "outcome": other["outcome"],
-                    "summary": summary_line(other["detail"]),
-                    "detail": other["detail"],
-                }
-            )
-    return {"regressions": regressions, "fixed": fixed, "not_run_on_simclock": not_run}
-
-
-def _fmt(counts: dict[str, int], seconds: float) -> str:
-    text = (
-        f"{counts['run']:5d} run {counts['failed']:4d} fail {counts['skipped']:4d} skip "
-        f"{seconds:7.1f} s"
-    )
-    extra = []
-    if counts["hangs"]:
-        extra.append(f"{counts['hangs']} hang")
-    if counts["crashes"]:
-        extra.append(f"{counts['crashes']} crash")
-    return text + (f" ({', '.join(extra)})" if extra else "")
-
-
-def _module_line(full: str, module: str, entry: dict[str, Any], loops: list[str]) -> str:
-    parts = []
-    for loop in loops:
-        run = entry[loop]
-        made = f" loops={run['loops_made']}" if loop == "simclock" else ""
-        parts.append(f"{loop} {_fmt(count(run['tests']), run['seconds'])}{made}")
-    regressions = len(entry["compare"]["regressions"]) if "compare" in entry else 0
-    lines = [f"  {full} {module:17s} " + " | ".join(parts) + f" | {regressions} regressed"]
-    for loop in loops:
-        lines.extend(f"      {loop}: {note}" for note in entry[loop]["notes"])
-    return "\n".join(lines)
-
-
 def run_python(python: str, opts: argparse.Namespace, out: Any) -> dict[str, Any]:
     """Run every module on every loop of `opts` for one Python, `opts.jobs` runs at once.
 
@@ -826,50 +453,7 @@ def _module_done(
         entry["compare"] = compare(entry["stock"], entry["simclock"])
     report["modules"][module] = entry
     if opts.verbose:
-        print(_module_line(full, module, entry, opts.loops), file=out, flush=True)
-
-
-def print_report(reports: list[dict[str, Any]], opts: argparse.Namespace, out: Any) -> None:
-    print(file=out)
-    for report in reports:
-        parts = [
-            f"{loop} {_fmt(report['totals'][loop], report['totals'][loop]['seconds'])}"
-            for loop in opts.loops
-        ]
-        line = f"Python {report['version']:8s} " + " | ".join(parts)
-        if len(opts.loops) == 2:
-            regressions = sum(
-                len(e["compare"]["regressions"])
-                for e in report["modules"].values()
-                if "compare" in e
-            )
-            fixed = sum(
-                len(e["compare"]["fixed"]) for e in report["modules"].values() if "compare" in e
-            )
-            line += f" | {regressions} regressed, {fixed} fixed"
-        missing = [m for m, e in report["modules"].items() if e.get("missing")]
-        if missing:
-            line += f" | missing: {','.join(missing)}"
-        line += f" | {report['seconds']:.0f} s wall, {report['jobs']} at once"
-        print(line, file=out)
-    if not (opts.list_regressions and len(opts.loops) == 2):
-        return
-    for report in reports:
-        lines = []
-        for module, entry in report["modules"].items():
-            if "compare" not in entry:
-                continue
-            for item in entry["compare"]["regressions"]:
-                lines.append(f"  {item['id']}\n      {item['outcome']}: {item['summary']}")
-            not_run = entry["compare"]["not_run_on_simclock"]
-            if not_run:
-                lines.append(
-                    f"  {module}: {len(not_run)} tests that pass stock did not run on simclock "
-                    f"(worker gave up), e.g. {not_run[0]}"
-                )
-        if lines:  # a header with nothing under it reads as a failure
-            print(f"\nPython {report['version']}: fail on simclock, pass stock", file=out)
-            print("\n".join(lines), file=out)
+        print(module_line(full, module, entry, opts.loops), file=out, flush=True)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -976,11 +560,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--keep-logs", action="store_true", help="keep each worker's output and say where"
     )
-    # The worker's own arguments.
-    parser.add_argument("--worker", metavar="MODULE", help=argparse.SUPPRESS)
-    parser.add_argument("--loop", choices=("stock", "simclock"), help=argparse.SUPPRESS)
-    parser.add_argument("--out", help=argparse.SUPPRESS)
-    parser.add_argument("--exclude", help=argparse.SUPPRESS)
     opts = parser.parse_args(argv)
     opts.modules = [m.strip() for m in opts.modules.split(",") if m.strip()]
     opts.loops = [loop.strip() for loop in opts.loops.split(",") if loop.strip()]
@@ -1001,8 +580,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(sys.argv[1:] if argv is None else argv)
-    if opts.worker:
-        return worker_main(opts)
     opts.simclock_dir = None
     if opts.simclock_rev:
         opts.simclock_dir = export_simclock(opts.simclock_rev)
@@ -1021,20 +598,9 @@ def main(argv: list[str] | None = None) -> int:
     if opts.json:
         Path(opts.json).write_text(json.dumps(reports, indent=1) + "\n", encoding="utf-8")
         print(f"\nwrote {opts.json}", file=out)
-    if opts.strict and any(_broken(report) for report in reports):
+    if opts.strict and any(broken(report) for report in reports):
         return 1
     return 0
-
-
-def _broken(report: dict[str, Any]) -> bool:
-    """A test that passes stock failed or did not run on simclock, or a module went missing."""
-    for entry in report["modules"].values():
-        if entry.get("missing"):
-            return True
-        compare = entry.get("compare")
-        if compare and (compare["regressions"] or compare["not_run_on_simclock"]):
-            return True
-    return False
 
 
 if __name__ == "__main__":
