@@ -8,6 +8,7 @@ import time
 import pytest
 
 import simclock
+from simclock.process import bindings, loops
 
 
 def test_sleep_takes_virtual_time_and_no_real_time():
@@ -545,3 +546,50 @@ def test_a_task_factory_sees_the_shutdowns_as_on_a_stock_loop():
     stock = shutdowns_seen(asyncio.new_event_loop)
     assert "shutdown_asyncgens" in stock
     assert shutdowns_seen(simclock.new_event_loop) == stock
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="asyncio.EventLoop is 3.13+")
+def test_a_loop_factory_naming_asyncio_event_loop_gets_a_virtual_loop():
+    async def main():
+        await asyncio.sleep(3600)
+        return type(asyncio.get_running_loop()).__name__
+
+    clock = simclock.Clock()
+    with bindings.bound(clock), loops.virtual_loops(simclock.new_event_loop):
+        loop = asyncio.EventLoop()
+        assert isinstance(loop, asyncio.EventLoop)  # the name still means the class
+        try:
+            assert loop.run_until_complete(main()) == "VirtualEventLoop"
+        finally:
+            loop.close()
+    assert not isinstance(asyncio.EventLoop, loops._StandsIn)  # put back
+
+
+def test_a_stock_loop_on_a_thread_on_the_clock_runs_on_real_time_instead_of_hanging():
+    async def main():
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.sleep(0.05)
+        return loop.time() - started
+
+    async def outer():
+        stock = asyncio.SelectorEventLoop()  # built by class: not simclock's
+        try:
+            return await asyncio.to_thread(stock.run_until_complete, main())
+        finally:
+            stock.close()
+
+    assert simclock.run(outer(), limit=60) >= 0.05
+
+
+def test_a_stock_loop_run_on_the_binding_thread_does_not_hang():
+    async def main():
+        await asyncio.sleep(0.05)
+        return "woke"
+
+    with bindings.bound(simclock.Clock()):
+        stock = asyncio.SelectorEventLoop()
+        try:
+            assert stock.run_until_complete(main()) == "woke"
+        finally:
+            stock.close()

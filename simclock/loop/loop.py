@@ -174,6 +174,8 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
 
     # An __init__ that raises before the base class ran must not break __del__.
     _closed = True
+    # Read by `simclock.process.foreign`: a loop of asyncio's own runs on real time.
+    _runs_on_virtual_time = True
 
     if TYPE_CHECKING:
         # CPython's private loop state, which typeshed does not describe.

@@ -5,7 +5,8 @@ in real time: called on a thread that lives on a virtual clock, it would read
 a clock that stands still while it waits, and never wake. While a clock is
 bound, `trio.run` runs with the calling thread on real time, as a thread that
 does not live on the clock does; trio's own `MockClock` is the way to
-virtual time there.
+virtual time there. So does an asyncio loop that is not simclock's (built by
+class, or by a `loop_factory` simclock does not make).
 
 `install` and `uninstall` are called as a clock is bound and released;
 `simclock.loop` registers them.
@@ -13,6 +14,7 @@ virtual time there.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import sys
 from collections.abc import Callable
@@ -26,6 +28,7 @@ _saved: dict[str, Callable[..., Any]] = {}
 
 
 def install() -> None:
+    _real_time_for_stock_loops()
     trio = sys.modules.get("trio")
     run = getattr(trio, "run", None)
     if run is None or getattr(run, "__simclock_real_time__", False):
@@ -44,7 +47,39 @@ def install() -> None:
     trio.run = run_on_real_time  # type: ignore[union-attr]
 
 
+def _real_time_for_stock_loops() -> None:
+    """An asyncio loop that is not simclock's runs with its thread on real time.
+
+    Built by class (`asyncio.SelectorEventLoop()`, a `loop_factory`), it reads
+    `time.monotonic()` for its timers; on a thread that lives on the clock that
+    reading would stand still while the loop waits in real time, and its first
+    timer would never come due. Simclock's own loops carry
+    `_runs_on_virtual_time` and are left alone.
+    """
+    base = asyncio.base_events.BaseEventLoop
+    run_forever = base.run_forever
+    if getattr(run_forever, "__simclock_real_time__", False):
+        return
+    _saved["run_forever"] = run_forever
+
+    @functools.wraps(run_forever)
+    def run_forever_on_real_time(self: asyncio.AbstractEventLoop) -> None:
+        if getattr(self, "_runs_on_virtual_time", False) or bindings.current_view() is None:
+            return run_forever(self)  # type: ignore[arg-type]
+        bindings.push_view(None)
+        try:
+            return run_forever(self)  # type: ignore[arg-type]
+        finally:
+            bindings.pop_view(None)
+
+    run_forever_on_real_time.__simclock_real_time__ = True  # type: ignore[attr-defined]
+    base.run_forever = run_forever_on_real_time  # type: ignore[method-assign]
+
+
 def uninstall() -> None:
+    run_forever = _saved.pop("run_forever", None)
+    if run_forever is not None:
+        asyncio.base_events.BaseEventLoop.run_forever = run_forever  # type: ignore[method-assign]
     run = _saved.pop("run", None)
     trio = sys.modules.get("trio")
     if run is not None and trio is not None:
