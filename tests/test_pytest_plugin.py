@@ -1421,11 +1421,11 @@ def test_simclock_puts_isolated_asyncio_test_cases_on_the_clock(pytester):
     result.stdout.fnmatch_lines(["*virtual time at failure: t=5.000000s*"])
 
 
-def test_simclock_puts_the_loops_a_sync_test_makes_on_its_clock(pytester):
+def test_simclock_puts_sync_tests_and_the_loops_they_make_on_a_clock(pytester):
     write(
         pytester,
         """
-        import asyncio, time
+        import asyncio, threading, time
 
         def test_asyncio_run():
             async def main():
@@ -1435,17 +1435,36 @@ def test_simclock_puts_the_loops_a_sync_test_makes_on_its_clock(pytester):
             assert asyncio.run(main()) == "VirtualEventLoop"
             assert asyncio.run(main()) == "VirtualEventLoop"
 
-        def test_without_loops_reads_real_time():
-            assert time.time() > 1.7e9  # later than 2023: not the virtual clock's 2025 start
+        def test_loops_made_by_threads_at_once_share_the_test_clock():
+            seen = []
 
-        def test_fails_without_a_loop():
+            def worker():
+                loop = asyncio.new_event_loop()
+                try:
+                    seen.append(loop.run_until_complete(asyncio.sleep(5, "slept")))
+                finally:
+                    loop.close()
+
+            threads = [threading.Thread(target=worker) for _ in range(3)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert seen == ["slept"] * 3
+
+        def test_the_test_thread_reads_the_clock():
+            started = time.time()
+            time.sleep(3600)
+            assert time.time() - started == 3600
+
+        def test_fails_at_a_virtual_instant():
+            time.sleep(7)
             assert False
         """,
     )
     result = run(pytester, *NO_ASYNCIO, "--simclock")
-    result.assert_outcomes(passed=2, failed=1)
-    # The failing test ran no virtual loop: no simclock section in its report.
-    result.stdout.no_fnmatch_line("*virtual time at failure*")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["*virtual time at failure: t=7.000000s*"])
 
 
 def test_simclock_puts_a_test_clients_portal_loop_on_the_clock(pytester):

@@ -434,6 +434,8 @@ def test_work_handed_to_the_default_executor_before_the_loop_runs_is_seen(head_s
         loop.close()
 
 
+# xdist's workers always run a second thread; 3.15 then warns on fork, as an error here.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_child_forked_during_a_run_reads_real_time():
     import os
 

@@ -7,6 +7,7 @@ import fnmatch
 import functools
 import inspect
 import math
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -292,19 +293,24 @@ _TEST_LOOPS = pytest.StashKey[Callable[[], VirtualEventLoop]]()
 class TestLoops:
     """The loops one test makes, every one on the test's one clock (made at the first)."""
 
-    def __init__(self, options: _Options) -> None:
+    def __init__(self, options: _Options, clock: Clock | None = None) -> None:
+        """`clock`: the test's clock, if it has one already (bound by the caller)."""
         self._options = options
-        self.clock: Clock | None = None
+        self.clock: Clock | None = clock
         self._release: Callable[[], None] | None = None
+        # Threads of one test may make their first loops at once.
+        self._first = threading.Lock()
 
     def __call__(self) -> VirtualEventLoop:
         if self.clock is None:
-            loop = _make_loop(self._options)
-            self.clock = loop.clock
-            # Held until the test ends: its loops' runs then cost no bind each
-            # (an IsolatedAsyncioTestCase runs five).
-            self._release = bindings.hold(self.clock)
-            return loop
+            with self._first:
+                if self.clock is None:
+                    loop = _make_loop(self._options)
+                    # Held until the test ends: its loops' runs then cost no bind
+                    # each (an IsolatedAsyncioTestCase runs five).
+                    self._release = bindings.hold(loop.clock)
+                    self.clock = loop.clock
+                    return loop
         options = self._options
         loop = VirtualEventLoop(self.clock, limit=options.limit, io_grace=options.io_grace)
         _recent_loops.append(loop)

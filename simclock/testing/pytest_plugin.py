@@ -19,6 +19,7 @@ a simclock node, and its tests then share one timeline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import re
@@ -258,6 +259,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 # --simclock-explore: the schedules tried of each test, and those that failed.
 
 _EXPLORED = pytest.StashKey[dict[str, "_Explored"]]()
+# A sync test's clock binding, from its setup to the end of its teardown.
+_BINDING = pytest.StashKey[contextlib.ExitStack]()
 _SEED_ID = re.compile(r"-?simclock-seed=\d+-?")
 
 
@@ -488,11 +491,11 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     current.item = item
     bindings.forget_last_bound()
     _skip_once_a_schedule_failed(item)
-    if _is_unittest(item):
+    factory: Callable[[], VirtualEventLoop] | None = None
+    if _is_unittest(item) and _is_async_test(item):
         # unittest runs it (IsolatedAsyncioTestCase makes its own loop); and
         # VirtualClockTestCase brings its own clock.
         options = None if _is_virtual_clock_test_case(item) else _options(item)
-        factory: Callable[[], VirtualEventLoop] | None = None
         if options is not None:
             factory = TestLoops(options)
     elif _is_async_test(item):
@@ -508,10 +511,16 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
             item.stash[_OWN_LOOP] = _make_loop(options)
             return (yield)
     else:
-        # A sync test: the loops its code makes (asyncio.run, a portal thread, a
-        # bridge) are on its clock. With the fixture, the fixture binds the clock.
+        # A sync test runs on its clock, as with the fixture (which then does it):
+        # its thread lives on the clock, and so does every loop its code makes
+        # (asyncio.run, a TestClient's portal thread, asgiref's bridges), and
+        # the thread waiting on them is a member of their bubble.
         options = None if "simclock" in getattr(item, "fixturenames", ()) else _options(item)
-        factory = None if options is None else TestLoops(options)
+        if options is not None:
+            clock = item.stash[_FIXTURE_CLOCK] = options.clock()
+            binding = item.stash[_BINDING] = contextlib.ExitStack()
+            binding.enter_context(bindings.bound(clock))
+            factory = TestLoops(options, clock)
     if factory is None:
         return (yield)
     item.stash[_TEST_LOOPS] = factory
@@ -675,6 +684,10 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
         finally:
             if isinstance(factory, TestLoops):
                 factory.close()
+            binding = item.stash.get(_BINDING, None)
+            if binding is not None:
+                del item.stash[_BINDING]
+                binding.close()
     try:
         yield
     finally:
