@@ -167,8 +167,23 @@ def _records_timeline(node: pytest.Item | pytest.Collector | Any) -> bool:
     return fixturenames is None or "simclock" in fixturenames
 
 
+# A node's options, worked out once: the hooks ask for them several times a test.
+_NODE_OPTIONS = pytest.StashKey[tuple[_Options | None]]()
+
+
 def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
     """The simclock options that apply to `node`, or None if it is not on the virtual clock."""
+    stash: pytest.Stash | None = getattr(node, "stash", None)
+    known = stash.get(_NODE_OPTIONS, None) if stash is not None else None
+    if known is not None:
+        return known[0]
+    options = _work_out_options(node)
+    if stash is not None:
+        stash[_NODE_OPTIONS] = (options,)
+    return options
+
+
+def _work_out_options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
     config = node.config
     settings = _settings(config)
     marker = node.get_closest_marker("simclock")

@@ -554,6 +554,8 @@ def _is_virtual_clock_test_case(item: pytest.Item) -> bool:
     return isinstance(cls, type) and issubclass(cls, VirtualClockTestCase)
 
 
+# Whether a plugin besides these may run an async test itself, by test file.
+_OTHER_RUNNERS = pytest.StashKey[dict[str, bool]]()
 # Plugins whose pytest_pyfunc_call does not run an asyncio test on a loop of its own.
 _PYFUNC_CALL_PLUGINS_LEFT_ALONE = (
     "_pytest.",
@@ -572,11 +574,18 @@ def _another_plugin_runs(item: pytest.Item) -> bool:
     loop. Should it leave the call after all, simclock runs the test (see
     `_left_to_another_plugin`).
     """
-    for impl in item.ihook.pytest_pyfunc_call.get_hookimpls():
-        module = getattr(impl.plugin, "__name__", "") + "."
-        if not module.startswith(_PYFUNC_CALL_PLUGINS_LEFT_ALONE):
-            return True
-    return False
+    # The same for every test of a directory (conftests apply by directory): asked once.
+    known = item.config.stash.setdefault(_OTHER_RUNNERS, {})
+    where = str(getattr(item, "path", ""))
+    found = known.get(where)
+    if found is None:
+        found = known[where] = any(
+            not (getattr(impl.plugin, "__name__", "") + ".").startswith(
+                _PYFUNC_CALL_PLUGINS_LEFT_ALONE
+            )
+            for impl in item.ihook.pytest_pyfunc_call.get_hookimpls()
+        )
+    return found
 
 
 @pytest.hookimpl(wrapper=True)
