@@ -62,10 +62,14 @@ class Strangers:
 
     def _may_post(self, ident: int, native: int, now: float) -> bool:
         activity, quiet_since = self._watch.look(ident, native, now)
-        if activity is Activity.GONE or activity is Activity.ON_LOCK_FOR_GOOD:
-            return False  # only another thread can end its wait
+        if activity is Activity.GONE:
+            return False
+        # Quiet only lately: it may be waiting a moment for a mutex its holder is
+        # about to release (the GIL's, under load), not for good.
         if quiet_since is None or now - quiet_since < SETTLE:
             return True
+        if activity is Activity.ON_LOCK_FOR_GOOD:
+            return False  # only another thread can end its wait
         return self._watch.probe(ident, native).timed
 
     def forget(self) -> None:
