@@ -100,14 +100,7 @@ def explore(
         if isinstance(bound, bool) or not isinstance(bound, numbers.Integral) or bound < 0:
             raise ValueError(f"bound must be a whole number of deviations, got {bound!r}")
         return _systematic(main, int(bound), int(runs), seed, drift, options)
-    if "clock" in options:
-        raise TypeError(
-            "explore() makes a clock for each run, on its own seed: give start=, tick= or "
-            "autojump= instead of clock="
-        )
-    clock_options = {
-        name: options.pop(name) for name in ("start", "tick", "autojump") if name in options
-    }
+    clock_options = _clock_options(options)
     reordered = 0
     seen: set[tuple[tuple[int, tuple[int, ...]], ...]] = set()
     for index in range(int(runs)):
@@ -134,6 +127,16 @@ def explore(
     return Exploration(int(runs), range(seed, seed + int(runs)), reordered, len(seen))
 
 
+def _clock_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Take out of `options` what each run's own clock is made with."""
+    if "clock" in options:
+        raise TypeError(
+            "explore() makes a clock for each run, on its own seed: give start=, tick= or "
+            "autojump= instead of clock="
+        )
+    return {name: options.pop(name) for name in ("start", "tick", "autojump") if name in options}
+
+
 def _systematic(
     main: Main[Any],
     bound: int,
@@ -147,9 +150,7 @@ def _systematic(
     A deviation puts one owner's handles first at one decision; deviations are
     added in the order of their decisions, so each set is tried once.
     """
-    if "clock" in options:
-        raise TypeError("explore() makes a clock for each run: give start= or tick=, not clock=")
-    clock_options = {name: options.pop(name) for name in ("start", "tick") if name in options}
+    clock_options = _clock_options(options)
     Deviations = tuple[tuple[int, tuple[int, ...]], ...]
     frontier: list[Deviations] = [()]
     tried = 0

@@ -170,8 +170,8 @@ def current_view() -> View | None:
 
 
 @contextmanager
-def viewing(view: View) -> Iterator[View]:
-    """Let the calling thread read `view` for the duration of the block."""
+def viewing(view: View | None) -> Iterator[View | None]:
+    """Let the calling thread read `view` (None: real time) for the duration of the block."""
     push_view(view)
     try:
         yield view

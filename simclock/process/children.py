@@ -93,11 +93,10 @@ def _in_real_time() -> Iterator[None]:
         yield
         return
     started = real_monotonic()
-    bindings.push_view(None)
     try:
-        yield
+        with bindings.viewing(None):
+            yield
     finally:
-        bindings.pop_view(None)
         if isinstance(view, ClockView):
             view.sleep(max(0.0, real_monotonic() - started))
 

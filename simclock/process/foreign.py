@@ -37,11 +37,8 @@ def install() -> None:
 
     @functools.wraps(run)
     def run_on_real_time(*args: Any, **kwargs: Any) -> Any:
-        bindings.push_view(None)
-        try:
+        with bindings.viewing(None):
             return run(*args, **kwargs)
-        finally:
-            bindings.pop_view(None)
 
     run_on_real_time.__simclock_real_time__ = True  # type: ignore[attr-defined]
     trio.run = run_on_real_time  # type: ignore[union-attr]
@@ -66,11 +63,8 @@ def _real_time_for_stock_loops() -> None:
     def run_forever_on_real_time(self: asyncio.AbstractEventLoop) -> None:
         if getattr(self, "_runs_on_virtual_time", False) or bindings.current_view() is None:
             return run_forever(self)  # type: ignore[arg-type]
-        bindings.push_view(None)
-        try:
+        with bindings.viewing(None):
             return run_forever(self)  # type: ignore[arg-type]
-        finally:
-            bindings.pop_view(None)
 
     run_forever_on_real_time.__simclock_real_time__ = True  # type: ignore[attr-defined]
     base.run_forever = run_forever_on_real_time  # type: ignore[method-assign]

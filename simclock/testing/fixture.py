@@ -12,12 +12,12 @@ from simclock.loop.loop import VirtualEventLoop
 from simclock.process import bindings
 from simclock.process.loops import virtual_loops
 from simclock.testing.options import (
-    _FIXTURE_CLOCK,
     _OWN_LOOP,
     _is_async_test,
     _Options,
     _options,
     _settings,
+    bind_sync_test,
 )
 from simclock.timeline.timeline import Timeline
 
@@ -86,12 +86,8 @@ def simclock_fixture(request: pytest.FixtureRequest) -> Iterator[ClockFixture]:
         yield ClockFixture(clock_that_ran)
         return
     options = _options(item) or _Options(None, None, tick=_settings(item.config).tick)
-    clock = options.clock()
-    item.stash[_FIXTURE_CLOCK] = clock
-
-    def make_loop() -> VirtualEventLoop:
-        return VirtualEventLoop(clock, limit=options.limit, io_grace=options.io_grace)
-
+    binding, loops = bind_sync_test(item, options)
     # asyncio.run, asyncio.Runner and new_event_loop inside the test: on its clock.
-    with bindings.bound(clock), virtual_loops(make_loop):
-        yield ClockFixture(clock)
+    with binding, virtual_loops(loops):
+        assert loops.clock is not None
+        yield ClockFixture(loops.clock)

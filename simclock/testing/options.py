@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fnmatch
 import functools
@@ -258,12 +259,20 @@ def _check_marker_args(node: Any, marker: pytest.Mark) -> None:
     )
 
 
+def _explored_seed_of(node: Any) -> int | None:
+    """The seed --simclock-explore gave this test instance, if it is one of its runs."""
+    callspec = getattr(node, "callspec", None)
+    if callspec is None or _EXPLORED_SEED not in callspec.params:
+        return None
+    seed: int = callspec.params[_EXPLORED_SEED]
+    return seed
+
+
 def _seed(node: Any) -> int | None:
     """The schedule seed of `node`: its explored seed, else --simclock-seed, else none."""
-    callspec = getattr(node, "callspec", None)
-    if callspec is not None and _EXPLORED_SEED in callspec.params:
-        seed: int = callspec.params[_EXPLORED_SEED]
-        return seed
+    explored = _explored_seed_of(node)
+    if explored is not None:
+        return explored
     chosen: int | None = node.config.getoption("simclock_seed")
     return chosen
 
@@ -336,6 +345,19 @@ class TestLoops:
         if self._release is not None:
             self._release()
             self._release = None
+
+
+def bind_sync_test(item: pytest.Item, options: _Options) -> tuple[contextlib.ExitStack, TestLoops]:
+    """A sync test's clock, bound for its thread, and the factory of the loops it makes.
+
+    The `simclock` fixture and `--simclock` both put a sync test on its clock
+    this way; closing the stack lets the clock go. The clock is stashed for the
+    failure report.
+    """
+    clock = item.stash[_FIXTURE_CLOCK] = options.clock()
+    binding = contextlib.ExitStack()
+    binding.enter_context(bindings.bound(clock))
+    return binding, TestLoops(options, clock)
 
 
 _EXPLORED_SEED = "_simclock_explored_seed"

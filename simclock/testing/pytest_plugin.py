@@ -44,6 +44,7 @@ from simclock.testing.options import (
     _OWN_LOOP,
     _TEST_LOOPS,
     TestLoops,
+    _explored_seed_of,
     _is_async_test,
     _loop_factory,
     _make_loop,
@@ -51,6 +52,7 @@ from simclock.testing.options import (
     _recent_loops,
     _settings,
     _shared_loop_factory,
+    bind_sync_test,
     current,
 )
 from simclock.testing.reports import (
@@ -269,14 +271,6 @@ class _Explored:
         self.planned = planned
         self.tried: list[int] = []
         self.failed: list[int] = []
-
-
-def _explored_seed_of(item: pytest.Item) -> int | None:
-    callspec = getattr(item, "callspec", None)
-    if callspec is None or _EXPLORED_SEED not in callspec.params:
-        return None
-    seed: int = callspec.params[_EXPLORED_SEED]
-    return seed
 
 
 def _explored(item: pytest.Item) -> _Explored:
@@ -517,10 +511,7 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
         # the thread waiting on them is a member of their bubble.
         options = None if "simclock" in getattr(item, "fixturenames", ()) else _options(item)
         if options is not None:
-            clock = item.stash[_FIXTURE_CLOCK] = options.clock()
-            binding = item.stash[_BINDING] = contextlib.ExitStack()
-            binding.enter_context(bindings.bound(clock))
-            factory = TestLoops(options, clock)
+            item.stash[_BINDING], factory = bind_sync_test(item, options)
     if factory is None:
         return (yield)
     item.stash[_TEST_LOOPS] = factory
@@ -644,9 +635,14 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         if isinstance(factory, TestLoops) and _is_async_test(pyfuncitem):
             return _left_to_another_plugin(pyfuncitem, factory)
         return None
-    arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    loop.run_until_complete(pyfuncitem.obj(**arguments))
+    _run_on(loop, pyfuncitem)
     return True
+
+
+def _run_on(loop: asyncio.AbstractEventLoop, item: pytest.Function) -> None:
+    """Run the async test function `item` to its end on `loop`, with its fixtures' values."""
+    arguments = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
+    loop.run_until_complete(item.obj(**arguments))
 
 
 def _left_to_another_plugin(item: pytest.Function, factory: TestLoops) -> bool:
@@ -656,23 +652,23 @@ def _left_to_another_plugin(item: pytest.Function, factory: TestLoops) -> bool:
     fails an async test, is left out): aiohttp's plugin runs the test on its
     `loop` fixture, a virtual loop from `factory` under `virtual_loops`.
     """
-    manager = item.config.pluginmanager
     applicable = {impl.plugin for impl in item.ihook.pytest_pyfunc_call.get_hookimpls()}
-    everyone = {impl.plugin for impl in item.config.hook.pytest_pyfunc_call.get_hookimpls()}
-    ours_and_pytests = {
+    # Plugins whose hooks do not apply here (other directories' conftests), and ours
+    # and pytest's default.
+    left_out = {
         impl.plugin
         for impl in item.config.hook.pytest_pyfunc_call.get_hookimpls()
-        if getattr(impl.plugin, "__name__", "") in (__name__, "_pytest.python")
+        if impl.plugin not in applicable
+        or getattr(impl.plugin, "__name__", "") in (__name__, "_pytest.python")
     }
-    others = manager.subset_hook_caller(
-        "pytest_pyfunc_call", remove_plugins=(everyone - applicable) | ours_and_pytests
+    others = item.config.pluginmanager.subset_hook_caller(
+        "pytest_pyfunc_call", remove_plugins=left_out
     )
     if others(pyfuncitem=item) is not None:
         return True
     loop = factory()
     try:
-        arguments = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
-        loop.run_until_complete(item.obj(**arguments))
+        _run_on(loop, item)
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
