@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ctypes
+import os
+import sys
 import threading
 import time
 
@@ -18,7 +21,7 @@ import pytest
 
 import simclock
 import simclock.threads.strangers
-from simclock.process import bindings, bound
+from simclock.process import bindings, bound, natives
 from simclock.process.bindings import real_perf_counter, real_sleep
 from simclock.process.loops import virtual_loops
 
@@ -421,3 +424,111 @@ def test_a_deadlock_after_one_that_named_strangers_names_only_its_own(monkeypatc
     finally:
         done.set()
         loop.close()
+
+
+# Threads C code starts (simclock.process.natives): the kernel sees them, `threading` does not.
+
+needs_proc = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="needs Linux: native threads are seen in /proc"
+)
+_START = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)
+
+
+def _pthreads() -> ctypes.CDLL:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.pthread_create.argtypes = [
+        ctypes.POINTER(ctypes.c_ulong),
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+    ]
+    libc.pthread_join.argtypes = [ctypes.c_ulong, ctypes.c_void_p]
+    libc.pthread_cancel.argtypes = [ctypes.c_ulong]
+    libc.pthread_tryjoin_np.argtypes = [ctypes.c_ulong, ctypes.c_void_p]
+    return libc
+
+
+def _start_native(libc: ctypes.CDLL, function: object, argument: int | None) -> ctypes.c_ulong:
+    thread = ctypes.c_ulong()
+    pointer = ctypes.cast(function, ctypes.c_void_p)
+    assert libc.pthread_create(ctypes.byref(thread), None, pointer, argument) == 0
+    return thread
+
+
+@needs_proc
+def test_a_thread_c_code_starts_holds_time_while_it_sleeps():
+    # `usleep` as the thread's body: 0.3 real seconds in nanosleep, all in C.
+    libc = _pthreads()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        thread = _start_native(libc, libc.usleep, 300_000)
+        while libc.pthread_tryjoin_np(thread, None) != 0:
+            await asyncio.sleep(0.01)
+        return loop.time() - started
+
+    elapsed = simclock.run(main())
+    # The polls follow real time while the thread sleeps (in steps, each due once as
+    # much real time has passed), as in a real run; racing past it, 0.3 real seconds
+    # of polls would have made hours of virtual time.
+    assert 0 < elapsed < 30, elapsed
+
+
+@needs_proc
+def test_what_a_native_thread_posts_after_a_wait_comes_at_its_real_instant():
+    # The shape of a DNS query in c-ares's own thread: a wait with a timeout in
+    # C, then call_soon_threadsafe, while the caller's 300 s timeout is pending.
+    libc = _pthreads()
+    results = []
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        answer = loop.create_future()
+
+        def body(_argument):
+            libc.usleep(300_000)
+            loop.call_soon_threadsafe(answer.set_result, "reply")
+            return None
+
+        body_in_c = _START(body)
+        started = time.monotonic()
+        thread = _start_native(libc, body_in_c, None)
+        results.append(await asyncio.wait_for(answer, 300))
+        results.append(time.monotonic() - started)
+        await asyncio.to_thread(libc.pthread_join, thread, None)
+
+    simclock.run(main())
+    reply, elapsed = results
+    assert reply == "reply"
+    assert 0.25 <= elapsed < 30, elapsed
+
+
+@needs_proc
+def test_a_native_thread_blocked_for_good_lets_time_jump():
+    libc = _pthreads()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        thread = _start_native(libc, libc.pause, None)
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            libc.pthread_cancel(thread)
+            libc.pthread_join(thread, None)
+        return loop.time() - started
+
+    started = real_perf_counter()
+    assert simclock.run(main()) == 3600.0
+    assert real_perf_counter() - started < 30  # a generous sanity bound: it jumped
+
+
+@needs_proc
+def test_without_glibcs_thread_count_the_link_count_of_proc_sees_native_threads(monkeypatch):
+    monkeypatch.setattr(natives, "_glibc_counter", None)  # as on musl
+    test_what_a_native_thread_posts_after_a_wait_comes_at_its_real_instant()
+    with bound(simclock.Clock()):
+        counter, threads = natives.threads_to_watch()
+        assert type(counter).__name__ == "_LinkCount"
+        assert counter[0] == threads == len(os.listdir("/proc/self/task"))

@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager
 
 from simclock.loop.loop import VirtualEventLoop, background, background_tasks, new_event_loop
 from simclock.loop.runner import run
-from simclock.process import bindings, children, foreign
+from simclock.process import bindings, children, foreign, natives
 from simclock.process.loops import virtual_loops
 from simclock.threads import bubble, hooks
 
@@ -44,6 +44,7 @@ bindings.while_bound(_adopt_loops, _stop_adopting)
 bindings.while_bound(hooks.install, hooks.uninstall)
 bindings.while_bound(children.install, children.uninstall)
 bindings.while_bound(foreign.install, foreign.uninstall)
+bindings.while_bound(natives.install, natives.uninstall)
 bindings.sleep_for_real_while(children.a_child_runs)
 bindings.sleep_in_a_crowd(bubble.crowded_sleep)
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVarTuple
 from simclock._compat.asyncio_internals import MAX_SELECT_TIMEOUT, RUN_FOREVER, format_handle
 from simclock.clock.clock import COARSE_FLOATS
 from simclock.loop.timers import TimerQueue, VirtualTimerHandle
+from simclock.process import natives
 from simclock.process.children import CHILDREN
 
 if TYPE_CHECKING:
@@ -232,6 +233,9 @@ class LoopIteration:
         order = None if self._schedule is None else self._order_timers
         instant, spins, patience = self._instant, self._spins, self._livelock_after
         attributes = self.__dict__
+        # Threads C code started for the run (`simclock.process.natives`): none
+        # known, and the process's count of threads unchanged since the last look.
+        counter, threads = natives.threads_to_watch()
         try:
             # A test that replaced loop.time gets the general path: its timers
             # come due by the replaced clock, not by jumps.
@@ -258,6 +262,10 @@ class LoopIteration:
                             or not work.quiet()
                         ):
                             break  # something real may happen first: the general path waits
+                        if counter is not None and counter[0] != threads:
+                            # A thread came or went, or threads C code started for the run
+                            # are known (`threads` is -1): the general path looks at them.
+                            break
                         clock.jump_to(when)
                 reading = clock._reading
                 if reading != instant:

@@ -45,7 +45,7 @@ from simclock.errors import (
 from simclock.loop.iteration import LoopIteration
 from simclock.loop.outside import DEFAULT_IO_GRACE, OutsideHooks, OutsideWorld
 from simclock.loop.recording import TaskRecorder
-from simclock.process import bindings, children
+from simclock.process import bindings, children, natives
 from simclock.process.bindings import ClockView, real_monotonic
 from simclock.process.children import CHILDREN
 from simclock.process.prints import recording_prints
@@ -632,11 +632,21 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
                 return real.select(look)
             if work.inbox:
                 return []  # every worker is durably blocked: the inbox goes to the loop now
-        if children.a_child_works():
-            # A child process of the run computes or sleeps: real work, as a worker's.
-            target = self._earliest(others)
+        target = self._earliest(others)
+        if children.a_child_works() or (target != math.inf and natives.a_native_works()):
+            # A child process of the run computes or sleeps, or a thread C code started
+            # for it (`simclock.process.natives`) computes or waits with a timeout:
+            # real work, as a worker's. With nothing pending, such a thread only holds
+            # off a deadlock as a stranger does (`_strangers_may_post`).
             look = self._real_time_due(target, work.next_look(), bubble, me)
-            return [] if look is None else real.select(look)
+            if look is None:
+                return []
+            events = real.select(look)
+            if self._ready and natives.waiting():
+                # A native thread posted after a wait with a timeout (a DNS reply):
+                # that wait took real time, as it would have in a real run.
+                self._catch_up_with_real_time(target, bubble, me)
+            return events
         work.settled()
         idle: dict[int, float] = {}
         if bubble is not None and bubble.others_working(me, real_monotonic(), idle):
@@ -697,6 +707,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
 
         now = real_monotonic()
         names = strangers.STRANGERS.may_post(known, now)
+        names += [f"native thread {tid}" for tid in natives.native_workers()]
         if not names:
             self._strangers_since, self._idle_strangers = None, []
             return False
@@ -736,6 +747,18 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         else:
             self._clock.jump_to(target)
         return None
+
+    def _catch_up_with_real_time(self, target: float, bubble: Bubble | None, me: int) -> None:
+        """Move the clock by the real time spent waiting for real work, never past `target`."""
+        since = self._working_since
+        if since is None or since[1] != self._clock.reading:
+            return
+        reading = min(since[1] + (real_monotonic() - since[0]), target)
+        self._working_since = None
+        if bubble is not None:
+            bubble.jump_to(reading, me)
+        else:
+            self._clock.jump_to(reading)
 
     def _catch_up_with_waits(self) -> bool:
         """Move the clock to where workers' timed kernel waits brought them; True if it moved.

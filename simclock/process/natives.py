@@ -1,0 +1,212 @@
+"""Threads that C code starts while a clock is bound: members of the run that Python never sees.
+
+A C library can start threads of its own: c-ares (behind aiodns, and so
+aiohttp's resolver) runs each channel's queries in a thread it makes with
+`pthread_create`, and hands the answers to the loop with
+`call_soon_threadsafe`. `threading` knows nothing of such a thread, so no hook
+sees it start, wait or work. But the kernel does: `/proc/self/task` lists every
+thread of the process.
+
+A thread that appeared while the clock is bound, and that `threading` did not
+start, is a member of the run as any thread a member starts (see
+`simclock.threads.bubble`). While it computes or sleeps in the kernel with a
+timeout (c-ares waits for a DNS reply in `epoll_wait` with the query's
+timeout), it works for the run, and the loop's clock follows real time rather
+than jumping past it. Blocked with no timeout (c-ares between queries), it
+waits for the run and holds nothing.
+
+Threads that existed when the clock was bound (a BLAS pool made at import, a
+previous test's resolver) are strangers and count for nothing here.
+
+Whether a thread came or went is asked before every jump, so it must cost
+next to nothing: glibc counts the threads it started in `__nptl_nthreads`, and
+reading that counter costs a memory load (about 20 ns from Python). Where it
+is missing (musl, say), the link count of `/proc/self/task`, which is the
+number of threads plus two, costs an `fstat` (about a microsecond). Once such
+threads exist, each one is probed at every idle decision
+(`simclock.process.probe`). Elsewhere than Linux nothing is seen, and such
+threads count for nothing, as before.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from typing import Any, Protocol
+
+from simclock.process.probe import Activity, ThreadProbe
+
+__all__ = [
+    "a_native_works",
+    "install",
+    "native_workers",
+    "threads_to_watch",
+    "uninstall",
+    "waiting",
+]
+
+_TASKS = "/proc/self/task"
+
+# The open /proc/self/task, or None where there is none.
+_tasks_fd: int | None = None
+# The threads of the process when the clock was bound.
+_before: frozenset[int] = frozenset()
+
+
+class Counter(Protocol):
+    """`counter[0]`: the number of threads of the process now."""
+
+    def __getitem__(self, index: int, /) -> int: ...
+
+
+# What counts the process's threads (see `_thread_counter`).
+_counter: Counter | None = None
+# What `_counter[0]` read at the last look (-1: look again).
+_last_count = -1
+# Native threads started since the clock was bound, with their probes.
+_probes: dict[int, ThreadProbe] = {}
+# Whether a native thread was seen in a wait with a timeout at the last look.
+_waiting = False
+
+
+class _LinkCount:
+    """`[0]`: the number of threads, from the link count of /proc/self/task."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def __getitem__(self, index: int, /) -> int:
+        try:
+            return os.fstat(self._fd).st_nlink - 2
+        except OSError:
+            return -1
+
+
+# glibc's counter as an array of one unsigned int; None: there is none; False: not sought yet.
+_glibc_counter: Any = False
+
+
+def _thread_counter(tasks_fd: int) -> Counter:
+    """glibc's count of the threads it started, read in place, else the link count."""
+    global _glibc_counter
+    if _glibc_counter is False:
+        _glibc_counter = None
+        for library in (None, "libpthread.so.0"):  # merged into libc from glibc 2.34
+            try:
+                count = ctypes.c_uint.in_dll(ctypes.CDLL(library), "__nptl_nthreads")
+            except (OSError, ValueError):
+                continue
+            _glibc_counter = memoryview(count).cast("B").cast("I")
+            break
+    if _glibc_counter is not None:
+        return _glibc_counter  # type: ignore[no-any-return]
+    return _LinkCount(tasks_fd)
+
+
+def install() -> None:
+    """The clock is bound: every thread there is now is a stranger."""
+    global _tasks_fd, _before, _last_count, _counter
+    try:
+        _tasks_fd = os.open(_TASKS, os.O_RDONLY | os.O_DIRECTORY)
+        _before = frozenset(int(tid) for tid in os.listdir(_TASKS))
+    except OSError:  # not Linux, or no /proc
+        _tasks_fd, _before, _counter = None, frozenset(), None
+        return
+    _counter = _thread_counter(_tasks_fd)
+    _last_count = _counter[0]
+
+
+def uninstall() -> None:
+    global _tasks_fd, _last_count, _waiting, _counter
+    if _tasks_fd is not None:
+        os.close(_tasks_fd)
+        _tasks_fd = None
+    _counter = None
+    _last_count = -1
+    _waiting = False
+    for probe in _probes.values():
+        probe.close()
+    _probes.clear()
+
+
+def threads_to_watch() -> tuple[Counter | None, int]:
+    """For the fast path: what counts the threads (`[0]`), and the count it must keep.
+
+    While the count stays (no thread came or went) and no native thread of the
+    run is known, no native thread can hold time. (None, 0) where nothing can be
+    watched; (counter, -1) while native threads are known: always look closer.
+    """
+    if _counter is None:
+        return None, 0
+    if _probes or _last_count < 0:
+        return _counter, -1
+    return _counter, _last_count
+
+
+def _look_for_new_ones() -> None:
+    """Start probing native threads that appeared since the last look."""
+    global _last_count
+    if _counter is None:
+        return
+    count = _counter[0]
+    if count == _last_count:
+        return  # no thread came or went since the last look
+    try:
+        now = {int(tid) for tid in os.listdir(_TASKS)}
+    except OSError:
+        return
+    pythons = {thread.native_id for thread in threading.enumerate() if not _is_dummy(thread)}
+    # A Python thread still starting has no native id yet: look again next time.
+    _last_count = -1 if None in pythons else count
+    for tid in [tid for tid in _probes if tid not in now or tid in pythons]:
+        _probes.pop(tid).close()
+    for tid in now - _before - pythons - _probes.keys():
+        _probes[tid] = ThreadProbe(tid)
+
+
+def _is_dummy(thread: threading.Thread) -> bool:
+    # A thread C code started that has since called into Python (`threading`
+    # made it a stand-in on first sight): still a native thread.
+    return isinstance(thread, threading._DummyThread)
+
+
+def native_workers() -> list[int]:
+    """The native threads of the run that compute or sleep with a timeout, by thread id."""
+    _look_for_new_ones()
+    return _workers()
+
+
+def _workers() -> list[int]:
+    global _waiting
+    working = []
+    _waiting = False
+    for tid, probe in list(_probes.items()):
+        activity = probe.activity()
+        if activity is Activity.GONE:
+            _probes.pop(tid).close()
+            continue
+        # UNKNOWN: not asleep in the kernel, so running or about to run.
+        if activity in (Activity.COMPUTING, Activity.UNKNOWN):
+            working.append(tid)
+        elif probe.timed:
+            working.append(tid)
+            _waiting = True
+    return working
+
+
+def waiting() -> bool:
+    """Whether a native thread was in a wait with a timeout at the last look.
+
+    What it hands the loop next comes after that wait: a DNS reply that took
+    0.5 s of real time took 0.5 s in a real run too.
+    """
+    return _waiting
+
+
+def a_native_works() -> bool:
+    """Whether a native thread of the run computes or sleeps with a timeout."""
+    if _counter is None:
+        return False
+    _look_for_new_ones()
+    return bool(_probes) and bool(_workers())
