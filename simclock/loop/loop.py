@@ -234,6 +234,8 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         self._strangers_since: float | None = None
         # The running thread's probe, and whether it is in `_select` (its idle wait).
         self._thread_probe: ThreadProbe | None = None
+        # The native id of the thread that runs the loop (`stuck_in_a_callback`).
+        self._running_on: int | None = None
         self._selecting = False
         self._idle_strangers: list[str] = []
         self._working_since: tuple[float, float] | None = None
@@ -287,9 +289,11 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         using no CPU between, while running and not in its own idle wait. Asked
         by one waiting worker at a time.
         """
-        probe = self._thread_probe
-        if probe is None or self._selecting or not self.is_running():
+        if self._selecting or not self.is_running() or self._running_on is None:
             return False
+        probe = self._thread_probe
+        if probe is None:  # made on first need: most runs never ask
+            probe = self._thread_probe = ThreadProbe(self._running_on)
         probe.activity()
         return probe.blocked_for_good and not self._selecting
 
@@ -460,7 +464,8 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         self._check_running()  # type: ignore[attr-defined]
         if self._thread_probe is not None:
             self._thread_probe.close()
-        self._thread_probe = ThreadProbe(threading.get_native_id())
+            self._thread_probe = None
+        self._running_on = threading.get_native_id()
         with bindings.bound(self._clock, ClockView(self._clock, self._work)):
             timeline = self._clock.timeline
             try:

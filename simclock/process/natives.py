@@ -107,14 +107,29 @@ def _thread_counter(tasks_fd: int) -> Counter:
 def install() -> None:
     """The clock is bound: every thread there is now is a stranger."""
     global _tasks_fd, _before, _last_count, _counter
-    try:
-        _tasks_fd = os.open(_TASKS, os.O_RDONLY | os.O_DIRECTORY)
-        _before = frozenset(int(tid) for tid in os.listdir(_TASKS))
-    except OSError:  # not Linux, or no /proc
-        _tasks_fd, _before, _counter = None, frozenset(), None
-        return
+    if _tasks_fd is None:
+        try:
+            _tasks_fd = os.open(_TASKS, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:  # not Linux, or no /proc
+            _counter = None
+            return
     _counter = _thread_counter(_tasks_fd)
     _last_count = _counter[0]
+    if _last_count == _python_threads():
+        _before = frozenset()  # every thread is Python's: no list needed
+        return
+    try:
+        _before = frozenset(int(tid) for tid in os.listdir(_TASKS))
+    except OSError:
+        _before = frozenset()
+
+
+def _python_threads() -> int:
+    """How many threads `threading` started, or -1 if a thread C code started is among them."""
+    active = threading._active  # type: ignore[attr-defined]
+    if any(type(thread) is threading._DummyThread for thread in list(active.values())):
+        return -1
+    return len(active) + len(threading._limbo)  # type: ignore[attr-defined]
 
 
 def uninstall() -> None:
