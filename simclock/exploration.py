@@ -134,7 +134,8 @@ def _clock_options(options: dict[str, Any]) -> dict[str, Any]:
             "explore() makes a clock for each run, on its own seed: give start=, tick= or "
             "autojump= instead of clock="
         )
-    return {name: options.pop(name) for name in ("start", "tick", "autojump") if name in options}
+    names = ("start", "tick", "autojump", "awaits")
+    return {name: options.pop(name) for name in names if name in options}
 
 
 def _systematic(

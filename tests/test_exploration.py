@@ -150,6 +150,78 @@ def test_drift_finds_a_chain_of_steps_racing_one_longer_timer():
     assert "drift: " in notes and "steps each took up to 0.02s" in notes
 
 
+def _check_then_act():
+    # Two deposits read the balance, await what stands for a database round trip,
+    # then write: the second read must come after the first write.
+    state = {"balance": 0}
+
+    async def deposit(amount):
+        seen = state["balance"]
+        await asyncio.sleep(0)  # the write's round trip
+        state["balance"] = seen + amount
+
+    async def main():
+        state["balance"] = 0
+        first = asyncio.create_task(deposit(10))
+        await asyncio.sleep(0)  # a request of main's own
+        second = asyncio.create_task(deposit(5))
+        await asyncio.gather(first, second)
+        assert state["balance"] == 15, f"a deposit was lost: {state['balance']}"
+
+    return main
+
+
+def test_awaits_that_stand_for_io_may_resume_late_and_find_a_lost_update():
+    main = _check_then_act()
+    simclock.run(main())  # asyncio's order: the first deposit ends before the second reads
+    assert str(simclock.explore(main, runs=50)) == "no failure in 50 runs (1 distinct schedules)"
+    with pytest.raises(AssertionError, match="a deposit was lost") as caught:
+        simclock.explore(main, runs=50, awaits=True)
+    notes = "\n".join(caught.value.__notes__)
+    assert "shrunk to 1 deviation" in notes
+    assert "the await of deposit() (Task-" in notes and "took longer: it resumed" in notes
+    seed = int(notes.split("seed=")[1].split(",")[0])
+    with pytest.raises(AssertionError):  # the seed replays it, awaits and all
+        simclock.run(main(), seed=seed, awaits=True)
+
+
+def test_a_late_await_never_passes_the_next_timer_nor_anyones_call_soon_order():
+    # What awaits=True may change: only when a task's own bare yield resumes,
+    # never past the instant's end (the next timer), never the order of other
+    # callbacks among themselves.
+    async def main():
+        log = []
+
+        async def yielder(name):
+            for step in range(3):
+                log.append((name, step, asyncio.get_running_loop().time()))
+                await asyncio.sleep(0)
+
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for index in range(5):
+            loop.call_soon(log.append, ("soon", index, loop.time()))
+        tasks = [asyncio.create_task(yielder(name)) for name in "abc"]
+        await asyncio.sleep(1)
+        await asyncio.gather(*tasks)
+        return log, start
+
+    for seed in range(30):
+        log, start = simclock.run(main(), seed=seed, awaits=True)
+        assert all(at == start for _name, _index, at in log), "an await resumed past the timer"
+        soons = [index for name, index, _at in log if name == "soon"]
+        assert soons == [0, 1, 2, 3, 4]
+        for name in "abc":
+            assert [step for who, step, _at in log if who == name] == [0, 1, 2]
+
+
+def test_awaits_needs_a_seed_and_a_bool():
+    with pytest.raises(ValueError, match="awaits= explores schedules: give a seed= with it"):
+        simclock.Clock(awaits=True)
+    with pytest.raises(TypeError, match="awaits must be True or False"):
+        simclock.Clock(seed=1, awaits="yes")
+
+
 @pytest.mark.parametrize(
     ("options", "error", "words"),
     [

@@ -131,6 +131,7 @@ class Clock:
         tick: float = 0.0,
         seed: int | None = None,
         drift: float = 0.0,
+        awaits: bool = False,
         autojump: bool = True,
         compute: str = "real",
         tick_loop: bool = False,
@@ -147,7 +148,9 @@ class Clock:
         `seed`: explore the schedule this seed picks (`simclock.clock.schedule`): loops
         on this clock order same-instant events by it; with `drift` (seconds, in
         [0, 1)) each callback also takes up to that much seeded CPU time, so
-        chains of steps run late as under load. Default: asyncio's order.
+        chains of steps run late as under load; with `awaits=True` a task's bare
+        `await asyncio.sleep(0)` may resume a few iterations late, as an await
+        that stands for I/O would if the I/O took longer. Default: asyncio's order.
         `forced` (with a seed): take only these decisions, asyncio's order
         elsewhere (see `simclock.clock.schedule.Schedule`; `explore` shrinks
         a failing schedule this way).
@@ -193,9 +196,10 @@ class Clock:
         #: The explored schedule loops on this clock follow, or None for asyncio's order.
         self.schedule: Schedule | None = None
         if seed is not None:
-            self.schedule = Schedule(seed, drift=drift, forced=forced)
-        elif drift:
-            raise ValueError("drift= explores schedules: give a seed= with it")
+            self.schedule = Schedule(seed, drift=drift, awaits=awaits, forced=forced)
+        elif drift or awaits:
+            name = "drift" if drift else "awaits"
+            raise ValueError(f"{name}= explores schedules: give a seed= with it")
         #: The float step at the current reading: what a deadline within it counts as due.
         self.resolution = 1e-9
         # Called with the new reading after every move: the wall clock's follower

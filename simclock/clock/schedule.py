@@ -31,6 +31,18 @@ real run allows); but a chain of short steps now takes longer than its
 nominal time, and a longer timer whose nominal instant coincides with the
 chain's end may come due before the chain's last step, as under load.
 
+`awaits` (opt-in) models awaits that stand for I/O: in code where a bare
+`await asyncio.sleep(0)` takes the place of a read or a request, the task's
+resumption may come back later than asyncio's next iteration, behind other
+ready work, as it would if that I/O had taken longer. A postponed task
+resumes after at most a few loop iterations, and always before the loop
+would go idle: every such schedule is one a real run produces when the I/O
+ends after the other work of that instant but before the next timer. Only a
+task's own bare yield is postponed; nothing is ever moved earlier, and
+`call_soon` order among the other callbacks is kept. Which tasks are slow is
+drawn per task, as priorities are (a task whose I/O is slow is slow at every
+await), so a bug that needs one task to lose every race is found often.
+
 Every decision that differs from the default order is kept in `decisions`,
 with the virtual instant and the owners involved, for the failure report.
 """
@@ -52,6 +64,8 @@ __all__ = ["Decision", "Schedule", "check_drift", "check_seed"]
 
 # How likely each multi-owner decision is to be a change point.
 _CHANGE_POINT_CHANCE = 0.05
+# The most loop iterations a slow await resumes late (`Schedule.awaits`).
+_MOST_LATE = 3
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,8 @@ class Decision:
     #: decision keeps no task alive, and shows where each one was then).
     owners: tuple[str, ...]
     ranked: tuple[int, ...]  # the order chosen, as indices into `owners`
+    #: For an await's postponement (`Schedule.awaits`): by how many loop iterations.
+    postponed: int = 0
 
     @property
     def default(self) -> tuple[str, ...]:
@@ -76,10 +92,18 @@ class Decision:
         return tuple(self.owners[index] for index in self.ranked)
 
     def __str__(self) -> str:
+        if self.postponed:
+            return f"t={self.at:.6g}s: {self.owners[0]} resumed {self.postponed} iterations late"
         return f"t={self.at:.6g}s: ran {_listed(self.chosen)} (default: {_listed(self.default)})"
 
     def explain(self) -> str:
         """The deviation as one sentence: what ran before what it would have followed."""
+        if self.postponed:
+            iterations = "iteration" if self.postponed == 1 else "iterations"
+            return (
+                f"at t={self.at:.3f}s, the await of {self.owners[0]} took longer: it resumed "
+                f"{self.postponed} loop {iterations} late, after {_listed(self.owners[1:])}"
+            )
         first = self.owners[self.ranked[0]]
         overtaken = [self.owners[i] for i in range(len(self.owners)) if i < self.ranked[0]]
         before = ", ".join(dict.fromkeys(overtaken)) or _listed(self.default)
@@ -107,12 +131,21 @@ class Schedule:
     """The seeded choices of one run. Deterministic: the same seed, the same run."""
 
     def __init__(
-        self, seed: int, *, drift: float = 0.0, forced: dict[int, tuple[int, ...]] | None = None
+        self,
+        seed: int,
+        *,
+        drift: float = 0.0,
+        awaits: bool = False,
+        forced: dict[int, tuple[int, ...]] | None = None,
     ) -> None:
         """`forced`: replay only these deviations, by decision index (see `Decision`),
-        and take asyncio's order everywhere else: how a failing schedule is shrunk."""
+        and take asyncio's order everywhere else: how a failing schedule is shrunk.
+        `awaits`: postpone tasks' bare yields (see the module's docstring)."""
         self.seed = check_seed(seed)
         self.drift = check_drift(drift)
+        if not isinstance(awaits, bool):
+            raise TypeError(f"awaits must be True or False, got {awaits!r}")
+        self.awaits = awaits
         self.forced = forced
         #: With `forced`: every decision the run met, as (index, each owner's handles
         #: in default order), for a systematic search (`simclock.explore(bound=)`).
@@ -140,7 +173,32 @@ class Schedule:
         self.reordered = 0
 
     def __repr__(self) -> str:
-        return f"Schedule(seed={self.seed}, drift={self.drift})"
+        awaits = ", awaits=True" if self.awaits else ""
+        return f"Schedule(seed={self.seed}, drift={self.drift}{awaits})"
+
+    def postpone(self, task: Any, now: float, waiting: Sequence[Any]) -> int:
+        """How many loop iterations `task`'s bare yield resumes late (0: asyncio's next one).
+
+        `waiting`: the owners of what is ready before it, which it may fall
+        behind. With nothing else ready, postponing changes nothing: no decision.
+        """
+        others = [owner for owner in waiting if owner is not task and owner is not CANCELLED]
+        if not others:
+            return 0
+        self.decision_count += 1
+        if self.forced is not None:
+            chosen = self.forced.get(self.decision_count, ())
+            late = -chosen[0] if len(chosen) == 1 and chosen[0] < 0 else 0
+        elif self._priority(task) < 0.5:
+            late = 1 + int(self._random.random() * _MOST_LATE)
+        else:
+            late = 0
+        if late:
+            self.reordered += 1
+            if len(self.decisions) < 100:
+                named = (_name(task), *dict.fromkeys(_name(owner) for owner in others))
+                self.decisions.append(Decision(now, self.decision_count, named, (-late,), late))
+        return late
 
     def step_cost(self) -> float:
         """The CPU time one callback takes in this run: at most `drift` seconds (seeded)."""
@@ -234,7 +292,11 @@ class Schedule:
 
     def report(self, limit: int = 5) -> str:
         """What this schedule did differently, for a failure message."""
-        lines = [f"schedule seed={self.seed}" + (f", drift={self.drift}" if self.drift else "")]
+        lines = [
+            f"schedule seed={self.seed}"
+            + (f", drift={self.drift}" if self.drift else "")
+            + (", awaits=True" if self.awaits else "")
+        ]
         if self.drift:
             lines.append(
                 f"  drift: {self.drift_steps:,} steps each took up to {self.drift:g}s, "

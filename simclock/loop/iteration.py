@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import math
 import sys
 from asyncio import base_events
@@ -30,7 +31,12 @@ from collections.abc import Callable, Sequence
 from contextvars import Context, copy_context
 from typing import TYPE_CHECKING, Any, TypeVarTuple
 
-from simclock._compat.asyncio_internals import MAX_SELECT_TIMEOUT, RUN_FOREVER, format_handle
+from simclock._compat.asyncio_internals import (
+    MAX_SELECT_TIMEOUT,
+    RUN_FOREVER,
+    format_handle,
+    owner_of,
+)
 from simclock.clock.clock import COARSE_FLOATS
 from simclock.loop.timers import TimerQueue, VirtualTimerHandle
 from simclock.process import natives
@@ -92,6 +98,9 @@ class LoopIteration:
 
     def _init_timers(self) -> None:
         self._timers = TimerQueue()
+        # Bare yields an explored schedule lets resume late (`Schedule.awaits`):
+        # [iterations left, handle], in the order they were postponed.
+        self._postponed: list[list[Any]] = []
 
     def _fast_path_allowed(self) -> bool:
         raise NotImplementedError
@@ -191,7 +200,37 @@ class LoopIteration:
         handle = base_events.BaseEventLoop.call_soon(self, callback, *args, context=context)  # type: ignore[arg-type]
         if handle._source_traceback:
             del handle._source_traceback[-1]
+        if self._schedule is not None and self._schedule.awaits:
+            self._maybe_postpone(handle)
         return handle  # type: ignore[no-any-return]
+
+    def _maybe_postpone(self, handle: asyncio.Handle) -> None:
+        """A task's bare yield (`await asyncio.sleep(0)`) may resume late (`Schedule.awaits`)."""
+        task = asyncio.current_task(self)  # type: ignore[arg-type]
+        if task is None or getattr(handle._callback, "__self__", None) is not task:  # type: ignore[attr-defined]
+            return  # not the running task scheduling its own next step
+        ready = self._ready
+        before = [owner_of(other) for other in itertools.islice(ready, len(ready) - 1)]
+        assert self._schedule is not None
+        late = self._schedule.postpone(task, self._clock.now, before)
+        if late:
+            ready.pop()
+            self._postponed.append([late, handle])
+
+    def _release_postponed(self) -> None:
+        """Hand back the late resumptions whose iterations are over; all of them before idling."""
+        ready = self._ready
+        kept = []
+        for entry in self._postponed:
+            entry[0] -= 1
+            if entry[0] <= 0:
+                ready.append(entry[1])
+            else:
+                kept.append(entry)
+        if not ready:  # the loop would go idle: the slow I/O is back first
+            ready.extend(entry[1] for entry in kept)
+            kept = []
+        self._postponed = kept
 
     def _order_timers(self, timers: Sequence[Any]) -> list[Any]:
         """How an explored schedule orders the timers of one deadline."""
@@ -297,6 +336,8 @@ class LoopIteration:
     def _run_once_general(self) -> None:
         """CPython's `_run_once` on deadline buckets; the selector proxy decides when idle."""
         __tracebackhide__ = True
+        if self._postponed:
+            self._release_postponed()
         timers = self._timers
         if timers.cancelled:
             timers.drop_cancelled()

@@ -345,7 +345,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
             and not self._closed
             and not self._background
             and self._clock.autojump
-            and not (self._schedule is not None and self._schedule.drift)
+            and not (self._schedule is not None and (self._schedule.drift or self._schedule.awaits))
         )
 
     def _zero_timeout_poll(self) -> Callable[[], object] | None:

@@ -30,6 +30,7 @@ def run(
     livelock_after: int = DEFAULT_LIVELOCK_AFTER,
     seed: int | None = None,
     drift: float = 0.0,
+    awaits: bool = False,
     autojump: bool = True,
     compute: str = "real",
     tick_loop: bool = False,
@@ -43,8 +44,8 @@ def run(
     `Deadlock` or `TimeLimitExceeded`.
 
     `start`, `limit`, `io_grace`, `livelock_after` and `clock` are as for
-    `VirtualEventLoop`; `tick`, `tick_loop`, `seed`, `drift`, `autojump` and `compute` are as for
-    `Clock` (a new clock's: give either `clock` or these); `debug` is as for
+    `VirtualEventLoop`; `tick`, `tick_loop`, `seed`, `drift`, `awaits`, `autojump` and
+    `compute` are as for `Clock` (a new clock's: give either `clock` or these); `debug` is as for
     `asyncio.run`. With a `seed`, the run follows that explored schedule
     (`simclock.explore`), exactly, every time; an error it raises carries a
     note with the seed and the decisions that differed from asyncio's order. With a
@@ -57,11 +58,11 @@ def run(
     if asyncio._get_running_loop() is not None:
         # Checked first, as asyncio.run does, so the coroutine is not consumed.
         raise RuntimeError("simclock.run() cannot be called from a running event loop")
-    own = tick or seed is not None or drift or autojump is not True or compute != "real"
+    own = tick or seed is not None or drift or awaits or autojump is not True or compute != "real"
     if own or tick_loop:
         if clock is not None:
             raise TypeError(
-                "pass either clock= or tick=/tick_loop=/seed=/drift=/autojump=/compute=, "
+                "pass either clock= or tick=/tick_loop=/seed=/drift=/awaits=/autojump=/compute=, "
                 "not both: a clock keeps its own"
             )
         clock = Clock(
@@ -69,6 +70,7 @@ def run(
             tick=tick,
             seed=seed,
             drift=drift,
+            awaits=awaits,
             autojump=autojump,
             compute=compute,
             tick_loop=tick_loop,

@@ -34,6 +34,7 @@ _OPTIONS = {
     "tick_loop",
     "seed",
     "drift",
+    "awaits",
     "autojump",
     "compute",
 }
@@ -65,6 +66,7 @@ class _Options:
     timeline: bool = True
     compute: str = "real"
     tick_loop: bool = False
+    awaits: bool = False
 
     def clock(self) -> Clock:
         clock = Clock(
@@ -72,6 +74,7 @@ class _Options:
             tick=self.tick,
             seed=self.seed,
             drift=self.drift,
+            awaits=self.awaits and self.seed is not None,  # explored runs only
             autojump=self.autojump,
             compute=self.compute,
             tick_loop=self.tick_loop,
@@ -230,6 +233,7 @@ def _work_out_options(node: pytest.Item | pytest.Collector | Any) -> _Options | 
         _records_timeline(node),
         marker.kwargs.get("compute", "real"),
         marker.kwargs.get("tick_loop", False),
+        marker.kwargs.get("awaits", False),
     )
 
 

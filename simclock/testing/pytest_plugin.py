@@ -151,7 +151,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "simclock(enabled=True, *, start=None, limit=None, io_grace=1.0, tick=0, seed=None, "
-        "drift=0, autojump=True): run this async test on simclock's virtual clock; "
+        "drift=0, awaits=False, autojump=True): run this async test on simclock's virtual clock; "
         "simclock(False) opts out of --simclock",
     )
     # Read once; bad settings fail before any test runs.
