@@ -308,7 +308,7 @@ def first_difference(first: Timeline, second: Timeline) -> Nondeterminism | None
     return None
 
 
-_NUMBERED = re.compile(r"\bTask-\d+\b|\b0x[0-9a-f]+\b")
+_NUMBERED = r"\bTask-\d+\b|\b0x[0-9a-f]+\b"  # compiled (and cached) by re on first use
 
 
 def _normalised(timeline: Timeline) -> list[str]:
@@ -326,7 +326,7 @@ def _normalised(timeline: Timeline) -> list[str]:
     lines = []
     for event in timeline.events:
         text = f"t={event.at:.9f}s [{event.task or '-'}] {event.kind.value}: {event.text}"
-        lines.append(_NUMBERED.sub(rename, text))
+        lines.append(re.sub(_NUMBERED, rename, text))
     return lines
 
 

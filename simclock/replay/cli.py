@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import re
 import signal
@@ -47,15 +46,51 @@ class _UsageError(Exception):
     """A mistake in the command line, found before the script runs: one line, status 2."""
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's own layout, with the width found without `shutil`.
+
+    argparse makes a formatter for every argument added, and its default one
+    imports shutil (with bz2 and lzma) for the terminal's width: 2 ms of every
+    replay's start-up, for help that is rarely printed.
+    """
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        if width is None:
+            width = _terminal_columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def _terminal_columns() -> int:
+    """What `shutil.get_terminal_size().columns` answers: $COLUMNS, the terminal, or 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="simclock",
         description="Run asyncio code on a virtual clock: sleeps and timeouts take no real time.",
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"simclock {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
         "run",
+        formatter_class=_HelpFormatter,
         help="run a script as `python SCRIPT ARGS` would, on the virtual clock",
         description="Run a script as `python SCRIPT ARGS` would, with the whole process "
         "on a virtual clock from its first line. Its stdout and stderr are untouched; "
@@ -93,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_script(run)
     compare = commands.add_parser(
         "compare",
+        formatter_class=_HelpFormatter,
         help="run a script for real and on the virtual clock; show whether the outputs match",
         description="Run SCRIPT once with python, in real time, and once under `simclock run`, "
         "then compare stdout and stderr (memory addresses aside) and report the speed-up.",
@@ -109,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_script(compare)
     check = commands.add_parser(
         "check",
+        formatter_class=_HelpFormatter,
         help="run a script twice on one schedule; report the first event where the runs differ",
         description="Run SCRIPT twice under `simclock run` on the same schedule and compare "
         "what happened: a difference means something outside the virtual clock decided it "
@@ -388,7 +425,7 @@ def _compare(script: str, args: list[str], real_timeout: float, start: str | Non
         if ours_lines != theirs_lines:
             mismatches.append(
                 "".join(
-                    difflib.unified_diff(
+                    _difflib().unified_diff(
                         theirs_lines, ours_lines, f"{stream} (python)", f"{stream} (simclock)"
                     )
                 )
@@ -412,3 +449,9 @@ def _compare(script: str, args: list[str], real_timeout: float, start: str | Non
         return 1
     print(f"match: {script}: stdout, stderr and exit status identical; {timing}")
     return 0
+
+
+def _difflib() -> Any:
+    import difflib  # only `compare` shows a diff: not every replay's start-up
+
+    return difflib

@@ -93,7 +93,7 @@ class Event:
 
 
 _STEP_WORDS = ("created", "finished", "cancelled", "failed", "ended")
-_STEP = re.compile(rf"(?P<task>.+) (?P<step>{'|'.join(_STEP_WORDS)})")
+_STEP = rf"(?P<task>.+) (?P<step>{'|'.join(_STEP_WORDS)})"
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ class TaskEvent:
         Anything else (`"세탁기 종료"`, or a name no task has) is None: text to
         look for among the printed lines and marks.
         """
-        match = _STEP.fullmatch(text)
+        match = re.fullmatch(_STEP, text)  # re caches it: no compile at import
         if match is None or match["task"] not in tasks:
             return None
         return TaskEvent(match["task"], match["step"])

@@ -16,9 +16,9 @@ only records, saves and checks.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from simclock.timeline.events import (
     ENDINGS,
@@ -320,7 +320,7 @@ class Timeline:
         if wanted == got:
             return
         lines = ["printed lines differ (- expected only, + printed only):"]
-        matcher = difflib.SequenceMatcher(a=wanted, b=got, autojunk=False)
+        matcher = _sequence_matcher()(a=wanted, b=got, autojunk=False)
         for op, a1, a2, b1, b2 in matcher.get_opcodes():
             if op == "equal":
                 lines += [f"    t={actual[i].at:7.3f}s  {got[i]!r}" for i in range(b1, b2)]
@@ -436,7 +436,7 @@ _NOTE_KINDS = (EventKind.PRINTED, EventKind.MARK)
 
 def _diff(what: str, expected: list[str], actual: list[str]) -> str:
     lines = [f"{what} differ (- expected only, + recorded only):"]
-    matcher = difflib.SequenceMatcher(a=expected, b=actual, autojunk=False)
+    matcher = _sequence_matcher()(a=expected, b=actual, autojunk=False)
     for op, a1, a2, b1, b2 in matcher.get_opcodes():
         if op == "equal":
             lines += [f"    {line!r}" for line in expected[a1:a2]]
@@ -444,3 +444,9 @@ def _diff(what: str, expected: list[str], actual: list[str]) -> str:
         lines += [f"  - {line!r}" for line in expected[a1:a2]]
         lines += [f"  + {line!r}" for line in actual[b1:b2]]
     return "\n".join(lines)
+
+
+def _sequence_matcher() -> Any:
+    from difflib import SequenceMatcher  # only a failed assertion needs it
+
+    return SequenceMatcher
