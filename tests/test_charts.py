@@ -403,3 +403,56 @@ def test_readme_shows_the_mermaid_chart_the_create_task_lesson_makes():
     result = simclock.replay_script(BLOG / "05_create_task.py")
     title = "simclock run examples/blog/05_create_task.py"
     assert shown.group(1) == draw.to_mermaid(result.timeline, title)
+
+
+def _polls_then_a_long_wait(wait):
+    async def poll(name, every):
+        for index in range(4):
+            await asyncio.sleep(every)
+            print(f"{name} poll {index}")
+
+    async def main():
+        await asyncio.gather(poll("fast", 0.5), poll("quick", 0.7))
+        await asyncio.sleep(wait)
+        print("done after the long wait")
+
+    timeline = simclock.Timeline()
+    simclock.run(main(), timeline=timeline)
+    return timeline
+
+
+@pytest.mark.parametrize("wait", [655.0, 3 * 86400.0])
+def test_a_long_quiet_stretch_is_drawn_narrow_so_the_busy_seconds_spread_out(wait):
+    timeline = _polls_then_a_long_wait(wait)
+    drawn = chart(timeline)
+    axis = drawn.axis
+    assert axis.breaks, "the quiet stretch after 2.8 s was drawn at full scale"
+    assert axis.breaks[-1][1] == drawn.span
+    # The eight polls of the first 2.8 s take most of the width, a step apart.
+    polls = sorted({note.at for note in drawn.notes if "poll" in note.text})
+    positions = [axis.position(at) for at in polls]
+    assert positions[-1] > 0.8
+    assert min(b - a for a, b in zip(positions, positions[1:], strict=False)) > 0.02
+    # No tick falls inside a break; the end of the run is labelled.
+    labelled = axis.labels(10)
+    for tick, _label in labelled:
+        assert not any(start < tick < end for start, end in axis.breaks)
+    assert labelled[-1][0] == drawn.span
+    text = draw.to_text(timeline)
+    assert "≈" in text
+    svg = draw.to_svg(timeline)
+    assert "drawn narrow" in svg
+    ET.fromstring(svg)
+
+
+def test_an_evenly_busy_run_keeps_a_linear_axis():
+    async def main():
+        for seconds in (1, 2, 3, 5):
+            await asyncio.sleep(seconds)
+            print(f"after {seconds}")
+
+    timeline = simclock.Timeline()
+    simclock.run(main(), timeline=timeline)
+    axis = chart(timeline).axis
+    assert axis.breaks == ()
+    assert axis.position(5.5) == pytest.approx(0.5)

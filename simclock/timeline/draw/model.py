@@ -9,12 +9,18 @@ Past `most_lanes` tasks a chart of one lane each is unreadable, so the chart
 also carries a summary: the tasks grouped by the coroutine they ran, with
 counts, which the drawings show instead of the lanes.
 
+A long run whose events crowd into a few short stretches (the first seconds
+of an 11-minute run, then its end) would draw those stretches a few pixels
+wide. Its `Axis` draws each long quiet stretch narrow instead, as a break in
+the axis, and gives the rest of the width to the time where things happen.
+
 Building a chart takes time in proportion to the events, whatever their
 number: every lookup is a dict, never a scan.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,6 +33,7 @@ __all__ = [
     "MOST_LANES",
     "PROFILE_BINS",
     "TOP_LEVEL",
+    "Axis",
     "Chart",
     "Join",
     "Lane",
@@ -138,6 +145,119 @@ class LaneGroup:
         )
 
 
+# A quiet stretch longer than this share of the run may be drawn as a break...
+_QUIET_SHARE = 0.25
+# ...when the stretches where things happen add up to at most this share of it.
+_BUSY_SHARE = 0.1
+# The width a break takes, as a share of the plot, and the most breaks an axis has.
+_BREAK_WIDTH = 0.04
+_MOST_BREAKS = 4
+
+
+@dataclass(frozen=True)
+class Axis:
+    """Where an instant lies along a chart: 0.0 at the start of the run, 1.0 at its end.
+
+    Linear, except across `breaks`: long stretches in which nothing happened,
+    each drawn `_BREAK_WIDTH` wide. The time between them shares the rest of
+    the width, at one scale.
+    """
+
+    span: float
+    breaks: tuple[tuple[float, float], ...] = ()
+
+    @classmethod
+    def of(cls, span: float, instants: list[float]) -> Axis:
+        """The axis for a run of `span` seconds whose events fell at `instants`.
+
+        A stretch with no event that is longer than `_QUIET_SHARE` of the time
+        around it becomes a break when what remains is at most `_BUSY_SHARE`
+        of that time; the stretches between are looked at again the same way
+        (a busy minute within a quiet day), up to `_MOST_BREAKS` breaks.
+        """
+        if span <= 0:
+            return cls(span)
+        points = sorted({0.0, span, *(at for at in instants if 0 <= at <= span)})
+        breaks: list[tuple[float, float]] = []
+        pending = [(0.0, float(span))]
+        while pending and len(breaks) < _MOST_BREAKS:
+            low, high = pending.pop()
+            inner = [at for at in points if low <= at <= high]
+            length = high - low
+            quiet = [
+                (start, end)
+                for start, end in itertools.pairwise(inner)
+                if end - start > _QUIET_SHARE * length
+            ]
+            busy = length - sum(end - start for start, end in quiet)
+            if not quiet or busy <= 0 or busy > _BUSY_SHARE * length:
+                continue
+            breaks += quiet[: _MOST_BREAKS - len(breaks)]
+            edges = [low, *(at for stretch in quiet for at in stretch), high]
+            pending += [(edges[i], edges[i + 1]) for i in range(0, len(edges), 2)]
+        return cls(span, tuple(sorted(breaks)))
+
+    @property
+    def _scale(self) -> float:
+        """Width per second outside the breaks."""
+        busy = self.span - sum(end - start for start, end in self.breaks)
+        return (1.0 - _BREAK_WIDTH * len(self.breaks)) / busy if busy > 0 else 0.0
+
+    def position(self, at: float) -> float:
+        """Where `at` lies, from 0.0 to 1.0."""
+        if self.span <= 0:
+            return 0.0
+        if not self.breaks:
+            return min(1.0, max(0.0, at / self.span))
+        scale = self._scale
+        position, last = 0.0, 0.0
+        for start, end in self.breaks:
+            if at <= start:
+                break
+            position += (start - last) * scale
+            if at < end:
+                return position + _BREAK_WIDTH * (at - start) / (end - start)
+            position += _BREAK_WIDTH
+            last = end
+        return min(1.0, position + (max(at, last) - last) * scale)
+
+    def segments(self) -> list[tuple[float, float]]:
+        """The stretches drawn at the common scale, between the breaks."""
+        edges = [0.0]
+        for start, end in self.breaks:
+            edges += [start, end]
+        edges.append(self.span)
+        return [(edges[i], edges[i + 1]) for i in range(0, len(edges), 2)]
+
+    def ticks(self, most: int) -> list[float]:
+        """Instants to label, about `most` of them: round ones, and each break's edges."""
+        if not self.breaks:
+            return ticks(self.span, most)
+        shown: list[float] = []
+        scale = self._scale
+        for start, end in self.segments():
+            share = max(1, round(most * (end - start) * scale))
+            step = nice_step(end - start, share)
+            inside: list[float] = []
+            index = math.floor(start / step + 1e-9) + 1
+            while index * step < end - step / 2 and len(inside) < share + 1:
+                inside.append(round(index * step, 9))
+                index += 1
+            for at in (start, *(at for at in inside if at - start >= step / 2), end):
+                if not shown or at > shown[-1]:
+                    shown.append(at)
+        return shown
+
+    def labels(self, most: int) -> list[tuple[float, str]]:
+        """`ticks(most)`, each with its label in the unit of its stretch (`2s`, then `11min`)."""
+        shown = self.ticks(most)
+        if not self.breaks:
+            return [(at, seconds(at, shown[-1])) for at in shown]
+        # A break's edges fall where events did, not on round times: three digits.
+        ends = [end for _start, end in self.segments()]
+        return [(at, seconds(at, next(end for end in ends if end >= at), 3)) for at in shown]
+
+
 @dataclass
 class Chart:
     lanes: list[Lane]
@@ -145,6 +265,7 @@ class Chart:
     joins: list[Join]
     span: float
     groups: list[LaneGroup] | None = None
+    axis: Axis = field(default_factory=lambda: Axis(0.0))
 
     @property
     def summarised(self) -> bool:
@@ -204,9 +325,11 @@ def chart(timeline: Timeline, most_lanes: int = MOST_LANES, label_width: int = 3
         ordered.insert(0, lanes[TOP_LEVEL])
     _distinguish(ordered, label_width)
     span = max(timeline.end, timeline.virtual_seconds)
-    result = Chart(ordered, notes, joins, span)
+    result = Chart(ordered, notes, joins, span, axis=Axis(span))
     if len(ordered) > most_lanes:
-        result.groups = _groups(ordered, span)
+        result.groups = _groups(ordered, span)  # profiles in even bins: a linear axis
+    else:
+        result.axis = Axis.of(span, [event.at for event in timeline.events])
     return result
 
 
@@ -297,25 +420,25 @@ def ticks(span: float, most: int) -> list[float]:
     return [round(index * step, 9) for index in range(count)]
 
 
-def seconds(value: float, top: float | None = None) -> str:
+def seconds(value: float, top: float | None = None, digits: int = 6) -> str:
     """A time in the unit that fits: `250ms`, `4s`, `2.5s`, `12min`, `1.5h`, `3d`.
 
     `top`: the largest value shown beside it (an axis's last tick), so that
     one axis reads in one unit (`0`, `30min`, `60min`, `90min`); without it
-    the unit follows the value itself.
+    the unit follows the value itself. `digits`: significant digits at most.
     """
     if value == 0:
         return "0"
     scale = abs(value) if top is None else abs(top)
     if scale < 1:
-        return f"{value * 1000:.6g}ms"
+        return f"{value * 1000:.{digits}g}ms"
     if scale <= 2 * _MINUTE:
-        return f"{value:.6g}s"
+        return f"{value:.{digits}g}s"
     if scale <= 2 * _HOUR:
-        return f"{value / _MINUTE:.6g}min"
+        return f"{value / _MINUTE:.{digits}g}min"
     if scale <= 2 * _DAY:
-        return f"{value / _HOUR:.6g}h"
-    return f"{value / _DAY:.6g}d"
+        return f"{value / _HOUR:.{digits}g}h"
+    return f"{value / _DAY:.{digits}g}d"
 
 
 def moment(value: float) -> str:

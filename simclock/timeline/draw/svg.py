@@ -29,7 +29,6 @@ from simclock.timeline.draw.model import (
     number_ranges,
     seconds,
     summary,
-    ticks,
 )
 from simclock.timeline.timeline import EventKind, Timeline
 
@@ -82,11 +81,11 @@ class _Layout:
         self.width = round(self.plot_left + _PLOT_WIDTH + 48)
         self.lane_height = _lane_height(len(labels))
         self.plot_bottom = _TOP + self.lane_height * max(1, len(labels))
-        self.scale = _PLOT_WIDTH / drawn.span if drawn.span > 0 else 0.0
+        self.position = drawn.axis.position
         self.text_columns = max(30, int((self.width - _MARGIN * 2) / _COLUMN))
 
     def x(self, at: float) -> float:
-        return self.plot_left + at * self.scale
+        return self.plot_left + self.position(at) * _PLOT_WIDTH
 
     def y(self, index: int) -> float:
         return _TOP + index * self.lane_height + self.lane_height / 2
@@ -137,14 +136,37 @@ def picture(drawn: Chart, timeline: Timeline, title: str, listing: bool = True) 
 
 def _axis(drawn: Chart, layout: _Layout) -> list[str]:
     parts = []
-    axis_ticks = ticks(drawn.span, 10)
-    for tick in axis_ticks:
+    labelled = drawn.axis.labels(10)
+    placed: list[tuple[float, float]] = []  # labels' extents: none may overlap
+    shown = set()
+    # The end of the run first: it is labelled whatever it crowds out.
+    for index in [len(labelled) - 1, *range(len(labelled) - 1)]:
+        x = layout.x(labelled[index][0])
+        half = len(labelled[index][1]) * _COLUMN / 2 + 2
+        if not any(x - half < right and left < x + half for left, right in placed):
+            placed.append((x - half, x + half))
+            shown.add(index)
+    for index, (tick, label) in enumerate(labelled):
         x = layout.x(tick)
         parts.append(
             f'<line x1="{x:.1f}" y1="{_TOP - 6}" x2="{x:.1f}" y2="{layout.plot_bottom}" '
             'stroke="#e0e0e0"/>'
-            f'<text x="{x:.1f}" y="{layout.plot_bottom + 16}" text-anchor="middle" fill="#555">'
-            f"{seconds(tick, axis_ticks[-1])}</text>"
+        )
+        if index in shown:
+            parts.append(
+                f'<text x="{x:.1f}" y="{layout.plot_bottom + 16}" text-anchor="middle" '
+                f'fill="#555">{label}</text>'
+            )
+    for start, end in drawn.axis.breaks:
+        # A quiet stretch drawn narrow: two slants across the axis, and its length.
+        x1, x2 = layout.x(start), layout.x(end)
+        middle, y = (x1 + x2) / 2, layout.plot_bottom + 4
+        parts.append(
+            f'<rect x="{x1:.1f}" y="{_TOP - 6}" width="{x2 - x1:.1f}" '
+            f'height="{layout.plot_bottom - _TOP + 6}" fill="#f4f4f4"/>'
+            f'<path d="M{middle - 5:.1f},{y + 5:.1f} l4,-10 M{middle + 1:.1f},{y + 5:.1f} l4,-10" '
+            f'stroke="#888" stroke-width="1.2"><title>nothing happened for '
+            f"{seconds(end - start)} ({start:.3f}s to {end:.3f}s): drawn narrow</title></path>"
         )
     return parts
 

@@ -21,9 +21,7 @@ from simclock.timeline.draw.model import (
     LaneGroup,
     chart,
     moment,
-    seconds,
     summary,
-    ticks,
 )
 from simclock.timeline.timeline import EventKind, Timeline
 
@@ -58,19 +56,22 @@ def to_text(timeline: Timeline, width: int = 80) -> str:
     label_width = max([columns(row[0]) for row in rows] + [4]) + 1
     cells = max(10, width - label_width - 1)
     span = drawn.span
-    scale = (cells - 1) / span if span > 0 else 0.0
+    position = drawn.axis.position
 
     def cell(at: float) -> int:
-        return min(cells - 1, max(0, round(at * scale)))
+        return min(cells - 1, max(0, round(position(at) * (cells - 1))))
 
     lines = [f"simclock timeline: {summary(timeline)}", ""]
     axis, marks = [" "] * cells, [" "] * cells
-    axis_ticks = ticks(span, max(1, cells // 10))
-    for tick in axis_ticks:
-        text = seconds(tick, axis_ticks[-1])
+    for quiet_from, quiet_to in drawn.axis.breaks:  # a quiet stretch drawn narrow
+        for index in range(cell(quiet_from) + 1, cell(quiet_to)):
+            marks[index] = "≈"
+    labelled = drawn.axis.labels(max(1, cells // 10))
+    # The end of the run first: it is labelled whatever it crowds out.
+    for tick, text in [labelled[-1], *labelled[:-1]]:
         where = cell(tick)
         left = min(where, cells - len(text))  # the last label ends at its tick
-        if all(c == " " for c in axis[max(0, left - 1) : left + len(text)]):
+        if all(c == " " for c in axis[max(0, left - 1) : left + len(text) + 1]):
             axis[left : left + len(text)] = text
             marks[where] = "|"
     lines.append(f"{'':<{label_width}}{''.join(axis).rstrip()}")
