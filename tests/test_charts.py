@@ -1,6 +1,7 @@
 """Charts of a timeline: valid for any text, readable at a glance, and in every format."""
 
 import asyncio
+import itertools
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -432,7 +433,7 @@ def test_a_long_quiet_stretch_is_drawn_narrow_so_the_busy_seconds_spread_out(wai
     polls = sorted({note.at for note in drawn.notes if "poll" in note.text})
     positions = [axis.position(at) for at in polls]
     assert positions[-1] > 0.8
-    assert min(b - a for a, b in zip(positions, positions[1:], strict=False)) > 0.02
+    assert min(b - a for a, b in itertools.pairwise(positions)) > 0.02
     # No tick falls inside a break; the end of the run is labelled.
     labelled = axis.labels(10)
     for tick, _label in labelled:

@@ -25,7 +25,7 @@ LAYERS: list[set[str]] = [
     {"process"},
     {"threads"},
     {"loop"},
-    {"exploration", "testing"},
+    {"exploration", "strategies", "testing"},
     {"replay"},
     {"__init__", "__main__", "render", "pytest_plugin"},
 ]

@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Coroutine, Generator, Iterator
+from collections.abc import Callable, Coroutine, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
@@ -136,6 +136,7 @@ class Clock:
         compute: str = "real",
         tick_loop: bool = False,
         forced: dict[int, tuple[int, ...]] | None = None,
+        choices: Sequence[int] | None = None,
     ) -> None:
         """`start`: the wall-clock instant at `now == 0`, as for `simclock.run`; default
         `DEFAULT_START`. `tick`: seconds each read of `time.monotonic()` or
@@ -153,7 +154,8 @@ class Clock:
         that stands for I/O would if the I/O took longer. Default: asyncio's order.
         `forced` (with a seed): take only these decisions, asyncio's order
         elsewhere (see `simclock.clock.schedule.Schedule`; `explore` shrinks
-        a failing schedule this way).
+        a failing schedule this way). `choices` (with a seed): take each decision
+        from this sequence of numbers instead (`simclock.strategies`).
 
         `autojump`: whether an idle loop moves the clock to the next deadline by
         itself (the default). With `autojump=False` time moves only when the
@@ -196,7 +198,9 @@ class Clock:
         #: The explored schedule loops on this clock follow, or None for asyncio's order.
         self.schedule: Schedule | None = None
         if seed is not None:
-            self.schedule = Schedule(seed, drift=drift, awaits=awaits, forced=forced)
+            self.schedule = Schedule(
+                seed, drift=drift, awaits=awaits, forced=forced, choices=choices
+            )
         elif drift or awaits:
             name = "drift" if drift else "awaits"
             raise ValueError(f"{name}= explores schedules: give a seed= with it")

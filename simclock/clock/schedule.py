@@ -121,6 +121,13 @@ def check_seed(seed: object) -> int:
     return int(seed)
 
 
+def _check_choices(choices: Sequence[int]) -> Sequence[int]:
+    for choice in choices:
+        if isinstance(choice, bool) or not isinstance(choice, numbers.Integral) or choice < 0:
+            raise ValueError(f"choices must be whole numbers >= 0, got {choice!r}")
+    return choices
+
+
 def check_drift(drift: object) -> float:
     if isinstance(drift, bool) or not isinstance(drift, numbers.Real) or not 0 <= float(drift) < 1:
         raise ValueError(f"drift must be a number in [0, 1), got {drift!r}")
@@ -137,16 +144,23 @@ class Schedule:
         drift: float = 0.0,
         awaits: bool = False,
         forced: dict[int, tuple[int, ...]] | None = None,
+        choices: Sequence[int] | None = None,
     ) -> None:
         """`forced`: replay only these deviations, by decision index (see `Decision`),
         and take asyncio's order everywhere else: how a failing schedule is shrunk.
-        `awaits`: postpone tasks' bare yields (see the module's docstring)."""
+        `awaits`: postpone tasks' bare yields (see the module's docstring).
+        `choices`: take each decision from this sequence instead of the seed's
+        random draws, one number per decision (0, or a decision past its end:
+        asyncio's order; n: the n-th owner, counted round, goes first; for an
+        await, n mod 4 iterations late). What `simclock.strategies` generates,
+        so that Hypothesis shrinks a failing schedule by shrinking the numbers."""
         self.seed = check_seed(seed)
         self.drift = check_drift(drift)
         if not isinstance(awaits, bool):
             raise TypeError(f"awaits must be True or False, got {awaits!r}")
         self.awaits = awaits
         self.forced = forced
+        self.choices = None if choices is None else tuple(_check_choices(choices))
         #: With `forced`: every decision the run met, as (index, each owner's handles
         #: in default order), for a systematic search (`simclock.explore(bound=)`).
         self.points: list[tuple[int, list[list[int]]]] = []
@@ -174,7 +188,8 @@ class Schedule:
 
     def __repr__(self) -> str:
         awaits = ", awaits=True" if self.awaits else ""
-        return f"Schedule(seed={self.seed}, drift={self.drift}{awaits})"
+        choices = f", choices={list(self.choices)}" if self.choices is not None else ""
+        return f"Schedule(seed={self.seed}, drift={self.drift}{awaits}{choices})"
 
     def postpone(self, task: Any, now: float, waiting: Sequence[Any]) -> int:
         """How many loop iterations `task`'s bare yield resumes late (0: asyncio's next one).
@@ -186,7 +201,9 @@ class Schedule:
         if not others:
             return 0
         self.decision_count += 1
-        if self.forced is not None:
+        if self.choices is not None:
+            late = self._choice() % (_MOST_LATE + 1)
+        elif self.forced is not None:
             chosen = self.forced.get(self.decision_count, ())
             late = -chosen[0] if len(chosen) == 1 and chosen[0] < 0 else 0
         elif self._priority(task) < 0.5:
@@ -221,6 +238,8 @@ class Schedule:
         if len(set(keys)) < 2:
             return list(handles)  # one owner: its handles keep their order
         self.decision_count += 1
+        if self.choices is not None:
+            return self._chosen_order(handles, owners, now)
         if self.forced is not None:
             self.points.append((self.decision_count, _groups(owners)))
             return self._forced_order(handles, owners, now)
@@ -235,6 +254,22 @@ class Schedule:
         ranked = sorted(range(len(handles)), key=descending.__getitem__)
         if ranked == list(range(len(handles))):
             return list(handles)
+        self._record(now, owners, ranked)
+        return [handles[index] for index in ranked]
+
+    def _choice(self) -> int:
+        """This decision's number in `choices` (0 past their end)."""
+        assert self.choices is not None
+        index = self.decision_count - 1
+        return self.choices[index] if index < len(self.choices) else 0
+
+    def _chosen_order(self, handles: Sequence[Any], owners: Sequence[Any], now: float) -> list[Any]:
+        groups = _groups(owners)
+        choice = self._choice()
+        if choice == 0 or choice % len(groups) == 0:
+            return list(handles)  # the first owner first: asyncio's order
+        first = groups[choice % len(groups)]
+        ranked = first + [index for index in range(len(handles)) if index not in first]
         self._record(now, owners, ranked)
         return [handles[index] for index in ranked]
 
@@ -293,7 +328,8 @@ class Schedule:
     def report(self, limit: int = 5) -> str:
         """What this schedule did differently, for a failure message."""
         lines = [
-            f"schedule seed={self.seed}"
+            (f"schedule choices={list(self.choices)}" if self.choices is not None else "")
+            + (f"schedule seed={self.seed}" if self.choices is None else "")
             + (f", drift={self.drift}" if self.drift else "")
             + (", awaits=True" if self.awaits else "")
         ]
