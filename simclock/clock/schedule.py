@@ -22,9 +22,14 @@ where shuffling each meeting independently would need luck at each one. At a
 few random decisions (the "change points") the highest owner drops below all
 others, which reaches orders a fixed priority never gives.
 
-`drift` models a machine that takes time to work: after each callback the
-clock moves on by a seeded amount of at most `drift` seconds, as the CPU time
-of a step would on a real machine. Deadlines are still set from
+`drift` models a machine that takes time to work: before each callback runs
+the clock moves on by a seeded amount of at most `drift` seconds, as the CPU
+time of reaching and running a step would on a real machine, so what the step
+does (the next timer it sets, the time it reads) comes that much later. Some
+owners are slow in a run and others quick, as priorities are drawn (a slow
+task's steps each cost between half of `drift` and all of it, a quick one's at
+most a quarter), so a chain of a slow task's steps falls behind step after
+step while a quick task's timer keeps its time. Deadlines are still set from
 `loop.time()`, which never goes back, so a timer set later with a later
 deadline never comes due first (a per-timer stretch could do that, which no
 real run allows); but a chain of short steps now takes longer than its
@@ -176,6 +181,9 @@ class Schedule:
         self._by_id: dict[int, float] = {}
         self._watching: dict[int, weakref.ref[Any]] = {}
         self._by_value: dict[Any, float] = {}
+        # Which owners are slow under `drift`, by id, forgotten as priorities are.
+        self._slow: dict[int, bool] = {}
+        self._watching_slow: dict[int, weakref.ref[Any]] = {}
         self._demoted = 0
         #: Decisions that differed from the default order, oldest first (at most 100 kept).
         self.decisions: list[Decision] = []
@@ -217,12 +225,30 @@ class Schedule:
                 self.decisions.append(Decision(now, self.decision_count, named, (-late,), late))
         return late
 
-    def step_cost(self) -> float:
-        """The CPU time one callback takes in this run: at most `drift` seconds (seeded)."""
-        cost = self.drift * self._drift_random.random()
+    def step_cost(self, owner: Any = None) -> float:
+        """The CPU time a callback of `owner` takes in this run: at most `drift` seconds (seeded).
+
+        A slow owner's steps take between half of `drift` and all of it, a
+        quick one's at most a quarter; which owners are slow is drawn once each.
+        """
+        slow = self._slow.get(id(owner))
+        if slow is None:
+            slow = self._slow[id(owner)] = self._drift_random.random() < 0.5
+            try:
+                self._watching_slow[id(owner)] = weakref.ref(
+                    owner, functools.partial(self._forget_slow, id(owner))
+                )
+            except TypeError:
+                pass
+        draw = self._drift_random.random()
+        cost = self.drift * (0.5 + 0.5 * draw if slow else 0.25 * draw)
         self.drifted += cost
         self.drift_steps += 1
         return cost
+
+    def _forget_slow(self, key: int, _gone: object) -> None:
+        self._slow.pop(key, None)
+        self._watching_slow.pop(key, None)
 
     def order(
         self, handles: Sequence[Any], now: float, owners: Sequence[Any] | None = None

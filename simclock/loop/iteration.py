@@ -370,10 +370,12 @@ class LoopIteration:
             if handle._cancelled:
                 continue
             if drifting:
-                # The step takes CPU time (`Schedule.step_cost`): the clock moves on,
-                # never past a timer's deadline unseen (the next iteration pops it).
+                # Reaching and running the step takes CPU time (`Schedule.step_cost`):
+                # the clock moves on first, so what the step sets and reads comes
+                # later; a timer passed meanwhile is popped, late, by the next iteration.
+                cost = schedule.step_cost(owner_of(handle))  # type: ignore[union-attr]
+                self._clock.jump_to(self._clock.reading + cost)
                 handle._run()
-                self._clock.jump_to(self._clock.reading + schedule.step_cost())  # type: ignore[union-attr]
                 continue
             if not self._debug:
                 handle._run()
