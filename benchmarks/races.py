@@ -41,7 +41,7 @@ ROUNDS = 9
 HARD_CAP = 3
 # simloom shrinks outside its search: only the first few found seeds, for the shrunk size.
 SHRINK_SEEDS = 5
-DRIFT = 0.001  # simclock's per-step CPU time for the drift programs: at most 1 ms
+DRIFT = 0.001  # simclock's per-step CPU time, every program: at most 1 ms
 
 
 @dataclass
@@ -110,13 +110,12 @@ class SimclockTool:
         simclock.exploration._shrink = timed_shrink  # to leave shrinking out of run times
 
     def options(self, module: ModuleType) -> tuple[dict[str, Any], str]:
-        if module.KIND == "drift":
-            return {"drift": DRIFT}, f"drift={DRIFT}"
-        if module.KIND == "await":
-            if self.awaits:
-                return {"awaits": True}, "awaits=True"
-            return {}, "awaits mode missing"
-        return {}, ""
+        # One setup for every program, as for the peers: the program's class is not
+        # consulted. Ties and I/O batches are always explored; drift and (when this
+        # simclock has it) awaits are the opt-in modes a race hunt turns on.
+        if self.awaits:
+            return {"drift": DRIFT, "awaits": True}, f"drift={DRIFT}, awaits=True"
+        return {"drift": DRIFT}, f"drift={DRIFT} (awaits mode missing)"
 
     def search(self, module: ModuleType, seed: int, runs: int) -> Search:
         options, _ = self.options(module)

@@ -845,6 +845,69 @@ def test_explore_finds_a_race_and_its_seed_replays_it(pytester, args):
     swept.stdout.fnmatch_lines([f"*test_lost_update: {failed} of 30 schedules failed (seeds *"])
 
 
+TIES_TEST = textwrap.dedent("""
+    import asyncio
+    import pytest
+
+    @pytest.mark.simclock
+    async def test_ties():
+        order = []
+
+        async def one(name):
+            await asyncio.sleep(1)
+            order.append(name)
+
+        await asyncio.gather(*(one(name) for name in "abc"))
+        assert sorted(order) == ["a", "b", "c"]
+""")
+
+
+def test_explore_counts_distinct_schedules_and_stops_at_its_budget(pytester):
+    write(pytester, TIES_TEST)
+    swept = run(pytester, *NO_ASYNCIO, "--simclock-explore=100")
+    swept.assert_outcomes(passed=100)
+    # Three timers due together: 3! orders, and no more however many runs.
+    swept.stdout.fnmatch_lines(["*test_ties: 100 schedules tried (6 distinct), none failed"])
+    budget = ["--simclock-explore=3000", "--simclock-explore-budget=0.1"]
+    budgeted = run(pytester, *NO_ASYNCIO, *budget)
+    outcomes = budgeted.parseoutcomes()
+    # 3,000 schedules of a millisecond each take more than 0.1 s on any machine.
+    assert 1 <= outcomes["passed"] < 3000 and outcomes["skipped"] == 3000 - outcomes["passed"]
+    budgeted.stdout.fnmatch_lines(["*none failed; stopped by its budget of 0.1 s"])
+    bad = run(pytester, *NO_ASYNCIO, "--simclock-explore=5", "--simclock-explore-budget=nan")
+    bad.stderr.fnmatch_lines(["*--simclock-explore-budget takes a positive number*nan*"])
+
+
+def test_the_marker_takes_awaits_for_explored_runs(pytester):
+    write(
+        pytester,
+        """
+        import asyncio
+        import pytest
+
+        state = {"balance": 0}
+
+        async def deposit(amount):
+            seen = state["balance"]
+            await asyncio.sleep(0)  # stands for the write's round trip
+            state["balance"] = seen + amount
+
+        @pytest.mark.simclock(awaits=True)
+        async def test_deposits():
+            state["balance"] = 0
+            first = asyncio.create_task(deposit(10))
+            await asyncio.sleep(0)
+            second = asyncio.create_task(deposit(5))
+            await asyncio.gather(first, second)
+            assert state["balance"] == 15
+        """,
+    )
+    run(pytester, *NO_ASYNCIO).assert_outcomes(passed=1)  # asyncio's own order
+    explored = run(pytester, *NO_ASYNCIO, "--simclock-explore=50")
+    assert explored.parseoutcomes().get("failed") == 1
+    explored.stdout.fnmatch_lines(["*schedule seed=*, awaits=True*", "*resumed * iterations late*"])
+
+
 def test_the_marker_takes_a_seed_and_manual_time(pytester):
     write(
         pytester,

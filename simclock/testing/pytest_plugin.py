@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from simclock.clock.clock import Clock
 from simclock.errors import SimclockError
 from simclock.loop.loop import VirtualEventLoop, check_io_grace, check_limit
 from simclock.loop.outside import DEFAULT_IO_GRACE
@@ -109,6 +110,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="with --simclock-explore: run all N schedules of each test, failing or not",
     )
+    group.addoption(
+        "--simclock-explore-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="with --simclock-explore: stop exploring a test once its schedules have taken "
+        "this many real seconds",
+    )
     parser.addini("simclock_all", "run every async test on the virtual clock", "bool", False)
     parser.addini(
         "simclock_limit",
@@ -156,6 +165,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     # Read once; bad settings fail before any test runs.
     _settings(config)
+    budget = config.getoption("simclock_explore_budget")
+    if budget is not None and not budget > 0:  # NaN too
+        raise pytest.UsageError(
+            f"--simclock-explore-budget takes a positive number of real seconds, got {budget}"
+        )
     _keep_pytest_timing_real(config)
 
 
@@ -271,6 +285,10 @@ class _Explored:
         self.planned = planned
         self.tried: list[int] = []
         self.failed: list[int] = []
+        #: Real seconds its schedules took (setup, call and teardown).
+        self.spent = 0.0
+        #: Distinct schedules taken, by their deviations from asyncio's order.
+        self.distinct: set[tuple[tuple[int, tuple[int, ...]], ...]] = set()
 
 
 def _explored(item: pytest.Item) -> _Explored:
@@ -286,9 +304,19 @@ def _explored(item: pytest.Item) -> _Explored:
 def _skip_once_a_schedule_failed(item: pytest.Item) -> None:
     """Without --simclock-explore-all, a test's exploration stops at its first failing schedule."""
     seed = _explored_seed_of(item)
-    if seed is None or item.config.getoption("simclock_explore_all"):
+    if seed is None:
         return
     record = _explored(item)
+    budget = item.config.getoption("simclock_explore_budget")
+    if budget is not None and record.spent >= budget:
+        reason = (
+            f"schedule exploration of this test stopped: its budget of {budget:g} real "
+            f"seconds is spent ({len(record.tried)} schedules tried)"
+        )
+        item.add_marker(pytest.mark.skip(reason=reason))
+        return
+    if item.config.getoption("simclock_explore_all"):
+        return
     if record.failed:
         # A marker, skipped by pytest's own setup: raised here, in a wrapper that runs
         # before the others', it would leave their teardowns without their setups.
@@ -299,12 +327,17 @@ def _skip_once_a_schedule_failed(item: pytest.Item) -> None:
         item.add_marker(pytest.mark.skip(reason=reason))
 
 
-def _count_explored(item: pytest.Item, report: pytest.TestReport) -> None:
+def _count_explored(
+    item: pytest.Item, report: pytest.TestReport, clock: Clock | None = None
+) -> None:
     seed = _explored_seed_of(item)
     if seed is None or report.skipped:
         return
     # Tried once its call ran, or once its setup failed; a failure at any stage counts.
     record = _explored(item)
+    record.spent += report.duration
+    if report.when == "call" and clock is not None and clock.schedule is not None:
+        record.distinct.add(clock.schedule.fingerprint())
     tried = report.when == "call" or (report.when == "setup" and report.failed)
     if tried and seed not in record.tried:
         record.tried.append(seed)
@@ -317,10 +350,17 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if not records:
         return
     terminalreporter.section("simclock schedule exploration")
+    budget = config.getoption("simclock_explore_budget")
     for test, record in records.items():
         tried = len(record.tried)
+        distinct = f" ({len(record.distinct)} distinct)" if record.distinct else ""
+        spent = (
+            f"; stopped by its budget of {budget:g} s"
+            if budget is not None and record.spent >= budget and tried < record.planned
+            else ""
+        )
         if not record.failed:
-            terminalreporter.line(f"{test}: {tried} schedules tried, none failed")
+            terminalreporter.line(f"{test}: {tried} schedules tried{distinct}, none failed{spent}")
             continue
         if config.getoption("simclock_explore_all"):
             seeds = ", ".join(str(seed) for seed in sorted(record.failed))
@@ -719,6 +759,17 @@ def _close_own_loop(item: pytest.Item) -> None:
             loop.close()
 
 
+def _test_clock(item: pytest.Item) -> Clock | None:
+    """The clock `item` ran on, if it ran on one."""
+    loop = item.stash.get(_OWN_LOOP, None)
+    loops = item.stash.get(_TEST_LOOPS, None)
+    clock = loop.clock if loop is not None else bindings.last_bound()
+    clock = clock or item.stash.get(_FIXTURE_CLOCK, None)
+    if clock is None and isinstance(loops, TestLoops):
+        clock = loops.clock  # None if the test made no loop
+    return clock
+
+
 def _report_stalls_briefly(
     item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport
 ) -> None:
@@ -744,15 +795,11 @@ def pytest_runtest_makereport(
     if report.failed:
         item.stash[_FAILED] = True
         _report_stalls_briefly(item, call, report)
-    _count_explored(item, report)
-    if report.failed and _options(item) is not None:
-        loop = item.stash.get(_OWN_LOOP, None)
-        loops = item.stash.get(_TEST_LOOPS, None)
-        clock = loop.clock if loop is not None else bindings.last_bound()
-        clock = clock or item.stash.get(_FIXTURE_CLOCK, None)
-        if clock is None and isinstance(loops, TestLoops):
-            clock = loops.clock  # None if the test made no loop: then no section
-        if clock is not None:
+    explored = _explored_seed_of(item) is not None
+    if explored or (report.failed and _options(item) is not None):
+        clock = _test_clock(item)
+        _count_explored(item, report, clock)
+        if report.failed and _options(item) is not None and clock is not None:
             report.sections.append(("simclock", _failure_report(clock)))
     if call.when == "teardown":
         # Items live as long as the session; the loop, clock and timeline must not.
