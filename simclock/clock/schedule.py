@@ -69,6 +69,10 @@ __all__ = ["Decision", "Schedule", "check_drift", "check_seed"]
 
 # How likely each multi-owner decision is to be a change point.
 _CHANGE_POINT_CHANCE = 0.05
+# Owners a decision names in each order (the rest are `_UNNAMED`): more than a
+# report shows.
+_NAMED = 8
+_UNNAMED = "..."
 # The most loop iterations a slow await resumes late (`Schedule.awaits`).
 _MOST_LATE = 3
 
@@ -110,8 +114,10 @@ class Decision:
                 f"{self.postponed} loop {iterations} late, after {_listed(self.owners[1:])}"
             )
         first = self.owners[self.ranked[0]]
-        overtaken = [self.owners[i] for i in range(len(self.owners)) if i < self.ranked[0]]
+        overtaken = [self.owners[i] for i in range(min(self.ranked[0], _NAMED))]
         before = ", ".join(dict.fromkeys(overtaken)) or _listed(self.default)
+        if self.ranked[0] > _NAMED:
+            before += f" and {self.ranked[0] - _NAMED} more"
         return f"at t={self.at:.3f}s, {first} ran before {before}"
 
 
@@ -221,7 +227,7 @@ class Schedule:
         if late:
             self.reordered += 1
             if len(self.decisions) < 100:
-                named = (_name(task), *dict.fromkeys(_name(owner) for owner in others))
+                named = (_name(task), *dict.fromkeys(_name(owner) for owner in others[:_NAMED]))
                 self.decisions.append(Decision(now, self.decision_count, named, (-late,), late))
         return late
 
@@ -320,7 +326,12 @@ class Schedule:
     def _record(self, now: float, owners: Sequence[Any], ranked: list[int]) -> None:
         self.reordered += 1
         if len(self.decisions) < 100:
-            named = tuple(_name(owner) for owner in owners)
+            # A report shows the first few in each order: only those are named
+            # (naming costs; a tie of 500 timers would name 500 tasks).
+            shown = set(range(min(len(owners), _NAMED))) | set(ranked[:_NAMED])
+            named = tuple(
+                _name(owner) if index in shown else _UNNAMED for index, owner in enumerate(owners)
+            )
             self.decisions.append(Decision(now, self.decision_count, named, tuple(ranked)))
 
     def _priority(self, owner: Any) -> float:
