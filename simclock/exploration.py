@@ -85,6 +85,10 @@ def explore(
     it, and the schedule decisions that differed from asyncio's order, shrunk
     to the fewest that still fail.
 
+    `drift` (seconds of seeded CPU time per step, see `simclock.clock.schedule`)
+    applies to every other run, from the second: it separates deadlines that
+    were equal, so the runs between keep exact instants and explore their ties.
+
     `bound=d` searches systematically instead: every schedule that differs from
     asyncio's order at up to `d` decisions (at each, one task goes first), up to
     `runs` schedules; when all pass, `Exploration.bound` says "no failure within
@@ -105,15 +109,17 @@ def explore(
     seen: set[tuple[tuple[int, tuple[int, ...]], ...]] = set()
     for index in range(int(runs)):
         run_seed = seed + index
-        clock = Clock(seed=run_seed, drift=drift, **clock_options)
+        # Odd runs drift, even ones keep exact instants (and so their ties).
+        run_drift = drift if index % 2 else 0.0
+        clock = Clock(seed=run_seed, drift=run_drift, **clock_options)
         try:
             run(main(), clock=clock, **options)
         except Exception as error:
-            replay = {"seed": run_seed, **({"drift": drift} if drift else {})}
+            replay = {"seed": run_seed, **({"drift": run_drift} if run_drift else {})}
             replay |= clock_options | options
             arguments = ", ".join(f"{name}={value!r}" for name, value in replay.items())
             assert clock.schedule is not None
-            shrunk = _shrink(main, clock.schedule, type(error), drift, clock_options, options)
+            shrunk = _shrink(main, clock.schedule, type(error), run_drift, clock_options, options)
             if shrunk is not None:
                 error.add_note(shrunk)
             error.add_note(

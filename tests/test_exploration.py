@@ -150,6 +150,51 @@ def test_drift_finds_a_chain_of_steps_racing_one_longer_timer():
     assert "drift: " in notes and "steps each took up to 0.02s" in notes
 
 
+def test_exploring_with_drift_still_explores_ties_in_every_other_run():
+    # Drift separates equal deadlines, so a tie race needs the runs that keep
+    # exact instants: explore(drift=) drifts only every other run.
+    async def main():
+        order = []
+
+        async def at_ten(name):
+            await asyncio.sleep(10)
+            order.append(name)
+
+        await asyncio.gather(at_ten("renewer"), at_ten("request"))
+        assert order == ["renewer", "request"], "the request used the expired token"
+
+    for start in range(0, 200, 20):
+        with pytest.raises(AssertionError) as caught:
+            simclock.explore(main, runs=20, seed=start, drift=0.01)
+        notes = "\n".join(caught.value.__notes__)
+        assert "drift=" not in notes.split("replay it with")[1]  # found on an exact run
+    # Every run drifting (the marker's way, or a clock's): the tie never shows.
+    for seed in range(20):
+        simclock.run(main(), seed=seed, drift=0.01)
+
+
+def test_drift_makes_a_slow_tasks_chain_fall_behind_step_by_step():
+    # Four 0.25 s retries against a deadline 3 ms after the last: only CPU time
+    # taken before each step (what it sets comes later) can make the chain late.
+    async def main():
+        done = []
+
+        async def client():
+            for _ in range(4):
+                await asyncio.sleep(0.25)
+            done.append("client")
+
+        async def deadline():
+            await asyncio.sleep(1.003)
+            assert done, "the deadline fired before the last retry"
+
+        await asyncio.gather(client(), deadline())
+
+    simclock.run(main())
+    with pytest.raises(AssertionError, match="the deadline fired before the last retry"):
+        simclock.explore(main, runs=40, drift=0.001)
+
+
 def _check_then_act():
     # Two deposits read the balance, await what stands for a database round trip,
     # then write: the second read must come after the first write.
