@@ -19,6 +19,7 @@ from pytest_overhead import (
     OWN_RUNNER,
     UNDER_PYTEST_ASYNCIO,
     UNITTEST,
+    UNITTEST_SAME_BODY,
     UNITTEST_STOCK,
     UNMARKED,
 )
@@ -320,8 +321,11 @@ def _blog_and_pytest(m: Measurements) -> list[str]:
             rows.append([label, _per_test(m, per_test[variant], overhead.ratio(variant))])
         label = f"{UNITTEST_STOCK}, {overhead.tests} tests of sleep(0)"
         rows.append([label, _per_test(m, per_test[UNITTEST_STOCK], None)])
-        label = f"{UNITTEST}, {overhead.tests} tests of sleep(60), against the line above"
+        label = f"{UNITTEST}, {overhead.tests} tests of sleep(60), against the stock line"
         rows.append([label, _per_test(m, per_test[UNITTEST], overhead.ratio(UNITTEST))])
+        label = f"{UNITTEST}, {overhead.tests} tests of sleep(0), against the stock line"
+        same = UNITTEST_SAME_BODY
+        rows.append([label, _per_test(m, per_test[same], overhead.ratio(same))])
     slowest = max(
         (statistics.median([r.real_seconds for r in replays]), name)
         for name, replays in m.blog.items()

@@ -427,7 +427,8 @@ class Run:
         return self.counts.get("failed", 0) + self.counts.get("errors", 0)
 
 
-SUMMARY_LINE = re.compile(r"^(PASSED|FAILED|ERROR) (\S+)(?: - (.*))?$")
+# A node id may hold spaces (parametrize ids do); the reason follows the first " - ".
+SUMMARY_LINE = re.compile(r"^(PASSED|FAILED|ERROR) (.+?)(?: - (.*))?$")
 COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|deselected|xfailed|xpassed|warnings?)")
 
 
