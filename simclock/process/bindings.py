@@ -49,7 +49,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from simclock.clock.clock import MONOTONIC_ORIGIN, Clock
@@ -346,7 +346,36 @@ def real_time() -> float:
 _lock = threading.RLock()
 _clock: Clock | None = None
 _holds = 0
-_binding: ExitStack | None = None
+
+
+class _Binding:
+    """What binding a clock did, undone in reverse by `close`, all of it even if a step fails.
+
+    An `ExitStack` does the same; this costs a tenth as much, and every test
+    binds a clock at least once.
+    """
+
+    __slots__ = ("_undo",)
+
+    def __init__(self) -> None:
+        self._undo: list[tuple[Callable[..., object], tuple[Any, ...]]] = []
+
+    def callback(self, undo: Callable[..., object], *args: Any) -> None:
+        self._undo.append((undo, args))
+
+    def close(self) -> None:
+        error: BaseException | None = None
+        while self._undo:
+            undo, args = self._undo.pop()
+            try:
+                undo(*args)
+            except BaseException as failed:  # noqa: BLE001 - the rest is still undone; the first is raised
+                error = error or failed
+        if error is not None:
+            raise error
+
+
+_binding: _Binding | None = None
 _saved_attributes: dict[str, object] = {}
 _hooks: list[tuple[Callable[[], None], Callable[[], None]]] = []
 
@@ -441,7 +470,7 @@ def _bind(clock: Clock) -> None:
             )
         # The binding is a value: everything done is undone by closing it, in
         # reverse, at the last release, after a failed bind, and in a forked child.
-        binding = ExitStack()
+        binding = _Binding()
         try:
             travel = time_machine.travel(clock.wall_ns() / _NS, tick=False)
             traveller = travel.start()
