@@ -647,9 +647,9 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
             if look is None:
                 return []
             events = real.select(look)
-            if self._ready and natives.waiting():
-                # A native thread posted after a wait with a timeout (a DNS reply):
-                # that wait took real time, as it would have in a real run.
+            if natives.waiting():
+                # A native thread waits with a timeout (c-ares for a DNS reply): the
+                # wait takes real time, as in a real run, so the clock follows it.
                 self._catch_up_with_real_time(target, bubble, me)
             return events
         work.settled()

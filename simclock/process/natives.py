@@ -7,8 +7,9 @@ aiohttp's resolver) runs each channel's queries in a thread it makes with
 sees it start, wait or work. But the kernel does: `/proc/self/task` lists every
 thread of the process.
 
-A thread that appeared while the clock is bound, and that `threading` did not
-start, is a member of the run as any thread a member starts (see
+A thread that appeared while the clock is bound, that `threading` did not
+start and that runs no Python code, is a member of the run as any thread a
+member starts (see
 `simclock.threads.bubble`). While it computes or sleeps in the kernel with a
 timeout (c-ares waits for a DNS reply in `epoll_wait` with the query's
 timeout), it works for the run, and the loop's clock follows real time rather
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 import threading
 from typing import Any, Protocol
 
@@ -68,6 +70,12 @@ _last_count = -1
 _probes: dict[int, ThreadProbe] = {}
 # Whether a native thread was seen in a wait with a timeout at the last look.
 _waiting = False
+# Threads seen once with no Python thread behind them: natives if seen so again.
+_candidates: set[int] = set()
+# Threads running Python code that `threading` did not start, when the clock was bound.
+_raw_before = 0
+# Threads taken for such Python threads: never probed.
+_ignored: set[int] = set()
 
 
 class _LinkCount:
@@ -106,7 +114,7 @@ def _thread_counter(tasks_fd: int) -> Counter:
 
 def install() -> None:
     """The clock is bound: every thread there is now is a stranger."""
-    global _tasks_fd, _before, _last_count, _counter
+    global _tasks_fd, _before, _last_count, _counter, _raw_before
     if _tasks_fd is None:
         try:
             _tasks_fd = os.open(_TASKS, os.O_RDONLY | os.O_DIRECTORY)
@@ -116,12 +124,19 @@ def install() -> None:
     _counter = _thread_counter(_tasks_fd)
     _last_count = _counter[0]
     if _last_count == _python_threads():
-        _before = frozenset()  # every thread is Python's: no list needed
+        _before, _raw_before = frozenset(), 0  # every thread is threading's: no list needed
         return
     try:
         _before = frozenset(int(tid) for tid in os.listdir(_TASKS))
     except OSError:
         _before = frozenset()
+    _raw_before = _raw_python_threads()
+
+
+def _raw_python_threads() -> int:
+    """Threads running Python code that `threading` did not start (`_thread`'s, execnet's)."""
+    known = {thread.ident for thread in threading.enumerate() if not _is_dummy(thread)}
+    return len(sys._current_frames().keys() - known)
 
 
 def _python_threads() -> int:
@@ -140,6 +155,8 @@ def uninstall() -> None:
     _counter = None
     _last_count = -1
     _waiting = False
+    _candidates.clear()
+    _ignored.clear()
     for probe in _probes.values():
         probe.close()
     _probes.clear()
@@ -154,30 +171,51 @@ def threads_to_watch() -> tuple[Counter | None, int]:
     """
     if _counter is None:
         return None, 0
-    if _probes or _last_count < 0:
+    if _probes or _candidates or _last_count < 0:
         return _counter, -1
     return _counter, _last_count
 
 
 def _look_for_new_ones() -> None:
-    """Start probing native threads that appeared since the last look."""
+    """Start probing native threads that appeared since the last look.
+
+    A thread is taken for C code's once seen at two looks in a row with no
+    Python thread behind it: a Python thread still starting has no native id
+    yet, and one that has just ended lingers in the kernel for a moment.
+    """
     global _last_count
     if _counter is None:
         return
     count = _counter[0]
-    if count == _last_count:
+    if count == _last_count and not _candidates:
         return  # no thread came or went since the last look
     try:
         now = {int(tid) for tid in os.listdir(_TASKS)}
     except OSError:
         return
     pythons = {thread.native_id for thread in threading.enumerate() if not _is_dummy(thread)}
-    # A Python thread still starting has no native id yet: look again next time.
-    _last_count = -1 if None in pythons else count
     for tid in [tid for tid in _probes if tid not in now or tid in pythons]:
         _probes.pop(tid).close()
-    for tid in now - _before - pythons - _probes.keys():
-        _probes[tid] = ThreadProbe(tid)
+    if None in pythons:
+        # A Python thread is starting: which thread is whose shows at the next look.
+        _last_count = -1
+        _candidates.clear()
+        return
+    _last_count = count
+    _ignored.intersection_update(now)
+    unknown = now - _before - pythons - _probes.keys() - _ignored
+    confirmed = unknown & _candidates
+    if confirmed:
+        # Threads `_thread` started (pytest-xdist's execnet starts them as it likes) run
+        # Python code: no C library's. While as many have appeared as are confirmed,
+        # the confirmed ones are taken for them, strangers as any Python thread is.
+        if len(confirmed) > _raw_python_threads() - _raw_before:
+            for tid in confirmed:
+                _probes[tid] = ThreadProbe(tid)
+        else:
+            _ignored.update(confirmed)
+    _candidates.clear()
+    _candidates.update(unknown - confirmed)
 
 
 def _is_dummy(thread: threading.Thread) -> bool:
@@ -224,4 +262,6 @@ def a_native_works() -> bool:
     if _counter is None:
         return False
     _look_for_new_ones()
+    if _candidates and not _probes:
+        return True  # a thread C code may have started: seen again at the next look
     return bool(_probes) and bool(_workers())
