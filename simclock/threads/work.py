@@ -191,7 +191,11 @@ class Worker:
             work.unstick()
         self.waking = False
         resumed = work._resumed(self, gate)
-        self._base_virtual = max(self._last, work.port.time())
+        # Work begins again at the loop's instant, however far this thread's own
+        # readings ran ahead before the wait (they stay: `read` never goes back).
+        # Deadlines count from here, so the real time the thread took before
+        # its wait does not move them.
+        self._base_virtual = work.port.time()
         self._base_real = bindings.real_monotonic()
         return resumed
 
