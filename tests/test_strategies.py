@@ -5,6 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
+pytest.importorskip(
+    "hypothesis",
+    reason="needs Hypothesis: pip install -e '.[test,hypothesis]' (no wheel for a free-threaded "
+    "3.13, so scripts/test leaves it out there)",
+)
+
 from hypothesis import HealthCheck, Phase, find, given, settings
 
 import simclock
