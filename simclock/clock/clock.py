@@ -40,10 +40,10 @@ from collections.abc import Callable, Coroutine, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
-from simclock.clock.schedule import Schedule
 from simclock.errors import TimeLimitExceeded
 
 if TYPE_CHECKING:
+    from simclock.clock.schedule import Schedule
     from simclock.timeline.timeline import Timeline
 
 __all__ = [
@@ -198,6 +198,8 @@ class Clock:
         #: The explored schedule loops on this clock follow, or None for asyncio's order.
         self.schedule: Schedule | None = None
         if seed is not None:
+            from simclock.clock.schedule import Schedule  # only explored runs pay for it
+
             self.schedule = Schedule(
                 seed, drift=drift, awaits=awaits, forced=forced, choices=choices
             )

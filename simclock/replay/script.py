@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from importlib.machinery import SourceFileLoader
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from simclock.clock.clock import DEFAULT_START, Clock, StartLike
 from simclock.loop.loop import VirtualEventLoop
@@ -63,8 +63,7 @@ class ScriptError(Exception):
         self.status = status
 
 
-@dataclass(frozen=True)
-class _Script:
+class _Script(NamedTuple):  # a NamedTuple: a frozen dataclass costs start-up time to make
     argv0: str
     path: str
     code: types.CodeType
