@@ -868,12 +868,12 @@ def test_explore_counts_distinct_schedules_and_stops_at_its_budget(pytester):
     swept.assert_outcomes(passed=100)
     # Three timers due together: 3! orders, and no more however many runs.
     swept.stdout.fnmatch_lines(["*test_ties: 100 schedules tried (6 distinct), none failed"])
-    budget = ["--simclock-explore=3000", "--simclock-explore-budget=0.1"]
+    budget = ["--simclock-explore=1000", "--simclock-explore-budget=0.05"]
     budgeted = run(pytester, *NO_ASYNCIO, *budget)
     outcomes = budgeted.parseoutcomes()
-    # 3,000 schedules of a millisecond each take more than 0.1 s on any machine.
-    assert 1 <= outcomes["passed"] < 3000 and outcomes["skipped"] == 3000 - outcomes["passed"]
-    budgeted.stdout.fnmatch_lines(["*none failed; stopped by its budget of 0.1 s"])
+    # 1,000 schedules of a millisecond each take more than 0.05 s on any machine.
+    assert 1 <= outcomes["passed"] < 1000 and outcomes["skipped"] == 1000 - outcomes["passed"]
+    budgeted.stdout.fnmatch_lines(["*none failed; stopped by its budget of 0.05 s"])
     bad = run(pytester, *NO_ASYNCIO, "--simclock-explore=5", "--simclock-explore-budget=nan")
     bad.stderr.fnmatch_lines(["*--simclock-explore-budget takes a positive number*nan*"])
 
