@@ -190,6 +190,7 @@ def test_a_selector_loop_keeps_each_sockets_transport_by_fd() -> None:
         fd = writer.transport.get_extra_info("socket").fileno()
         found = aio.transport_of(loop, fd) is writer.transport
         writer.close()
+        await writer.wait_closed()  # or its socket is left to the collector, in a later test
         server.close()
         await server.wait_closed()
         return found
