@@ -675,9 +675,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
             if bubble is not None:
                 if self._ready:
                     return []  # a member posted meanwhile: that runs first, at this instant
-                bubble.jump_to(decision.reading, threading.get_ident())
-            else:
-                self._clock.jump_to(decision.reading)
+            self._move_clock(decision.reading, bubble, me)
             return []
         if verdict is Verdict.DELIVER:
             self._deliver()
@@ -747,10 +745,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         if left > 0:
             return min(look, left)
         self._working_since = None
-        if bubble is not None:
-            bubble.jump_to(target, me)
-        else:
-            self._clock.jump_to(target)
+        self._move_clock(target, bubble, me)
         return None
 
     def _catch_up_with_real_time(self, target: float, bubble: Bubble | None, me: int) -> None:
@@ -760,10 +755,7 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
             return
         reading = min(since[1] + (real_monotonic() - since[0]), target)
         self._working_since = None
-        if bubble is not None:
-            bubble.jump_to(reading, me)
-        else:
-            self._clock.jump_to(reading)
+        self._move_clock(reading, bubble, me)
 
     def _catch_up_with_waits(self) -> bool:
         """Move the clock to where workers' timed kernel waits brought them; True if it moved.
@@ -776,11 +768,15 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
             return False
         reading = min(reading, self._earliest())
         bubble = bubble_of(self._clock) if self._clock.crowded else None
+        self._move_clock(reading, bubble, threading.get_ident())
+        return True
+
+    def _move_clock(self, reading: float, bubble: Bubble | None, me: int) -> None:
+        """Move the clock to `reading`, for the whole bubble (waking its loops) if crowded."""
         if bubble is not None:
-            bubble.jump_to(reading, threading.get_ident())
+            bubble.jump_to(reading, me)
         else:
             self._clock.jump_to(reading)
-        return True
 
     def _earliest(self, others: float = math.inf) -> float:
         """The earliest deadline of this loop's timers, its workers' waits and `others`."""

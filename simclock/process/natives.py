@@ -142,7 +142,7 @@ def _raw_python_threads() -> int:
 def _python_threads() -> int:
     """How many threads `threading` started, or -1 if a thread C code started is among them."""
     active = threading._active  # type: ignore[attr-defined]
-    if any(type(thread) is threading._DummyThread for thread in list(active.values())):
+    if any(_is_dummy(thread) for thread in list(active.values())):
         return -1
     return len(active) + len(threading._limbo)  # type: ignore[attr-defined]
 
