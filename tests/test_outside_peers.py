@@ -84,6 +84,7 @@ def test_a_peer_that_speaks_first_is_waited_for():
         async with asyncio.timeout(5):
             banner = await reader.readline()
         writer.close()
+        await writer.wait_closed()
         return banner
 
     with peer(BANNER_FIRST) as port:
@@ -97,6 +98,7 @@ def test_a_reply_in_two_packets_is_waited_for_to_its_end():
         async with asyncio.timeout(5):
             reply = await reader.readline()
         writer.close()
+        await writer.wait_closed()
         return reply
 
     with peer(TWO_PACKETS) as port:
@@ -143,6 +145,7 @@ def test_a_tls_peer_in_another_process_completes_its_handshake(tmp_path):
         async with asyncio.timeout(5):
             reply = await reader.readline()
         writer.close()
+        await writer.wait_closed()
         return reply
 
     with peer(TLS_SERVER, str(cert), str(key)) as port:

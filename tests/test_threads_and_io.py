@@ -224,6 +224,7 @@ def test_loopback_peers_in_this_process_never_wait_for_real_time():
             assert await asyncio.wait_for(reader.readline(), 1) == b"ping\n"
             await asyncio.sleep(10)
         writer.close()
+        await writer.wait_closed()
         server.close()
         return asyncio.get_running_loop().clock.now
 
@@ -280,6 +281,7 @@ def test_socket_peer_in_another_process_gets_its_grace():
         async with asyncio.timeout(5):
             reply = await reader.readline()
         writer.close()
+        await writer.wait_closed()
         return reply
 
     try:
