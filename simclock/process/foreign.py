@@ -25,6 +25,8 @@ from simclock.process import bindings
 __all__ = ["install", "uninstall"]
 
 _saved: dict[str, Callable[..., Any]] = {}
+# The stand-in made for each original, made once: a clock is bound for every test.
+_stand_ins: dict[Callable[..., Any], Callable[..., Any]] = {}
 
 
 def install() -> None:
@@ -34,14 +36,25 @@ def install() -> None:
     if run is None or getattr(run, "__simclock_real_time__", False):
         return
     _saved["run"] = run
+    trio.run = _stand_in(run, _trio_run_on_real_time)  # type: ignore[union-attr]
 
-    @functools.wraps(run)
+
+def _stand_in(
+    original: Callable[..., Any], make: Callable[[Callable[..., Any]], Callable[..., Any]]
+) -> Callable[..., Any]:
+    stand_in = _stand_ins.get(original)
+    if stand_in is None:
+        stand_in = _stand_ins[original] = functools.wraps(original)(make(original))
+        stand_in.__simclock_real_time__ = True  # type: ignore[attr-defined]
+    return stand_in
+
+
+def _trio_run_on_real_time(run: Callable[..., Any]) -> Callable[..., Any]:
     def run_on_real_time(*args: Any, **kwargs: Any) -> Any:
         with bindings.viewing(None):
             return run(*args, **kwargs)
 
-    run_on_real_time.__simclock_real_time__ = True  # type: ignore[attr-defined]
-    trio.run = run_on_real_time  # type: ignore[union-attr]
+    return run_on_real_time
 
 
 def _real_time_for_stock_loops() -> None:
@@ -58,16 +71,17 @@ def _real_time_for_stock_loops() -> None:
     if getattr(run_forever, "__simclock_real_time__", False):
         return
     _saved["run_forever"] = run_forever
+    base.run_forever = _stand_in(run_forever, _run_forever_on_real_time)  # type: ignore[method-assign]
 
-    @functools.wraps(run_forever)
+
+def _run_forever_on_real_time(run_forever: Callable[..., Any]) -> Callable[..., Any]:
     def run_forever_on_real_time(self: asyncio.AbstractEventLoop) -> None:
         if getattr(self, "_runs_on_virtual_time", False) or bindings.current_view() is None:
-            return run_forever(self)  # type: ignore[arg-type]
+            return run_forever(self)  # type: ignore[no-any-return]
         with bindings.viewing(None):
-            return run_forever(self)  # type: ignore[arg-type]
+            return run_forever(self)  # type: ignore[no-any-return]
 
-    run_forever_on_real_time.__simclock_real_time__ = True  # type: ignore[attr-defined]
-    base.run_forever = run_forever_on_real_time  # type: ignore[method-assign]
+    return run_forever_on_real_time
 
 
 def uninstall() -> None:

@@ -50,7 +50,7 @@ __all__ = [
 
 _TASKS = "/proc/self/task"
 
-# The open /proc/self/task, or None where there is none.
+# /proc/self/task, open while a clock is bound where glibc's counter is missing.
 _tasks_fd: int | None = None
 # The threads of the process when the clock was bound.
 _before: frozenset[int] = frozenset()
@@ -95,33 +95,42 @@ class _LinkCount:
 _glibc_counter: Any = False
 
 
-def _thread_counter(tasks_fd: int) -> Counter:
-    """glibc's count of the threads it started, read in place, else the link count."""
+def _glibc_thread_counter() -> Any:
+    """glibc's count of the threads it started (`[0]`), read in place; None without one."""
     global _glibc_counter
     if _glibc_counter is False:
         _glibc_counter = None
-        for library in (None, "libpthread.so.0"):  # merged into libc from glibc 2.34
-            try:
-                count = ctypes.c_uint.in_dll(ctypes.CDLL(library), "__nptl_nthreads")
-            except (OSError, ValueError):
-                continue
-            _glibc_counter = memoryview(count).cast("B").cast("I")
-            break
-    if _glibc_counter is not None:
-        return _glibc_counter  # type: ignore[no-any-return]
-    return _LinkCount(tasks_fd)
+        if os.path.isdir(_TASKS):  # the lists of threads come from there
+            for library in (None, "libpthread.so.0"):  # merged into libc from glibc 2.34
+                try:
+                    count = ctypes.c_uint.in_dll(ctypes.CDLL(library), "__nptl_nthreads")
+                except (OSError, ValueError):
+                    continue
+                _glibc_counter = memoryview(count).cast("B").cast("I")
+                break
+    return _glibc_counter
 
 
-def install() -> None:
-    """The clock is bound: every thread there is now is a stranger."""
-    global _tasks_fd, _before, _last_count, _counter, _raw_before
+def _thread_counter() -> Counter | None:
+    """glibc's counter, else the link count of /proc/self/task, else None (no /proc)."""
+    global _tasks_fd
+    counter: Counter | None = _glibc_thread_counter()
+    if counter is not None:
+        return counter
     if _tasks_fd is None:
         try:
             _tasks_fd = os.open(_TASKS, os.O_RDONLY | os.O_DIRECTORY)
         except OSError:  # not Linux, or no /proc
-            _counter = None
-            return
-    _counter = _thread_counter(_tasks_fd)
+            return None
+    return _LinkCount(_tasks_fd)
+
+
+def install() -> None:
+    """The clock is bound: every thread there is now is a stranger."""
+    global _before, _last_count, _counter, _raw_before
+    _counter = _thread_counter()
+    if _counter is None:
+        return
     _last_count = _counter[0]
     if _last_count == _python_threads():
         _before, _raw_before = frozenset(), 0  # every thread is threading's: no list needed
