@@ -12,6 +12,10 @@ And unittest variants against a stock one: N `IsolatedAsyncioTestCase` tests,
 stock (each sleeps 0, `-p no:simclock`), under `--simclock` (each sleeps 60
 virtual seconds on a loop simclock makes for it), and under `--simclock` with
 the stock body (sleep 0).
+Like for like: a sleep(60) makes a timer and a future that a sleep(0) does not
+(and unittest's debug mode captures a stack for each), so the sleeping variants
+are also compared with stock tests that sleep 1 ns: the same timer and future,
+with no waiting (the timer is due at the loop's next look).
 Per-test cost = (time for N tests - time for 1 test) / (N - 1), where a run's
 time is what its collection and its test loop took, timed inside the pytest
 process by a two-hook plugin: interpreter and plugin start-up, which only add
@@ -45,7 +49,7 @@ async def test_{index}():
 _PLAIN_TEST = """
 @pytest.mark.asyncio
 async def test_{index}():
-    await asyncio.sleep(0)
+    await asyncio.sleep({delay})
 """
 _HEADER = "import asyncio\nimport unittest\nimport pytest\n"
 _UNITTEST = """
@@ -92,6 +96,14 @@ UNITTEST = "IsolatedAsyncioTestCase, --simclock"
 # without the virtual sleep's timer (which asyncio's debug mode, on in every
 # IsolatedAsyncioTestCase, gives a captured stack).
 UNITTEST_SAME_BODY = "IsolatedAsyncioTestCase, --simclock, sleep 0"
+# Stock tests doing a sleep's work without its wait: the like-for-like baselines.
+PLAIN_SAME_WORK = "plain, sleep 1 ns"
+UNITTEST_STOCK_SAME_WORK = "IsolatedAsyncioTestCase, stock, sleep 1 ns"
+_SAME_WORK = {
+    UNDER_PYTEST_ASYNCIO: PLAIN_SAME_WORK,
+    OWN_RUNNER: PLAIN_SAME_WORK,
+    UNITTEST: UNITTEST_STOCK_SAME_WORK,
+}
 
 
 @dataclass(frozen=True)
@@ -112,10 +124,19 @@ class PytestOverhead:
     def cpu_ratio(self, variant: str) -> float:
         return _median_ratio(self.cpu[variant], self.cpu[baseline_of(variant)])
 
+    def like_for_like(self, variant: str) -> float | None:
+        """The variant's wall time over a stock test's that does its sleep's work unwaited."""
+        same = _SAME_WORK.get(variant)
+        if same is None or same not in self.wall:
+            return None
+        return _median_ratio(self.wall[variant], self.wall[same])
+
 
 def baseline_of(variant: str) -> str:
     """What a variant is compared with: stock unittest for unittest, else plain pytest-asyncio."""
-    return UNITTEST_STOCK if variant in (UNITTEST, UNITTEST_SAME_BODY) else BASELINE
+    if variant in (UNITTEST, UNITTEST_SAME_BODY, UNITTEST_STOCK_SAME_WORK):
+        return UNITTEST_STOCK
+    return BASELINE
 
 
 def _median_ratio(values: list[float], baseline: list[float]) -> float:
@@ -153,13 +174,15 @@ def _run(path: Path, *options: str) -> tuple[float, float]:
 
 def measure_pytest_overhead(tests: int, repeats: int) -> PytestOverhead:
     variants = {
-        BASELINE: (_PLAIN_TEST, ("-p", "no:simclock")),
-        UNMARKED: (_PLAIN_TEST, ()),
+        BASELINE: (_PLAIN_TEST.replace("{delay}", "0"), ("-p", "no:simclock")),
+        UNMARKED: (_PLAIN_TEST.replace("{delay}", "0"), ()),
         UNDER_PYTEST_ASYNCIO: (_SIMCLOCK_TEST, ()),
         OWN_RUNNER: (_SIMCLOCK_TEST, ("-p", "no:asyncio")),
         UNITTEST_STOCK: (_UNITTEST.replace("{delay}", "0"), ("-p", "no:simclock")),
         UNITTEST: (_UNITTEST.replace("{delay}", "60"), ("--simclock",)),
         UNITTEST_SAME_BODY: (_UNITTEST.replace("{delay}", "0"), ("--simclock",)),
+        PLAIN_SAME_WORK: (_PLAIN_TEST.replace("{delay}", "1e-9"), ("-p", "no:simclock")),
+        UNITTEST_STOCK_SAME_WORK: (_UNITTEST.replace("{delay}", "1e-9"), ("-p", "no:simclock")),
     }
     wall: dict[str, list[float]] = {name: [] for name in variants}
     cpu: dict[str, list[float]] = {name: [] for name in variants}
@@ -200,3 +223,6 @@ if __name__ == "__main__":
             f"{name:36} {statistics.median(values) * 1000:12.3f} {measured.ratio(name):5.2f}x"
             f" {cpu_ms:12.3f} {measured.cpu_ratio(name):5.2f}x  {baseline_of(name)}"
         )
+    print("like for like, against a stock test that sleeps 1 ns (the sleep's work, unwaited):")
+    for name, same in _SAME_WORK.items():
+        print(f"  {name:34} {measured.like_for_like(name):5.2f}x  {same}")

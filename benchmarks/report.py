@@ -326,6 +326,11 @@ def _blog_and_pytest(m: Measurements) -> list[str]:
         label = f"{UNITTEST}, {overhead.tests} tests of sleep(0), against the stock line"
         same = UNITTEST_SAME_BODY
         rows.append([label, _per_test(m, per_test[same], overhead.ratio(same))])
+        for variant in (UNDER_PYTEST_ASYNCIO, OWN_RUNNER, UNITTEST):
+            ratio = overhead.like_for_like(variant)
+            if ratio is not None:
+                label = f"{variant}, sleep(60), against a stock test of sleep(1 ns)"
+                rows.append([label, f"{ratio:.2f}x"])
     slowest = max(
         (statistics.median([r.real_seconds for r in replays]), name)
         for name, replays in m.blog.items()

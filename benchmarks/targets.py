@@ -191,6 +191,9 @@ def _pytest_cost(m: Measurements, variant: str, title: str, goal: float) -> Targ
     ratio = overhead.ratio(variant)
     per_test = overhead.per_test_ms
     measured = f"{ratio:.2f}x ({per_test[variant]:.3f} vs {per_test[base]:.3f} ms)"
+    same_work = overhead.like_for_like(variant)
+    if same_work is not None:
+        measured += f"; {same_work:.2f}x against a stock test that sleeps 1 ns"
     return Target(name, text, measured, _verdict(ratio <= goal))
 
 
