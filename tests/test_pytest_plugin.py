@@ -1680,3 +1680,33 @@ def test_a_test_case_naming_asyncios_own_loop_class_runs_on_the_clock(pytester):
         """,
     )
     run(pytester, *NO_ASYNCIO, "--simclock").assert_outcomes(passed=2)
+
+
+def test_a_sync_test_of_an_async_fixture_runs_the_fixture_on_the_tests_clock(pytester):
+    # pytest-asyncio runs the fixture on its runner's loop, made during the
+    # sync test's setup: on the test's clock, which is already bound.
+    write(
+        pytester,
+        """
+        import asyncio, time
+        import pytest, pytest_asyncio
+
+        @pytest_asyncio.fixture
+        async def slept():
+            start = time.monotonic()
+            await asyncio.sleep(30)
+            yield start, time.monotonic()
+            await asyncio.sleep(5)
+
+        def test_sync(slept):
+            start, after = slept
+            assert after - start == pytest.approx(30.0, abs=1e-6)
+            time.sleep(10)
+            assert time.monotonic() - start == pytest.approx(40.0, abs=1e-6)
+
+        async def test_async(slept):
+            start, after = slept
+            assert after - start == pytest.approx(30.0, abs=1e-6)
+        """,
+    )
+    run(pytester, *WITH_ASYNCIO, "-o", "asyncio_mode=auto", "--simclock").assert_outcomes(passed=2)

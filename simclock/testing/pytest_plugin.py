@@ -479,8 +479,14 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: pytest.Fix
     if options is None:
         return (yield)
     newest_before = _recent_loops[-1] if _recent_loops else None
+    test_loops = item.stash.get(_TEST_LOOPS, None) if item is not None else None
     if _hook_chose_loop(item):
         result = yield  # simclock's factory, or the suite's kept under --simclock
+    elif test_loops is not None and fixturedef.scope == "function":
+        # A sync test's async fixture: pytest-asyncio's loop for it joins the
+        # clock the test is already bound to, as every loop the test makes does.
+        with virtual_loops(test_loops):
+            result = yield
     else:
         with virtual_loops(_loop_factory(options)):
             result = yield
