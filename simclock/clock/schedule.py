@@ -17,10 +17,23 @@ steps one after another. Handles already queued are never reordered.
 The strategy follows probabilistic concurrency testing (PCT): every task (or
 other owner of a callback) draws a random priority the first time it shows up,
 and handles are ordered by their owner's priority. A bug that needs task B to
-run before task A at *every* meeting is found with probability 1/2 per run,
-where shuffling each meeting independently would need luck at each one. At a
-few random decisions (the "change points") the highest owner drops below all
-others, which reaches orders a fixed priority never gives.
+run before task A at *every* meeting is found in one run as often as B draws
+the higher priority, where shuffling each meeting independently would need
+luck at each one. At a few random decisions (the "change points") the highest
+owner drops below all others, which reaches orders a fixed priority never gives.
+
+The draws lean away from asyncio's own order, which every unexplored run
+already tests: asyncio runs what was scheduled first first, so owners tend to
+meet in the order they first showed up, and the later an owner shows up, the
+higher its priority tends to be. Each priority is `_LEAN` times the number of
+owners met before it (counting at most `_LEANING` of them) plus a standard
+Gumbel draw, so of two owners met j apart the later goes first with
+probability 1 / (1 + e**(-_LEAN * j)) (0.88 for neighbours): a race that
+needs the newer task to win is found in the first run or two, one that needs
+the older to win still in about one run of eight, and past the first few
+owners a run meets, their order is drawn as evenly as before. Any priorities
+give an order asyncio leaves open, so the lean changes only which legal
+orders come first, never which are possible.
 
 `drift` models a machine that takes time to work: before each callback runs
 the clock moves on by a seeded amount of at most `drift` seconds, as the CPU
@@ -44,9 +57,10 @@ resumes after at most a few loop iterations, and always before the loop
 would go idle: every such schedule is one a real run produces when the I/O
 ends after the other work of that instant but before the next timer. Only a
 task's own bare yield is postponed; nothing is ever moved earlier, and
-`call_soon` order among the other callbacks is kept. Which tasks are slow is
-drawn per task, as priorities are (a task whose I/O is slow is slow at every
-await), so a bug that needs one task to lose every race is found often.
+`call_soon` order among the other callbacks is kept. Which awaits are slow
+follows the priorities that order ties: a task's await is slow when another
+owner of ready work ranks above it, so a low-ranked task is slow at every
+await and a bug that needs one task to lose every race is found often.
 
 Every decision that differs from the default order is kept in `decisions`,
 with the virtual instant and the owners involved, for the failure report.
@@ -56,6 +70,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import numbers
 import os
 import weakref
@@ -75,6 +90,13 @@ _NAMED = 8
 _UNNAMED = "..."
 # The most loop iterations a slow await resumes late (`Schedule.awaits`).
 _MOST_LATE = 3
+# How far each owner met before leans a new owner's priority up, and past how
+# many owners the lean stops growing (see the module's docstring).
+_LEAN = 2.0
+_LEANING = 8
+# Below every drawn priority (a Gumbel draw from 53 random bits is above -4):
+# where a change point puts the owner it demotes.
+_DEMOTED = -1e9
 
 
 @dataclass(frozen=True)
@@ -191,6 +213,7 @@ class Schedule:
         self._slow: dict[int, bool] = {}
         self._watching_slow: dict[int, weakref.ref[Any]] = {}
         self._demoted = 0
+        self._met = 0  # owners given a priority so far
         #: Decisions that differed from the default order, oldest first (at most 100 kept).
         self.decisions: list[Decision] = []
         #: Seconds the steps of this run took in all under `drift`, and how many steps.
@@ -220,7 +243,7 @@ class Schedule:
         elif self.forced is not None:
             chosen = self.forced.get(self.decision_count, ())
             late = -chosen[0] if len(chosen) == 1 and chosen[0] < 0 else 0
-        elif self._priority(task) < 0.5:
+        elif self._priority(task) < max(self._priority(owner) for owner in others):
             late = 1 + int(self._random.random() * _MOST_LATE)
         else:
             late = 0
@@ -279,7 +302,7 @@ class Schedule:
             top = max(range(len(owners)), key=keys.__getitem__)
             if owners[top] is not CANCELLED:
                 self._demoted += 1
-                self._set_priority(owners[top], -self._demoted)
+                self._set_priority(owners[top], _DEMOTED - self._demoted)
                 keys = [self._priority(owner) for owner in owners]
         # Highest priority first; sorted() is stable, so one owner's handles keep their order.
         descending = [-key for key in keys]
@@ -336,21 +359,28 @@ class Schedule:
 
     def _priority(self, owner: Any) -> float:
         if owner is CANCELLED:
-            return 2.0  # skipped when run; first, and no draw spent on it
+            return math.inf  # skipped when run; first, and no draw spent on it
         if type(owner) is tuple:
             known = self._by_value.get(owner)
             if known is None:
-                known = self._by_value[owner] = self._random.random()
+                known = self._by_value[owner] = self._draw()
             return known
         key = id(owner)
         known = self._by_id.get(key)
         if known is None:
-            known = self._by_id[key] = self._random.random()
+            known = self._by_id[key] = self._draw()
             try:
                 self._watching[key] = weakref.ref(owner, functools.partial(self._forget, key))
             except TypeError:
                 pass
         return known
+
+    def _draw(self) -> float:
+        """A new owner's priority: leaning up by the owners met before it, plus Gumbel noise."""
+        lean = _LEAN * min(self._met, _LEANING)
+        self._met += 1
+        exponential = -math.log(1.0 - self._random.random()) or 5e-324
+        return lean - math.log(exponential)
 
     def _set_priority(self, owner: Any, priority: float) -> None:
         if type(owner) is tuple:
