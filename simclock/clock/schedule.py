@@ -72,6 +72,7 @@ import asyncio
 import functools
 import math
 import numbers
+import operator
 import os
 import weakref
 from collections.abc import Sequence
@@ -288,9 +289,9 @@ class Schedule:
         `owner_of`); one owner's handles keep their relative order.
         """
         if owners is None:
-            owners = [owner_of(handle) for handle in handles]
-        keys = [self._priority(owner) for owner in owners]
-        if len(set(keys)) < 2:
+            owners = list(map(owner_of, handles))
+        keys = self._priorities(owners)
+        if keys.count(keys[0]) == len(keys):
             return list(handles)  # one owner: its handles keep their order
         self.decision_count += 1
         if self.choices is not None:
@@ -303,14 +304,14 @@ class Schedule:
             if owners[top] is not CANCELLED:
                 self._demoted += 1
                 self._set_priority(owners[top], _DEMOTED - self._demoted)
-                keys = [self._priority(owner) for owner in owners]
-        # Highest priority first; sorted() is stable, so one owner's handles keep their order.
-        descending = [-key for key in keys]
-        ranked = sorted(range(len(handles)), key=descending.__getitem__)
-        if ranked == list(range(len(handles))):
+                keys = self._priorities(owners)
+        # Highest priority first; sorted() is stable (reversed too), so one owner's
+        # handles keep their order.
+        ranked = sorted(range(len(handles)), key=keys.__getitem__, reverse=True)
+        if all(map(operator.eq, ranked, range(len(ranked)))):
             return list(handles)
         self._record(now, owners, ranked)
-        return [handles[index] for index in ranked]
+        return list(map(handles.__getitem__, ranked))
 
     def _choice(self) -> int:
         """This decision's number in `choices` (0 past their end)."""
@@ -351,11 +352,18 @@ class Schedule:
         if len(self.decisions) < 100:
             # A report shows the first few in each order: only those are named
             # (naming costs; a tie of 500 timers would name 500 tasks).
-            shown = set(range(min(len(owners), _NAMED))) | set(ranked[:_NAMED])
-            named = tuple(
-                _name(owner) if index in shown else _UNNAMED for index, owner in enumerate(owners)
-            )
-            self.decisions.append(Decision(now, self.decision_count, named, tuple(ranked)))
+            named = [_UNNAMED] * len(owners)
+            for index in {*range(min(len(owners), _NAMED)), *ranked[:_NAMED]}:
+                named[index] = _name(owners[index])
+            self.decisions.append(Decision(now, self.decision_count, tuple(named), tuple(ranked)))
+
+    def _priorities(self, owners: Sequence[Any]) -> list[float]:
+        """Each owner's priority, drawing for new ones in order (`_priority`)."""
+        if type(owners[0]) is not tuple:  # not workers, whose priorities are by value
+            keys = list(map(self._by_id.get, map(id, owners)))  # the common case: all known
+            if all(keys):  # no None: no new owner, no cancelled handle (nor a 0.0, rarely)
+                return keys  # type: ignore[return-value]
+        return [self._priority(owner) for owner in owners]
 
     def _priority(self, owner: Any) -> float:
         if owner is CANCELLED:

@@ -235,7 +235,7 @@ class LoopIteration:
     def _order_timers(self, timers: Sequence[Any]) -> list[Any]:
         """How an explored schedule orders the timers of one deadline."""
         assert self._schedule is not None
-        return self._schedule.order(list(timers), self._clock.now)
+        return self._schedule.order(timers, self._clock.now)
 
     def _reorder_ready_from(self, start: int) -> None:
         """Let the schedule order what this iteration's I/O events made ready (from `start` on)."""
