@@ -86,8 +86,9 @@ def explore(
     to the fewest that still fail.
 
     `drift` (seconds of seeded CPU time per step, see `simclock.clock.schedule`)
-    applies to every other run, from the second: it separates deadlines that
-    were equal, so the runs between keep exact instants and explore their ties.
+    applies to every other run, from the first: it separates most deadlines
+    that were equal (all but the favoured task's), so the runs between keep
+    exact instants and explore every tie.
 
     `bound=d` searches systematically instead: every schedule that differs from
     asyncio's order at up to `d` decisions (at each, one task goes first), up to
@@ -109,8 +110,9 @@ def explore(
     seen: set[tuple[tuple[int, tuple[int, ...]], ...]] = set()
     for index in range(int(runs)):
         run_seed = seed + index
-        # Odd runs drift, even ones keep exact instants (and so their ties).
-        run_drift = drift if index % 2 else 0.0
+        # The first run and every other one drift; the others keep exact instants
+        # (and so every tie).
+        run_drift = 0.0 if index % 2 else drift
         clock = Clock(seed=run_seed, drift=run_drift, **clock_options)
         try:
             run(main(), clock=clock, **options)

@@ -2,6 +2,7 @@
 
 import asyncio
 import datetime as dt
+import gc
 import importlib
 import sys
 import time
@@ -193,9 +194,7 @@ def test_drift_finds_a_chain_of_steps_racing_one_longer_timer():
     assert "drift: " in notes and "steps each took up to 0.02s" in notes
 
 
-def test_exploring_with_drift_still_explores_ties_in_every_other_run():
-    # Drift separates equal deadlines, so a tie race needs the runs that keep
-    # exact instants: explore(drift=) drifts only every other run.
+def _token_tie():
     async def main():
         order = []
 
@@ -206,14 +205,58 @@ def test_exploring_with_drift_still_explores_ties_in_every_other_run():
         await asyncio.gather(at_ten("renewer"), at_ten("request"))
         assert order == ["renewer", "request"], "the request used the expired token"
 
+    return main
+
+
+def test_exploring_with_drift_still_explores_ties():
+    main = _token_tie()
     for start in range(0, 200, 20):
-        with pytest.raises(AssertionError) as caught:
+        with pytest.raises(AssertionError, match="expired token"):
             simclock.explore(main, runs=20, seed=start, drift=0.01)
-        notes = "\n".join(caught.value.__notes__)
-        assert "drift=" not in notes.split("replay it with")[1]  # found on an exact run
-    # Every run drifting (the marker's way, or a clock's): the tie never shows.
-    for seed in range(20):
-        simclock.run(main(), seed=seed, drift=0.01)
+
+
+def test_a_drifting_run_keeps_the_favoured_tasks_tie_and_lets_it_win():
+    # The favoured task's steps take no time, so its deadline still ties with the
+    # one set just before it, and it ranks first: the tie shows in a drifting run.
+    main = _token_tie()
+    failed = 0
+    for seed in range(40):
+        try:
+            simclock.run(main(), seed=seed, drift=0.01)
+        except AssertionError:
+            failed += 1
+    assert failed >= 20
+
+
+def test_explore_drifts_the_first_run_and_keeps_exact_instants_in_the_next():
+    calls = []
+
+    async def fails_on(run):
+        calls.append(None)
+        await asyncio.sleep(1)
+        if len(calls) == run:
+            raise ValueError(f"run {run}")
+
+    for run, drifted in ((1, True), (2, False), (3, True)):
+        calls.clear()
+        with pytest.raises(ValueError) as caught:
+            simclock.explore(lambda run=run: fails_on(run), runs=5, seed=7, drift=0.01)
+        replay = "\n".join(caught.value.__notes__).split("replay it with")[1]
+        assert ("drift=0.01" in replay) == drifted, (run, replay)
+
+
+def test_under_drift_only_the_top_ranked_live_owner_works_at_full_speed():
+    schedule = Schedule(5, drift=0.01)
+    owners = [_Owner() for _ in range(4)]
+    schedule.order(list(range(4)), 0.0, owners)  # each draws its priority
+    owners.sort(key=schedule._priority, reverse=True)
+    assert schedule.step_cost(owners[0]) == 0.0
+    for owner in owners[1:]:
+        assert 0.005 <= schedule.step_cost(owner) <= 0.01
+    del owners[0]  # gone: the next one down is favoured now
+    gc.collect()
+    assert schedule.step_cost(owners[0]) == 0.0
+    assert schedule.step_cost(owners[1]) >= 0.005
 
 
 def test_drift_makes_a_slow_tasks_chain_fall_behind_step_by_step():

@@ -38,11 +38,16 @@ orders come first, never which are possible.
 `drift` models a machine that takes time to work: before each callback runs
 the clock moves on by a seeded amount of at most `drift` seconds, as the CPU
 time of reaching and running a step would on a real machine, so what the step
-does (the next timer it sets, the time it reads) comes that much later. Some
-owners are slow in a run and others quick, as priorities are drawn (a slow
-task's steps each cost between half of `drift` and all of it, a quick one's at
-most a quarter), so a chain of a slow task's steps falls behind step after
-step while a quick task's timer keeps its time. Deadlines are still set from
+does (the next timer it sets, the time it reads) comes that much later. Who is
+slow follows the priorities: the machine favours the owner ranked highest of
+those alive so far, whose steps take no time at all, and every owner ranked
+below it is loaded, each step costing between half of `drift` and all of it.
+(A step that takes no time is what every unexplored run assumes of all of
+them, so any mix is one a real machine can show.) So a chain of a low-ranked
+task's steps falls behind step after step while the favoured task's timer
+keeps its time; and a deadline the favoured task sets right after another's
+still ties with it, and the favoured task, ranked first, wins that tie: one
+drifting run explores both kinds of race. Deadlines are still set from
 `loop.time()`, which never goes back, so a timer set later with a later
 deadline never comes due first (a per-timer stretch could do that, which no
 real run allows); but a chain of short steps now takes longer than its
@@ -210,11 +215,10 @@ class Schedule:
         self._by_id: dict[int, float] = {}
         self._watching: dict[int, weakref.ref[Any]] = {}
         self._by_value: dict[Any, float] = {}
-        # Which owners are slow under `drift`, by id, forgotten as priorities are.
-        self._slow: dict[int, bool] = {}
-        self._watching_slow: dict[int, weakref.ref[Any]] = {}
         self._demoted = 0
         self._met = 0  # owners given a priority so far
+        #: The highest priority of an owner alive (under `drift` its steps take no time).
+        self._top = -math.inf
         #: Decisions that differed from the default order, oldest first (at most 100 kept).
         self.decisions: list[Decision] = []
         #: Seconds the steps of this run took in all under `drift`, and how many steps.
@@ -258,27 +262,15 @@ class Schedule:
     def step_cost(self, owner: Any = None) -> float:
         """The CPU time a callback of `owner` takes in this run: at most `drift` seconds (seeded).
 
-        A slow owner's steps take between half of `drift` and all of it, a
-        quick one's at most a quarter; which owners are slow is drawn once each.
+        The owner ranked highest of those alive so far takes none; every other
+        owner's steps take between half of `drift` and all of it.
         """
-        slow = self._slow.get(id(owner))
-        if slow is None:
-            slow = self._slow[id(owner)] = self._drift_random.random() < 0.5
-            try:
-                self._watching_slow[id(owner)] = weakref.ref(
-                    owner, functools.partial(self._forget_slow, id(owner))
-                )
-            except TypeError:
-                pass
-        draw = self._drift_random.random()
-        cost = self.drift * (0.5 + 0.5 * draw if slow else 0.25 * draw)
+        if self._priority(owner) >= self._top:
+            return 0.0
+        cost = self.drift * (0.5 + 0.5 * self._drift_random.random())
         self.drifted += cost
         self.drift_steps += 1
         return cost
-
-    def _forget_slow(self, key: int, _gone: object) -> None:
-        self._slow.pop(key, None)
-        self._watching_slow.pop(key, None)
 
     def order(
         self, handles: Sequence[Any], now: float, owners: Sequence[Any] | None = None
@@ -304,6 +296,7 @@ class Schedule:
             if owners[top] is not CANCELLED:
                 self._demoted += 1
                 self._set_priority(owners[top], _DEMOTED - self._demoted)
+                self._find_top()
                 keys = self._priorities(owners)
         # Highest priority first; sorted() is stable (reversed too), so one owner's
         # handles keep their order.
@@ -388,7 +381,10 @@ class Schedule:
         lean = _LEAN * min(self._met, _LEANING)
         self._met += 1
         exponential = -math.log(1.0 - self._random.random()) or 5e-324
-        return lean - math.log(exponential)
+        value = lean - math.log(exponential)
+        if value > self._top:
+            self._top = value
+        return value
 
     def _set_priority(self, owner: Any, priority: float) -> None:
         if type(owner) is tuple:
@@ -397,8 +393,14 @@ class Schedule:
             self._by_id[id(owner)] = priority
 
     def _forget(self, key: int, _gone: object) -> None:
-        self._by_id.pop(key, None)
+        priority = self._by_id.pop(key, None)
         self._watching.pop(key, None)
+        if priority == self._top:
+            self._find_top()
+
+    def _find_top(self) -> None:
+        """The favoured owner is gone or demoted: the next one down takes its place."""
+        self._top = max((*self._by_id.values(), *self._by_value.values()), default=-math.inf)
 
     def report(self, limit: int = 5) -> str:
         """What this schedule did differently, for a failure message."""
