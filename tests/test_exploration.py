@@ -259,6 +259,35 @@ def test_under_drift_only_the_top_ranked_live_owner_works_at_full_speed():
     assert schedule.step_cost(owners[1]) >= 0.005
 
 
+def test_replaying_every_deviation_of_a_drifting_run_replays_its_costs_too():
+    # Shrinking replays deviations by index: with drift, the replay must also
+    # draw what the run drew (change points, slow awaits), or its costs differ.
+    async def main():
+        loop = asyncio.get_running_loop()
+
+        async def worker():
+            for tick in range(1, 7):
+                await asyncio.sleep(0)
+                woken = loop.create_future()
+                loop.call_at(tick, woken.set_result, None)  # every worker's, at one instant
+                await woken
+
+        await asyncio.gather(*(worker() for _ in range(6)))
+
+    demoted = 0
+    for seed in range(30):
+        clock = simclock.Clock(seed=seed, drift=0.01, awaits=True)
+        simclock.run(main(), clock=clock)
+        first = clock.schedule
+        demoted += first._demoted > 0
+        forced = {d.index: d.ranked for d in first.decisions}
+        again = simclock.Clock(seed=seed, drift=0.01, awaits=True, forced=forced)
+        simclock.run(main(), clock=again)
+        assert again.schedule.fingerprint() == first.fingerprint()
+        assert again.schedule.drifted == first.drifted
+    assert demoted  # some run met a change point
+
+
 def test_drift_makes_a_slow_tasks_chain_fall_behind_step_by_step():
     # Four 0.25 s retries against a deadline 3 ms after the last: only CPU time
     # taken before each step (what it sets comes later) can make the chain late.

@@ -245,13 +245,13 @@ class Schedule:
         self.decision_count += 1
         if self.choices is not None:
             late = self._choice() % (_MOST_LATE + 1)
-        elif self.forced is not None:
-            chosen = self.forced.get(self.decision_count, ())
-            late = -chosen[0] if len(chosen) == 1 and chosen[0] < 0 else 0
-        elif self._priority(task) < max(self._priority(owner) for owner in others):
-            late = 1 + int(self._random.random() * _MOST_LATE)
         else:
             late = 0
+            if self._priority(task) < max(self._priority(owner) for owner in others):
+                late = 1 + int(self._random.random() * _MOST_LATE)
+            if self.forced is not None:  # drawn all the same: see `order`
+                chosen = self.forced.get(self.decision_count, ())
+                late = -chosen[0] if len(chosen) == 1 and chosen[0] < 0 else 0
         if late:
             self.reordered += 1
             if len(self.decisions) < 100:
@@ -288,9 +288,8 @@ class Schedule:
         self.decision_count += 1
         if self.choices is not None:
             return self._chosen_order(handles, owners, now)
-        if self.forced is not None:
-            self.points.append((self.decision_count, _groups(owners)))
-            return self._forced_order(handles, owners, now)
+        # A forced replay draws and demotes as the run it replays did, so that its
+        # priorities, and with them drift's costs, stay that run's.
         if self._random.random() < _CHANGE_POINT_CHANCE:
             top = max(range(len(owners)), key=keys.__getitem__)
             if owners[top] is not CANCELLED:
@@ -298,6 +297,9 @@ class Schedule:
                 self._set_priority(owners[top], _DEMOTED - self._demoted)
                 self._find_top()
                 keys = self._priorities(owners)
+        if self.forced is not None:
+            self.points.append((self.decision_count, _groups(owners)))
+            return self._forced_order(handles, owners, now)
         # Highest priority first; sorted() is stable (reversed too), so one owner's
         # handles keep their order.
         ranked = sorted(range(len(handles)), key=keys.__getitem__, reverse=True)
