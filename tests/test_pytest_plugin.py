@@ -819,8 +819,9 @@ def test_explore_finds_a_race_and_its_seed_replays_it(pytester, args):
     run(pytester, *args).assert_outcomes(passed=1)  # asyncio's own order hides it
     explored = run(pytester, *args, "--simclock-explore=30")
     outcomes = explored.parseoutcomes()
-    # It stops at the first failing schedule, and reports that one only.
-    assert outcomes.get("failed", 0) == 1 and outcomes.get("passed", 0) >= 1
+    # It stops at the first failing schedule (explored priorities lean away from
+    # asyncio's order, so that may be the first), and reports that one only.
+    assert outcomes.get("failed", 0) == 1
     tried = outcomes.get("failed", 0) + outcomes.get("passed", 0)
     assert outcomes.get("skipped", 0) == 30 - tried
     failing = [line for line in explored.outlines if line.startswith("FAILED")]
