@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import re
 import reprlib
@@ -100,7 +99,7 @@ class TaskRecorder:
         for index in range(start, len(timeline.events)):
             event = timeline.events[index]
             if event.task not in known and _DEFAULT_NAME.fullmatch(event.task or ""):
-                timeline.events[index] = dataclasses.replace(event, task=name)
+                timeline.events[index] = event._replace(task=name)
         now = self._clock.now
         steps = [
             Event(now, name, EventKind.CREATED, "", (), creator.get_name() if creator else None),
@@ -124,7 +123,7 @@ class TaskRecorder:
                 # name (an eager first step's lines) is its own.
                 first = created.task
                 timeline.events[:] = [
-                    dataclasses.replace(event, task=name) if event.task == first else event
+                    event._replace(task=name) if event.task == first else event
                     for event in timeline.events
                 ]
                 timeline.coroutines.pop(first or "", None)

@@ -24,7 +24,6 @@ import types
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from importlib.machinery import SourceFileLoader
 from typing import Any, NamedTuple, TextIO
 
@@ -190,8 +189,7 @@ def run_script(
             timeline.virtual_seconds = clock.now - virtual_start
 
 
-@dataclass(frozen=True)
-class ScriptRun:
+class ScriptRun(NamedTuple):
     """What `replay_script` saw: the exit status, both output streams, and the timeline."""
 
     status: int

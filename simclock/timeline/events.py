@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "Event",
@@ -45,8 +44,7 @@ class EventKind(enum.StrEnum):
 ENDINGS = frozenset({EventKind.FINISHED, EventKind.CANCELLED, EventKind.FAILED})
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):  # a NamedTuple: a frozen dataclass costs start-up time to make
     """One thing that happened: when (virtual seconds), in which task, what, and its text.
 
     Two fields say how tasks relate, when the loop could tell: `parent` on a
@@ -96,8 +94,12 @@ _STEP_WORDS = ("created", "finished", "cancelled", "failed", "ended")
 _STEP = rf"(?P<task>.+) (?P<step>{'|'.join(_STEP_WORDS)})"
 
 
-@dataclass(frozen=True)
-class TaskEvent:
+class _TaskStep(NamedTuple):
+    task: str
+    step: str
+
+
+class TaskEvent(_TaskStep):
     """A step of a task's life, for assertions: `TaskEvent("washing_task", "finished")`.
 
     `step` is `created`, `finished`, `cancelled`, `failed`, or `ended` (any of
@@ -106,12 +108,12 @@ class TaskEvent:
     also accept the string `"washing_task finished"`: see `parse`.
     """
 
-    task: str
-    step: str = "ended"
+    __slots__ = ()
 
-    def __post_init__(self) -> None:
-        if self.step not in _STEP_WORDS:
-            raise ValueError(f"a task step is one of {', '.join(_STEP_WORDS)}, not {self.step!r}")
+    def __new__(cls, task: str, step: str = "ended") -> TaskEvent:
+        if step not in _STEP_WORDS:
+            raise ValueError(f"a task step is one of {', '.join(_STEP_WORDS)}, not {step!r}")
+        return super().__new__(cls, task, step)
 
     def __str__(self) -> str:
         return f"{self.task} {self.step}"
