@@ -96,6 +96,40 @@ def test_explored_schedules_keep_asyncios_ordering_contracts():
     assert len(orders) > 1  # a and b did swap at some tie
 
 
+def test_a_sleeps_timer_is_ordered_as_the_task_it_wakes(monkeypatch):
+    # The timers of one instant are ordered by whom they wake: a sleep's timer
+    # keeps the task that set it, which must be the task its future wakes.
+    from simclock._compat.asyncio_internals import owner_of
+
+    seen: list[tuple[list[object], list[object]]] = []
+    order = Schedule.order
+
+    def checked(self, handles, now, owners=None):
+        seen.append((list(owners), [owner_of(handle) for handle in handles]))
+        return order(self, handles, now, owners)
+
+    monkeypatch.setattr(Schedule, "order", checked)
+
+    async def sleeper(index):
+        for _ in range(3):
+            await asyncio.sleep(1 + index % 2)
+        loop = asyncio.get_running_loop()
+        woken = loop.create_future()
+        loop.call_later(1, woken.set_result, None)  # not a sleep: ordered as its future
+        await woken
+
+    async def main():
+        await asyncio.gather(*(sleeper(index) for index in range(6)))
+
+    simclock.run(main(), seed=3)
+    assert seen and all(recorded == found for recorded, found in seen)
+    tasks = [owner for recorded, _ in seen for owner in recorded]
+    assert any(isinstance(owner, asyncio.Task) for owner in tasks)
+    assert any(
+        isinstance(owner, asyncio.Future) and not isinstance(owner, asyncio.Task) for owner in tasks
+    )
+
+
 def test_a_seed_gives_the_same_schedule_every_time():
     async def main():
         order = []

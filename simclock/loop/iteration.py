@@ -38,7 +38,12 @@ from simclock._compat.asyncio_internals import (
     owner_of,
 )
 from simclock.clock.clock import COARSE_FLOATS
-from simclock.loop.timers import TimerQueue, VirtualTimerHandle
+from simclock.loop.timers import (
+    SLEEP_TIMER_CALLBACK,
+    TimerQueue,
+    VirtualTimerHandle,
+    timer_owner,
+)
 from simclock.process import natives
 from simclock.process.children import CHILDREN
 
@@ -174,6 +179,7 @@ class LoopIteration:
         if timer._source_traceback:  # end it where the program called, not here
             del timer._source_traceback[-1]
         timer._background = self._is_background()
+        timer._owner = None if self._schedule is None else _sleeper(self, callback)
         timer._queue = self._timers
         self._timers.push(timer)
         timer._scheduled = True
@@ -235,7 +241,7 @@ class LoopIteration:
     def _order_timers(self, timers: Sequence[Any]) -> list[Any]:
         """How an explored schedule orders the timers of one deadline."""
         assert self._schedule is not None
-        return self._schedule.order(timers, self._clock.now)
+        return self._schedule.order(timers, self._clock.now, list(map(timer_owner, timers)))
 
     def _reorder_ready_from(self, start: int) -> None:
         """Let the schedule order what this iteration's I/O events made ready (from `start` on)."""
@@ -396,6 +402,13 @@ class LoopIteration:
         handle = None  # breaks cycles when an exception occurs
 
 
+def _sleeper(loop: LoopIteration, callback: Callable[..., object]) -> asyncio.Task[Any] | None:
+    """In an explored run, the task a sleep's timer wakes: the one setting it now."""
+    if callback is not SLEEP_TIMER_CALLBACK:
+        return None
+    return asyncio.current_task(loop)  # type: ignore[arg-type]
+
+
 def _scheduled_timer(
     loop: LoopIteration,
     when: float,
@@ -414,6 +427,7 @@ def _scheduled_timer(
     timer._source_traceback = None
     timer._when = when
     timer._background = False
+    timer._owner = None if loop._schedule is None else _sleeper(loop, callback)
     timer._scheduled = True
     queue = timer._queue = loop._timers
     queue.push(timer)

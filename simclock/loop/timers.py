@@ -22,26 +22,46 @@ from collections.abc import Callable, Iterator, Sequence
 from heapq import heapify, heappop, heappush
 from typing import TYPE_CHECKING, Any
 
-from simclock._compat.asyncio_internals import MIN_CANCELLED_FRACTION, MIN_SCHEDULED_TIMERS
+from simclock._compat.asyncio_internals import (
+    MIN_CANCELLED_FRACTION,
+    MIN_SCHEDULED_TIMERS,
+    owner_of,
+)
 
-__all__ = ["TimerQueue", "VirtualTimerHandle"]
+__all__ = ["SLEEP_TIMER_CALLBACK", "TimerQueue", "VirtualTimerHandle", "timer_owner"]
+
+#: What the timer of `asyncio.sleep` calls: it wakes the task that set it.
+SLEEP_TIMER_CALLBACK = asyncio.futures._set_result_unless_cancelled  # type: ignore[attr-defined]
 
 _list = list
+
+
+def timer_owner(timer: VirtualTimerHandle) -> Any:
+    """The owner that orders `timer` in an explored run (`owner_of`), a sleep's at once."""
+    owner = timer._owner
+    return owner if owner is not None else owner_of(timer)
+
 
 # A deadline's timer, or the list of its timers in scheduling order.
 Bucket = Any
 
 
 class VirtualTimerHandle(asyncio.TimerHandle):
-    """An `asyncio.TimerHandle` that knows its queue and whether a background task set it."""
+    """An `asyncio.TimerHandle` that knows its queue and whether a background task set it.
 
-    __slots__ = ("_background", "_queue")
+    In an explored run a sleep's timer also keeps the task that set it (`_owner`):
+    the task its firing wakes, which orders it among the timers of its instant,
+    known without reading its future's callbacks back (see `timer_owner`).
+    """
+
+    __slots__ = ("_background", "_owner", "_queue")
     if TYPE_CHECKING:
         _when: float
         _scheduled: bool
         _cancelled: bool
         _source_traceback: list[Any] | None
         _background: bool
+        _owner: asyncio.Task[Any] | None
         _queue: TimerQueue
 
     def cancel(self) -> None:
@@ -52,6 +72,7 @@ class VirtualTimerHandle(asyncio.TimerHandle):
         if handle._scheduled:
             handle._queue.cancelled += 1
         handle._cancelled = True
+        handle._owner = None
         if handle._loop._debug:
             handle._repr = repr(handle)
         handle._callback = None
