@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import numbers
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Hashable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from simclock.clock.clock import Clock
-from simclock.clock.schedule import Schedule, check_drift, check_seed
+from simclock.clock.schedule import Schedule, _lag, check_drift, check_seed
 from simclock.errors import SimclockError
 from simclock.loop.runner import run
 from simclock.process.bindings import real_perf_counter
@@ -222,16 +222,18 @@ def _shrink(
     named steps. None when there is nothing to shrink.
     """
     deviations = {d.index: d.ranked for d in schedule.decisions}
-    if not deviations or len(schedule.decisions) >= 100:
-        return None  # no deviation (drift alone), or more than were kept
+    if len(schedule.decisions) >= 100 or not (deviations or schedule.lags):
+        return None  # more deviations than were kept, or nothing to shrink
     started = real_perf_counter()
     replays = 0
 
-    def fails(keys: list[int]) -> Schedule | None:
+    def fails(keys: list[int], slow_only: frozenset[Hashable] | None = None) -> Schedule | None:
         nonlocal replays
         replays += 1
         forced = {key: deviations[key] for key in keys}
-        clock = Clock(seed=schedule.seed, drift=drift, forced=forced, **clock_options)
+        clock = Clock(
+            seed=schedule.seed, drift=drift, forced=forced, slow_only=slow_only, **clock_options
+        )
         try:
             run(main(), clock=clock, **options)
         except failure:
@@ -272,13 +274,42 @@ def _shrink(
         last = fails(kept) if not spent() else None
     if last is None:
         return None
+    # Then the drift: the tasks whose slowness the failure needs, dropping the
+    # least loaded first; each is kept only if the failure goes without it.
+    slow = list(last.lags)
+    for key in sorted(slow, key=lambda key: last.lags[key][2] if last else 0.0):
+        if spent():
+            break
+        replayed = fails(kept, frozenset(other for other in slow if other != key))
+        if replayed is not None:
+            slow.remove(key)
+            last = replayed
     steps = [decision.explain() for decision in last.decisions]
     lines = [
         f"shrunk to {len(steps)} deviation{'s' if len(steps) != 1 else ''} from asyncio's "
         f"order (of {len(deviations)}, in {replays} replays):"
     ]
     lines += [f"  {step}" for step in steps] or ["  (none: asyncio's own order fails too)"]
+    if drift:
+        lines += _drift_needed(last, schedule)
     return "\n".join(lines)
+
+
+def _drift_needed(replay: Schedule, found: Schedule) -> list[str]:
+    """What a shrunk failure needs of drift: which tasks ran slow, and by how much.
+
+    Tasks are named as in the run that found the failure (`found`).
+    """
+    if not replay.lags:
+        return ["  and no task needs to run slow: it fails without drift too"]
+    lines = [
+        f"  and it still fails with only {len(replay.lags)} of the {len(found.lags)} slow "
+        "tasks slow, the others at full speed:"
+    ]
+    for key, (label, steps, seconds) in sorted(replay.lags.items(), key=lambda kv: -kv[1][2]):
+        label = found.lags[key][0] if key in found.lags else label
+        lines.append(f"    {label}: {_lag(steps, seconds)}, so its later steps ran that late")
+    return lines
 
 
 def check(main: Main[_T], *, seed: int | None = None, **options: Any) -> Timeline:

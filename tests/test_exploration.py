@@ -228,6 +228,62 @@ def test_drift_finds_a_chain_of_steps_racing_one_longer_timer():
     assert "drift: " in notes and "steps each took up to 0.02s" in notes
 
 
+def _partial_flush():
+    # A poller's eight 125 ms steps end at t=1.0 on paper, 1 ms before the flush;
+    # two chatty tasks run meanwhile. Only the poller's slowness matters.
+    async def main():
+        items, flushed = [], []
+
+        async def poller():
+            for item in range(8):
+                await asyncio.sleep(0.125)
+                items.append(item)
+
+        async def flusher():
+            await asyncio.sleep(1.001)
+            flushed.append(len(items))
+
+        async def chatter():
+            for _ in range(20):
+                await asyncio.sleep(0.05)
+
+        await asyncio.gather(poller(), flusher(), chatter(), chatter())
+        assert flushed == [8], f"flushed a partial batch of {flushed[0]}"
+
+    return main
+
+
+def test_a_drift_failure_is_shrunk_to_the_tasks_whose_slowness_it_needs():
+    main = _partial_flush()
+    simclock.run(main())  # asyncio's own order, no drift: it passes
+    with pytest.raises(AssertionError) as caught:
+        simclock.explore(main, runs=50, seed=0, drift=0.001)
+    notes = "\n".join(getattr(caught.value, "__notes__", []))
+    report, shrunk = notes.split("shrunk to ", 1)
+    assert "chatter() (Task-" in report  # the run itself had more tasks slow
+    needed = shrunk.split("still fails with only ", 1)[1]
+    assert needed.startswith("1 of the ")
+    assert "poller() (Task-" in needed and "chatter()" not in needed
+    assert "slow steps" in needed and "ms in all" in needed
+
+
+def test_slow_only_keeps_the_drift_of_the_named_tasks_alone():
+    main = _partial_flush()
+    everyone = simclock.Clock(seed=0, drift=0.001)
+    with pytest.raises(AssertionError):
+        simclock.run(main(), clock=everyone)
+    assert everyone.schedule is not None and len(everyone.schedule.lags) > 1
+    nobody = simclock.Clock(seed=0, drift=0.001, slow_only=frozenset())
+    simclock.run(main(), clock=nobody)  # no drift: asyncio's order, and it passes
+    assert nobody.schedule is not None and nobody.schedule.drifted == 0
+    assert not nobody.schedule.lags
+    poller = frozenset(key for key in everyone.schedule.lags if key[0].endswith("poller"))
+    only = simclock.Clock(seed=0, drift=0.001, slow_only=poller)
+    with pytest.raises(AssertionError):
+        simclock.run(main(), clock=only)
+    assert only.schedule is not None and set(only.schedule.lags) == poller
+
+
 def _token_tie():
     async def main():
         order = []

@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Coroutine, Generator, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Generator, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
@@ -137,6 +137,7 @@ class Clock:
         tick_loop: bool = False,
         forced: dict[int, tuple[int, ...]] | None = None,
         choices: Sequence[int] | None = None,
+        slow_only: frozenset[Hashable] | None = None,
     ) -> None:
         """`start`: the wall-clock instant at `now == 0`, as for `simclock.run`; default
         `DEFAULT_START`. `tick`: seconds each read of `time.monotonic()` or
@@ -154,8 +155,9 @@ class Clock:
         that stands for I/O would if the I/O took longer. Default: asyncio's order.
         `forced` (with a seed): take only these decisions, asyncio's order
         elsewhere (see `simclock.clock.schedule.Schedule`; `explore` shrinks
-        a failing schedule this way). `choices` (with a seed): take each decision
-        from this sequence of numbers instead (`simclock.strategies`).
+        a failing schedule this way; `slow_only` likewise keeps the drift of only
+        some tasks). `choices` (with a seed): take each decision from this
+        sequence of numbers instead (`simclock.strategies`).
 
         `autojump`: whether an idle loop moves the clock to the next deadline by
         itself (the default). With `autojump=False` time moves only when the
@@ -201,7 +203,12 @@ class Clock:
             from simclock.clock.schedule import Schedule  # only explored runs pay for it
 
             self.schedule = Schedule(
-                seed, drift=drift, awaits=awaits, forced=forced, choices=choices
+                seed,
+                drift=drift,
+                awaits=awaits,
+                forced=forced,
+                choices=choices,
+                slow_only=slow_only,
             )
         elif drift or awaits:
             name = "drift" if drift else "awaits"

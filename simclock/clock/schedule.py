@@ -80,7 +80,7 @@ import numbers
 import operator
 import os
 import weakref
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,9 +184,13 @@ class Schedule:
         awaits: bool = False,
         forced: dict[int, tuple[int, ...]] | None = None,
         choices: Sequence[int] | None = None,
+        slow_only: frozenset[Hashable] | None = None,
     ) -> None:
         """`forced`: replay only these deviations, by decision index (see `Decision`),
         and take asyncio's order everywhere else: how a failing schedule is shrunk.
+        `slow_only`: under `drift`, only the owners with these keys (see `lags`)
+        are slow, every other one runs at full speed: how a failure's drift is
+        shrunk to the tasks whose slowness it needs.
         `awaits`: postpone tasks' bare yields (see the module's docstring).
         `choices`: take each decision from this sequence instead of the seed's
         random draws, one number per decision (0, or a decision past its end:
@@ -199,6 +203,7 @@ class Schedule:
             raise TypeError(f"awaits must be True or False, got {awaits!r}")
         self.awaits = awaits
         self.forced = forced
+        self.slow_only = slow_only
         self.choices = None if choices is None else tuple(_check_choices(choices))
         #: With `forced`: every decision the run met, as (index, each owner's handles
         #: in default order), for a systematic search (`simclock.explore(bound=)`).
@@ -224,6 +229,12 @@ class Schedule:
         #: Seconds the steps of this run took in all under `drift`, and how many steps.
         self.drifted = 0.0
         self.drift_steps = 0
+        #: Under `drift`, each slow owner's lag, by a key that names it the same way
+        #: in a replay (its coroutine's name and how many of that name came first):
+        #: [its label, how many of its steps were slow, the seconds they took].
+        self.lags: dict[Hashable, list[Any]] = {}
+        self._keys: dict[int, Hashable] = {}
+        self._ordinals: dict[str, int] = {}
         #: Decisions with more than one owner, and how many of them changed the order.
         self.decision_count = 0
         self.reordered = 0
@@ -268,9 +279,29 @@ class Schedule:
         if self._priority(owner) >= self._top:
             return 0.0
         cost = self.drift * (0.5 + 0.5 * self._drift_random.random())
+        key = self._key(owner)
+        if self.slow_only is not None and key not in self.slow_only:
+            return 0.0  # drawn all the same, so that the others' costs stay the run's
+        lag = self.lags.get(key)
+        if lag is None:
+            lag = self.lags[key] = [_name(owner, where=False), 0, 0.0]
+        lag[1] += 1
+        lag[2] += cost
         self.drifted += cost
         self.drift_steps += 1
         return cost
+
+    def _key(self, owner: Any) -> Hashable:
+        """`owner` as the same run's replays name it: ("poller", 0) for the first poller()."""
+        if type(owner) is tuple:
+            return owner  # a worker thread, named by value
+        key = self._keys.get(id(owner))
+        if key is None:
+            kind = _kind(owner)
+            ordinal = self._ordinals.get(kind, 0)
+            self._ordinals[kind] = ordinal + 1
+            key = self._keys[id(owner)] = (kind, ordinal)
+        return key
 
     def order(
         self, handles: Sequence[Any], now: float, owners: Sequence[Any] | None = None
@@ -397,6 +428,7 @@ class Schedule:
     def _forget(self, key: int, _gone: object) -> None:
         priority = self._by_id.pop(key, None)
         self._watching.pop(key, None)
+        self._keys.pop(key, None)
         if priority == self._top:
             self._find_top()
 
@@ -418,6 +450,11 @@ class Schedule:
                 f"{self.drifted:.6g}s in all, so later steps ran that much later than "
                 "their nominal instants"
             )
+            slowest = sorted(self.lags.values(), key=lambda lag: -lag[2])
+            for label, steps, seconds in slowest[:3]:
+                lines.append(f"    {label}: {_lag(steps, seconds)}")
+            if len(slowest) > 3:
+                lines.append(f"    ... and {len(slowest) - 3} more slow")
         if not self.decisions:
             lines.append("  (every decision took the default order)")
         for decision in self.decisions[:limit]:
@@ -435,8 +472,23 @@ def _groups(owners: Sequence[Any]) -> list[list[int]]:
     return list(groups.values())
 
 
-def _name(owner: Any) -> str:
-    """`second() at lost_update.py:31`; a task named by the program also shows its name."""
+def _lag(steps: int, seconds: float) -> str:
+    """`8 slow steps, 6.1 ms in all`."""
+    return f"{steps} slow step{'s' if steps != 1 else ''}, {seconds * 1000:.3g} ms in all"
+
+
+def _kind(owner: Any) -> str:
+    """What a replay calls `owner` too: its coroutine's (or callback's) qualified name."""
+    if isinstance(owner, asyncio.Task):
+        coro = owner.get_coro()
+        return str(getattr(coro, "__qualname__", None) or owner.get_name())
+    return str(getattr(owner, "__qualname__", None) or type(owner).__qualname__)
+
+
+def _name(owner: Any, *, where: bool = True) -> str:
+    """`second() at lost_update.py:31`; a task named by the program also shows its name.
+
+    `where=False` leaves out the line it waits at."""
     if owner is CANCELLED:
         return "(cancelled)"
     if isinstance(owner, asyncio.Task):
@@ -448,7 +500,7 @@ def _name(owner: Any) -> str:
         # asyncio's default names tell apart two tasks of one coroutine function.
         label = f"{function}() ({name})" if name.startswith("Task-") else f"{name!r} {function}()"
         frame = getattr(coro, "cr_frame", None)
-        if frame is not None:
+        if where and frame is not None:
             label += f" at {os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
         return label
     if type(owner) is tuple:  # a worker thread: ("worker", seq)
