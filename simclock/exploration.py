@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from simclock.clock.clock import Clock
-from simclock.clock.schedule import Schedule, _lag, check_drift, check_seed
+from simclock.clock.schedule import Schedule, check_drift, check_seed, lag_text
 from simclock.errors import SimclockError
 from simclock.loop.runner import run
 from simclock.process.bindings import real_perf_counter
@@ -308,7 +308,7 @@ def _drift_needed(replay: Schedule, found: Schedule) -> list[str]:
     ]
     for key, (label, steps, seconds) in sorted(replay.lags.items(), key=lambda kv: -kv[1][2]):
         label = found.lags[key][0] if key in found.lags else label
-        lines.append(f"    {label}: {_lag(steps, seconds)}, so its later steps ran that late")
+        lines.append(f"    {label}: {lag_text(steps, seconds)}, so its later steps ran that late")
     return lines
 
 

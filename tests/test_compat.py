@@ -33,7 +33,7 @@ def _slots(cls: type) -> set[str]:
 def test_handle_slots_are_those_the_fast_path_sets() -> None:
     assert _slots(asyncio.Handle) == aio.HANDLE_SLOTS
     assert _slots(asyncio.TimerHandle) == aio.TIMER_SLOTS
-    assert _slots(VirtualTimerHandle) == aio.TIMER_SLOTS | {"_background", "_queue"}
+    assert _slots(VirtualTimerHandle) == aio.TIMER_SLOTS | {"_background", "_owner", "_queue"}
 
 
 def test_a_handle_built_by_the_fast_path_equals_one_built_by_asyncio() -> None:

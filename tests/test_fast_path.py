@@ -227,7 +227,7 @@ def _shape(handle):
 def test_timer_handles_keep_asyncios_slots_and_class_name():
     assert issubclass(VirtualTimerHandle, asyncio.TimerHandle)
     assert VirtualTimerHandle.__name__ == "TimerHandle"
-    assert VirtualTimerHandle.__slots__ == ("_background", "_queue")
+    assert VirtualTimerHandle.__slots__ == ("_background", "_owner", "_queue")
 
 
 def test_the_fast_path_steps_aside_for_debug_mode_and_signal_handlers():

@@ -86,7 +86,7 @@ from typing import Any
 
 from simclock._compat.asyncio_internals import CANCELLED, owner_of
 
-__all__ = ["Decision", "Schedule", "check_drift", "check_seed"]
+__all__ = ["Decision", "Schedule", "check_drift", "check_seed", "lag_text"]
 
 # How likely each multi-owner decision is to be a change point.
 _CHANGE_POINT_CHANCE = 0.05
@@ -452,7 +452,7 @@ class Schedule:
             )
             slowest = sorted(self.lags.values(), key=lambda lag: -lag[2])
             for label, steps, seconds in slowest[:3]:
-                lines.append(f"    {label}: {_lag(steps, seconds)}")
+                lines.append(f"    {label}: {lag_text(steps, seconds)}")
             if len(slowest) > 3:
                 lines.append(f"    ... and {len(slowest) - 3} more slow")
         if not self.decisions:
@@ -472,7 +472,7 @@ def _groups(owners: Sequence[Any]) -> list[list[int]]:
     return list(groups.values())
 
 
-def _lag(steps: int, seconds: float) -> str:
+def lag_text(steps: int, seconds: float) -> str:
     """`8 slow steps, 6.1 ms in all`."""
     return f"{steps} slow step{'s' if steps != 1 else ''}, {seconds * 1000:.3g} ms in all"
 
