@@ -336,9 +336,21 @@ _swaps_kept: list[SwappableBuiltin] = []
 _REAL_TIME_NS: Callable[[], int] = _real_time_ns_twin()
 
 
-def real_time() -> float:
-    """The real `time.time()`, whatever is bound."""
+def _real_time_from_ns() -> float:
     return _REAL_TIME_NS() / _NS
+
+
+def _real_time_twin() -> Callable[[], float]:
+    """A `time.time` that time-machine's patch never reaches: a twin, as for `time_ns`."""
+    try:
+        _swaps_kept.append(SwappableBuiltin(time.time, time.time))
+    except SwapUnsupported:
+        return _real_time_from_ns
+    return _swaps_kept[-1].real
+
+
+#: The real `time.time()`, whatever is bound (pytest's own timer reads it, every test).
+real_time: Callable[[], float] = _real_time_twin()
 
 
 # Binding.

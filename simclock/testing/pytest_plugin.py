@@ -531,6 +531,8 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     current.item = item
     bindings.forget_last_bound()
     _skip_once_a_schedule_failed(item)
+    if _options(item) is None:
+        return (yield)  # neither marked, nor asking for the clock, nor under --simclock
     factory: Callable[[], VirtualEventLoop] | None = None
     if _is_unittest(item) and _is_async_test(item):
         # unittest runs it (IsolatedAsyncioTestCase makes its own loop); and
