@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from simclock.clock.clock import Clock
-from simclock.clock.schedule import Schedule, check_drift, check_seed, lag_text
+from simclock.clock.decisions import lag_text
+from simclock.clock.schedule import Schedule, check_drift, check_seed
 from simclock.errors import SimclockError
 from simclock.loop.runner import run
 from simclock.process.bindings import real_perf_counter

@@ -73,27 +73,27 @@ with the virtual instant and the owners involved, for the failure report.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import math
 import numbers
 import operator
-import os
 import weakref
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from simclock._compat.asyncio_internals import CANCELLED, owner_of
+from simclock.clock.decisions import NAMED, UNNAMED, Decision, kind_of, lag_text, name_of
 
-__all__ = ["Decision", "Schedule", "check_drift", "check_seed", "lag_text"]
+__all__ = [
+    "Decision",
+    "Schedule",
+    "check_drift",
+    "check_seed",
+    "lag_text",
+]  # Decision: from here too
 
 # How likely each multi-owner decision is to be a change point.
 _CHANGE_POINT_CHANCE = 0.05
-# Owners a decision names in each order (the rest are `_UNNAMED`): more than a
-# report shows.
-_NAMED = 8
-_UNNAMED = "..."
 # The most loop iterations a slow await resumes late (`Schedule.awaits`).
 _MOST_LATE = 3
 # How far each owner met before leans a new owner's priority up, and past how
@@ -103,55 +103,6 @@ _LEANING = 8
 # Below every drawn priority (a Gumbel draw from 53 random bits is above -4):
 # where a change point puts the owner it demotes.
 _DEMOTED = -1e9
-
-
-@dataclass(frozen=True)
-class Decision:
-    """A place where the explored order differed from the default one."""
-
-    at: float  # virtual seconds since the clock started
-    #: Which decision of the run this was: the n-th with more than one owner (from 1).
-    index: int
-    #: Whom each handle acted for, in the default order, as a reader knows them:
-    #: a task by its coroutine and the line it waited at (named when made: the
-    #: decision keeps no task alive, and shows where each one was then).
-    owners: tuple[str, ...]
-    ranked: tuple[int, ...]  # the order chosen, as indices into `owners`
-    #: For an await's postponement (`Schedule.awaits`): by how many loop iterations.
-    postponed: int = 0
-
-    @property
-    def default(self) -> tuple[str, ...]:
-        return self.owners
-
-    @property
-    def chosen(self) -> tuple[str, ...]:
-        return tuple(self.owners[index] for index in self.ranked)
-
-    def __str__(self) -> str:
-        if self.postponed:
-            return f"t={self.at:.6g}s: {self.owners[0]} resumed {self.postponed} iterations late"
-        return f"t={self.at:.6g}s: ran {_listed(self.chosen)} (default: {_listed(self.default)})"
-
-    def explain(self) -> str:
-        """The deviation as one sentence: what ran before what it would have followed."""
-        if self.postponed:
-            iterations = "iteration" if self.postponed == 1 else "iterations"
-            return (
-                f"at t={self.at:.3f}s, the await of {self.owners[0]} took longer: it resumed "
-                f"{self.postponed} loop {iterations} late, after {_listed(self.owners[1:])}"
-            )
-        first = self.owners[self.ranked[0]]
-        overtaken = [self.owners[i] for i in range(min(self.ranked[0], _NAMED))]
-        before = ", ".join(dict.fromkeys(overtaken)) or _listed(self.default)
-        if self.ranked[0] > _NAMED:
-            before += f" and {self.ranked[0] - _NAMED} more"
-        return f"at t={self.at:.3f}s, {first} ran before {before}"
-
-
-def _listed(names: tuple[str, ...], shown: int = 6) -> str:
-    text = " -> ".join(names[:shown])
-    return text + (f" -> ... ({len(names) - shown} more)" if len(names) > shown else "")
 
 
 def check_seed(seed: object) -> int:
@@ -266,7 +217,7 @@ class Schedule:
         if late:
             self.reordered += 1
             if len(self.decisions) < 100:
-                named = (_name(task), *dict.fromkeys(_name(owner) for owner in others[:_NAMED]))
+                named = (name_of(task), *dict.fromkeys(name_of(owner) for owner in others[:NAMED]))
                 self.decisions.append(Decision(now, self.decision_count, named, (-late,), late))
         return late
 
@@ -284,7 +235,7 @@ class Schedule:
             return 0.0  # drawn all the same, so that the others' costs stay the run's
         lag = self.lags.get(key)
         if lag is None:
-            lag = self.lags[key] = [_name(owner, where=False), 0, 0.0]
+            lag = self.lags[key] = [name_of(owner, where=False), 0, 0.0]
         lag[1] += 1
         lag[2] += cost
         self.drifted += cost
@@ -297,7 +248,7 @@ class Schedule:
             return owner  # a worker thread, named by value
         key = self._keys.get(id(owner))
         if key is None:
-            kind = _kind(owner)
+            kind = kind_of(owner)
             ordinal = self._ordinals.get(kind, 0)
             self._ordinals[kind] = ordinal + 1
             key = self._keys[id(owner)] = (kind, ordinal)
@@ -378,9 +329,9 @@ class Schedule:
         if len(self.decisions) < 100:
             # A report shows the first few in each order: only those are named
             # (naming costs; a tie of 500 timers would name 500 tasks).
-            named = [_UNNAMED] * len(owners)
-            for index in {*range(min(len(owners), _NAMED)), *ranked[:_NAMED]}:
-                named[index] = _name(owners[index])
+            named = [UNNAMED] * len(owners)
+            for index in {*range(min(len(owners), NAMED)), *ranked[:NAMED]}:
+                named[index] = name_of(owners[index])
             self.decisions.append(Decision(now, self.decision_count, tuple(named), tuple(ranked)))
 
     def _priorities(self, owners: Sequence[Any]) -> list[float]:
@@ -470,40 +421,3 @@ def _groups(owners: Sequence[Any]) -> list[list[int]]:
     for index, owner in enumerate(owners):
         groups.setdefault(owner if type(owner) is tuple else id(owner), []).append(index)
     return list(groups.values())
-
-
-def lag_text(steps: int, seconds: float) -> str:
-    """`8 slow steps, 6.1 ms in all`."""
-    return f"{steps} slow step{'s' if steps != 1 else ''}, {seconds * 1000:.3g} ms in all"
-
-
-def _kind(owner: Any) -> str:
-    """What a replay calls `owner` too: its coroutine's (or callback's) qualified name."""
-    if isinstance(owner, asyncio.Task):
-        coro = owner.get_coro()
-        return str(getattr(coro, "__qualname__", None) or owner.get_name())
-    return str(getattr(owner, "__qualname__", None) or type(owner).__qualname__)
-
-
-def _name(owner: Any, *, where: bool = True) -> str:
-    """`second() at lost_update.py:31`; a task named by the program also shows its name.
-
-    `where=False` leaves out the line it waits at."""
-    if owner is CANCELLED:
-        return "(cancelled)"
-    if isinstance(owner, asyncio.Task):
-        coro = owner.get_coro()
-        function = getattr(coro, "__name__", None)
-        name = owner.get_name()
-        if not function:
-            return name
-        # asyncio's default names tell apart two tasks of one coroutine function.
-        label = f"{function}() ({name})" if name.startswith("Task-") else f"{name!r} {function}()"
-        frame = getattr(coro, "cr_frame", None)
-        if where and frame is not None:
-            label += f" at {os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
-        return label
-    if type(owner) is tuple:  # a worker thread: ("worker", seq)
-        return "worker thread #" + str(owner[-1])
-    name = getattr(owner, "__qualname__", None) or type(owner).__name__
-    return str(name)
