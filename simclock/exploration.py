@@ -277,8 +277,9 @@ def _shrink(
         return None
     # Then the drift: the tasks whose slowness the failure needs, dropping the
     # least loaded first; each is kept only if the failure goes without it.
-    slow = list(last.lags)
-    for key in sorted(slow, key=lambda key: last.lags[key][2] if last else 0.0):
+    lags = last.lags
+    slow = list(lags)
+    for key in sorted(slow, key=lambda key: lags[key][2]):
         if spent():
             break
         replayed = fails(kept, frozenset(other for other in slow if other != key))
@@ -307,7 +308,8 @@ def _drift_needed(replay: Schedule, found: Schedule) -> list[str]:
         f"  and it still fails with only {len(replay.lags)} of the {len(found.lags)} slow "
         "tasks slow, the others at full speed:"
     ]
-    for key, (label, steps, seconds) in sorted(replay.lags.items(), key=lambda kv: -kv[1][2]):
+    for key in replay.slowest():
+        label, steps, seconds = replay.lags[key]
         label = found.lags[key][0] if key in found.lags else label
         lines.append(f"    {label}: {lag_text(steps, seconds)}, so its later steps ran that late")
     return lines

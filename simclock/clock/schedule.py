@@ -242,6 +242,10 @@ class Schedule:
         self.drift_steps += 1
         return cost
 
+    def slowest(self) -> list[Hashable]:
+        """The keys of `lags`, the owner whose steps took longest first."""
+        return sorted(self.lags, key=lambda key: -self.lags[key][2])
+
     def _key(self, owner: Any) -> Hashable:
         """`owner` as the same run's replays name it: ("poller", 0) for the first poller()."""
         if type(owner) is tuple:
@@ -401,7 +405,7 @@ class Schedule:
                 f"{self.drifted:.6g}s in all, so later steps ran that much later than "
                 "their nominal instants"
             )
-            slowest = sorted(self.lags.values(), key=lambda lag: -lag[2])
+            slowest = [self.lags[key] for key in self.slowest()]
             for label, steps, seconds in slowest[:3]:
                 lines.append(f"    {label}: {lag_text(steps, seconds)}")
             if len(slowest) > 3:

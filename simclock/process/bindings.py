@@ -318,13 +318,13 @@ real_perf_counter: Callable[[], float] = _REAL["perf_counter"]
 real_monotonic: Callable[[], float] = _REAL["monotonic"]
 
 
-def _real_time_ns_twin() -> Callable[[], int]:
-    """A `time.time_ns` that time-machine's patch never reaches (a twin of the builtin)."""
+def _twin(builtin: Callable[[], Any], fallback: Callable[[], Any]) -> Callable[[], Any]:
+    """`builtin` as time-machine's patch never reaches it (a twin of it), else `fallback`."""
     try:
         # Kept for good: the twin runs from the method definition this object holds.
-        _swaps_kept.append(SwappableBuiltin(time.time_ns, time.time_ns))
+        _swaps_kept.append(SwappableBuiltin(builtin, builtin))
     except SwapUnsupported:
-        return time_machine.escape_hatch.time.time_ns
+        return fallback
     return _swaps_kept[-1].real
 
 
@@ -333,24 +333,15 @@ _swaps_kept: list[SwappableBuiltin] = []
 
 # Real wall time for threads that read real time, also while time-machine is
 # starting or stopping (its escape hatch raises when it is not travelling).
-_REAL_TIME_NS: Callable[[], int] = _real_time_ns_twin()
+_REAL_TIME_NS: Callable[[], int] = _twin(time.time_ns, time_machine.escape_hatch.time.time_ns)
 
 
 def _real_time_from_ns() -> float:
     return _REAL_TIME_NS() / _NS
 
 
-def _real_time_twin() -> Callable[[], float]:
-    """A `time.time` that time-machine's patch never reaches: a twin, as for `time_ns`."""
-    try:
-        _swaps_kept.append(SwappableBuiltin(time.time, time.time))
-    except SwapUnsupported:
-        return _real_time_from_ns
-    return _swaps_kept[-1].real
-
-
 #: The real `time.time()`, whatever is bound (pytest's own timer reads it, every test).
-real_time: Callable[[], float] = _real_time_twin()
+real_time: Callable[[], float] = _twin(time.time, _real_time_from_ns)
 
 
 # Binding.
