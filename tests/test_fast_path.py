@@ -6,6 +6,7 @@ off, so that every iteration goes through the selector as asyncio's own
 """
 
 import asyncio
+import logging
 import math
 import re
 import signal
@@ -17,6 +18,7 @@ import warnings
 import pytest
 
 import simclock
+from simclock.loop.iteration import LoopIteration
 from simclock.loop.loop import VirtualEventLoop
 from simclock.loop.timers import VirtualTimerHandle
 
@@ -245,6 +247,38 @@ def test_the_fast_path_steps_aside_for_debug_mode_and_signal_handlers():
         return seen
 
     assert simclock.run(main()) == [True, False, True, False, True]
+
+
+def test_debug_mode_iterations_stay_fast_and_time_each_callback_as_asyncio_does(
+    monkeypatch, caplog
+):
+    # Every IsolatedAsyncioTestCase runs in debug mode: its iterations take the fast
+    # path, while its handles keep their stacks and slow callbacks are still reported.
+    general = []
+    monkeypatch.setattr(
+        VirtualEventLoop,
+        "_run_once_general",
+        lambda loop: general.append(1) or LoopIteration._run_once_general(loop),
+    )
+
+    def slow():
+        time.sleep(0.25)  # virtual: the clock moves by it, as a real callback's would
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        handle = loop.call_soon(slow)
+        timer = loop.call_later(1, lambda: None)
+        await asyncio.sleep(2)
+        return bool(handle._source_traceback), bool(timer._source_traceback), loop.time()
+
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        stacks = simclock.run(main(), debug=True)
+    assert stacks[:2] == (True, True)
+    assert general == []
+    slow_ones = [r.getMessage() for r in caplog.records if "took" in r.getMessage()]
+    assert len(slow_ones) == 1
+    assert "slow()" in slow_ones[0]
+    assert slow_ones[0].endswith("took 0.250 seconds")
 
 
 def test_registered_files_are_polled_every_iteration_as_asyncio_does(monkeypatch):

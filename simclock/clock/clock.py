@@ -429,14 +429,21 @@ class Clock:
     @contextmanager
     def running(self, loop: RunningLoop) -> Iterator[None]:
         """`loop` runs on this clock in the calling thread for the block."""
+        self.start_running(loop)
+        try:
+            yield
+        finally:
+            self.stop_running()
+
+    def start_running(self, loop: RunningLoop) -> None:
+        """`loop` runs on this clock in the calling thread until `stop_running()`."""
         me = threading.get_ident()
         if me in self._running:
             raise RuntimeError("another loop is already running on this clock in this thread")
         self._running[me] = loop
-        try:
-            yield
-        finally:
-            del self._running[me]
+
+    def stop_running(self) -> None:
+        del self._running[threading.get_ident()]
 
     def loops(self) -> dict[int, RunningLoop]:
         """The loops running on this clock now, by the ident of the thread running each."""

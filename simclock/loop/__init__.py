@@ -4,8 +4,6 @@ This package is also where the hooks on threading and subprocess are
 registered with the bindings: from here on, binding a clock installs them.
 """
 
-from contextlib import AbstractContextManager
-
 from simclock.loop.loop import VirtualEventLoop, background, background_tasks, new_event_loop
 from simclock.loop.runner import run
 from simclock.process import bindings, children, foreign, natives
@@ -27,17 +25,16 @@ def _a_loop_of_the_bubble() -> VirtualEventLoop | None:
     return new_event_loop()
 
 
-_adopting: list[AbstractContextManager[None]] = []
+# Entered at each bind and left at its release: one binding at a time, never nested.
+_adopting = virtual_loops(_a_loop_of_the_bubble)
 
 
 def _adopt_loops() -> None:
-    adopting = virtual_loops(_a_loop_of_the_bubble)
-    adopting.__enter__()
-    _adopting.append(adopting)
+    _adopting.__enter__()
 
 
 def _stop_adopting() -> None:
-    _adopting.pop().__exit__(None, None, None)
+    _adopting.__exit__(None, None, None)
 
 
 bindings.while_bound(_adopt_loops, _stop_adopting)

@@ -2,8 +2,8 @@
 
 A mixin of `VirtualEventLoop`, holding what makes a virtual loop faster than
 asyncio's own: a virtual loop never waits, so in the common case (no signal
-handler, debug off, no timeline recording, nothing real in flight or expected
-from outside) an iteration needs no selector round trip. It polls the files
+handler, no timeline recording, nothing real in flight or expected from
+outside) an iteration needs no selector round trip. It polls the files
 registered beyond the self-pipe, if any, with one raw zero-timeout call, as
 asyncio polls them every iteration; when none has an event it runs what is
 ready, or else moves the clock to the next deadline, inline.
@@ -14,8 +14,10 @@ in the order they were scheduled.
 Everything a user can see stays stock: `call_at`/`call_later` return an
 `asyncio.TimerHandle` (a subclass that says so in reprs), `call_soon` a plain
 `asyncio.Handle`, built without their constructors' Python frames but with
-every slot set as the constructors set them. The general path (real I/O,
-signals, debug, timelines, threads, peers) is CPython's `_run_once`, rewritten
+every slot set as the constructors set them; in debug mode (every
+`IsolatedAsyncioTestCase` runs in it) they are built the stock way, with their
+stacks, and iterations time each callback as asyncio's do. The general path
+(real I/O, signals, timelines, threads, peers) is CPython's `_run_once`, rewritten
 for the timer queue, and asks the loop's selector proxy what to do when idle.
 """
 
@@ -92,8 +94,10 @@ class LoopIteration:
         def _check_callback(self, callback: object, method: str) -> None: ...
         def _is_background(self) -> bool: ...
 
-    # Whether iterations, call_at, call_later and call_soon may take the fast
-    # path. Kept up to date by `_refresh_fast` wherever one of its inputs changes.
+    # Whether iterations may take the fast path, and whether call_at, call_later
+    # and call_soon may (not in debug mode, where handles keep their stacks).
+    # Kept up to date by `_refresh_fast` wherever one of their inputs changes.
+    _fast_iterations = False
     _fast = False
     # With files registered beyond the self-pipe, each iteration of the fast
     # path first polls them, as asyncio does: any event means the general path.
@@ -114,7 +118,8 @@ class LoopIteration:
         raise NotImplementedError
 
     def _refresh_fast(self) -> None:
-        self._fast = self._fast_path_allowed()
+        self._fast_iterations = self._fast_path_allowed()
+        self._fast = self._fast_iterations and not self._debug
         self._poll_files = self._zero_timeout_poll()
 
     # Scheduling.
@@ -284,7 +289,7 @@ class LoopIteration:
         try:
             # A test that replaced loop.time gets the general path: its timers
             # come due by the replaced clock, not by jumps.
-            while self._fast and not work.inbox and "time" not in attributes:
+            while self._fast_iterations and not work.inbox and "time" not in attributes:
                 poll = self._poll_files
                 if poll is not None and poll():
                     break  # I/O is ready: the general path selects and processes it
@@ -327,12 +332,15 @@ class LoopIteration:
                 end_time = reading + clock.resolution
                 if heap and heap[0] < end_time:
                     timers.pop_due(end_time, ready, order)
-                for _ in range(len(ready)):
-                    handle = popleft()
-                    if handle._cancelled:
-                        continue
-                    handle._run()
-                handle = None  # type: ignore[assignment]  # breaks cycles on an exception
+                if self._debug:
+                    self._run_ready_timed()
+                else:
+                    for _ in range(len(ready)):
+                        handle = popleft()
+                        if handle._cancelled:
+                            continue
+                        handle._run()
+                    handle = None  # type: ignore[assignment]  # breaks cycles on an exception
                 if once or self._stopping:
                     return
         finally:
@@ -386,20 +394,32 @@ class LoopIteration:
             if not self._debug:
                 handle._run()
                 continue
-            try:
-                self._current_handle = handle
-                started = self.time()
-                handle._run()
-                took = self.time() - started
-                if took >= self.slow_callback_duration:
-                    base_events.logger.warning(  # type: ignore[attr-defined]
-                        "Executing %s took %.3f seconds",
-                        format_handle(handle),
-                        took,
-                    )
-            finally:
-                self._current_handle = None
+            self._run_timed(handle)
         handle = None  # breaks cycles when an exception occurs
+
+    def _run_ready_timed(self) -> None:
+        """Run what is ready now, each callback timed as asyncio's debug mode times it."""
+        ready = self._ready
+        for _ in range(len(ready)):
+            handle = ready.popleft()
+            if not handle._cancelled:
+                self._run_timed(handle)
+
+    def _run_timed(self, handle: asyncio.Handle) -> None:
+        """Run `handle`, and warn as asyncio's debug mode does if it took too long."""
+        try:
+            self._current_handle = handle
+            started = self.time()
+            handle._run()
+            took = self.time() - started
+            if took >= self.slow_callback_duration:
+                base_events.logger.warning(  # type: ignore[attr-defined]
+                    "Executing %s took %.3f seconds",
+                    format_handle(handle),
+                    took,
+                )
+        finally:
+            self._current_handle = None
 
 
 def _sleeper(loop: LoopIteration, callback: Callable[..., object]) -> asyncio.Task[Any] | None:

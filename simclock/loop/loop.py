@@ -340,7 +340,6 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
     def _fast_path_allowed(self) -> bool:
         return (
             not self._signal_handlers
-            and not self._debug
             and self._recorder is None
             and not self._closed
             and not self._background
@@ -449,7 +448,6 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
             and self.get_task_factory() is None  # a factory would see a task made
             and not self._ready
             and not self._stopping
-            and not self._debug
             and not self._closed
             and self._timers.next_deadline() > self.time()
             and self._selector.registered <= self._internal_fds
@@ -466,24 +464,33 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
             self._thread_probe.close()
             self._thread_probe = None
         self._running_on = threading.get_native_id()
-        with bindings.bound(self._clock, ClockView(self._clock, self._work)):
-            timeline = self._clock.timeline
+        clock = self._clock
+        # What `with bindings.bound(...)` and `with clock.running(self)` would do,
+        # spelled out: every test runs a loop, most more than once.
+        view = bindings.bind(clock, ClockView(clock, self._work))
+        try:
+            timeline = clock.timeline
             try:
-                with self._clock.running(self):
+                clock.start_running(self)
+                try:
                     if timeline is None:
                         super().run_forever()
                     else:
                         self._observe(timeline)
-                        with recording_prints(timeline, lambda: self._clock.now):
+                        with recording_prints(timeline, lambda: clock.now):
                             super().run_forever()
+                finally:
+                    clock.stop_running()
             except (Deadlock, Livelock, TimeLimitExceeded) as error:
                 # Workers left waiting virtually would wait forever and keep the
                 # process from exiting: their waits end, with RunEnded.
                 self._work.abort(error)
-                after_a_run_failed(self._clock, error)
+                after_a_run_failed(clock, error)
                 raise
             finally:
-                after_a_loop_stopped(self._clock)
+                after_a_loop_stopped(clock)
+        finally:
+            bindings.unbind(clock, view)
 
     def run_in_executor(
         self,

@@ -62,6 +62,7 @@ from simclock.process.clockswap import SwappableBuiltin, SwapUnsupported, builti
 __all__ = [
     "ClockView",
     "View",
+    "bind",
     "bound",
     "current_clock",
     "current_view",
@@ -72,6 +73,7 @@ __all__ = [
     "real_monotonic",
     "real_perf_counter",
     "real_sleep",
+    "unbind",
     "viewing",
     "while_bound",
 ]
@@ -432,10 +434,33 @@ def bound(clock: Clock, view: View | None = None) -> Iterator[Clock]:
 
     `view` defaults to a `ClockView` of `clock`: the calling thread reads it.
     """
-    _bind(clock)
+    view = bind(clock, view)
     try:
-        with viewing(view if view is not None else ClockView(clock)):
-            yield clock
+        yield clock
+    finally:
+        unbind(clock, view)
+
+
+def bind(clock: Clock, view: View | None = None) -> View:
+    """What `bound()` begins, for a caller that cannot use a block: end it with `unbind`.
+
+    Returns the calling thread's view (a new `ClockView` of `clock` by default).
+    """
+    _bind(clock)
+    if view is None:
+        view = ClockView(clock)
+    try:
+        push_view(view)
+    except BaseException:
+        _release(clock)
+        raise
+    return view
+
+
+def unbind(clock: Clock, view: View) -> None:
+    """End what `bind(clock)` began, which returned `view`."""
+    try:
+        pop_view(view)
     finally:
         _release(clock)
 

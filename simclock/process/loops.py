@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from simclock._compat.asyncio_internals import POLICY_BASE
 
 __all__ = ["virtual_loops"]
 
 
-@contextmanager
-def virtual_loops(
-    make_loop: Callable[[], asyncio.AbstractEventLoop | None],
-) -> Iterator[None]:
+class virtual_loops:  # a lower-case name: it replaced a context-manager function
     """Make every loop asyncio creates by default during the block with `make_loop`.
 
     `asyncio.run`, `asyncio.Runner`, `asyncio.new_event_loop` and the loop
@@ -26,40 +22,58 @@ def virtual_loops(
     one. Loops made with an explicit `loop_factory` are left alone. Nothing of
     the event-loop policy API is used, so it works the same on 3.11 to 3.14.
     Where `make_loop` returns None, the loop is made as it would have been.
+
+    A class rather than a generator: a test enters one several times (setup,
+    call, teardown, and every bind), and blocks nest strictly.
     """
-    saved = (asyncio.events.new_event_loop, asyncio.new_event_loop)
-    saved_policy = getattr(POLICY_BASE, "new_event_loop", None)
 
-    def new_event_loop() -> asyncio.AbstractEventLoop:
-        loop = make_loop()
-        return loop if loop is not None else saved[1]()
+    __slots__ = (
+        "_make_loop",
+        "_policy_new_event_loop",
+        "_saved",
+        "_saved_policy",
+        "_saved_policy_method",
+        "_stock_class",
+    )
 
-    def policy_new_event_loop(policy: object) -> asyncio.AbstractEventLoop:
-        loop = make_loop()
-        if loop is None and saved_policy is not None:
-            loop = saved_policy(policy)
-        assert loop is not None
-        return loop
+    def __init__(self, make_loop: Callable[[], asyncio.AbstractEventLoop | None]) -> None:
+        self._make_loop = make_loop
 
-    asyncio.events.new_event_loop = asyncio.new_event_loop = new_event_loop
-    stock_class = getattr(asyncio, "EventLoop", None)  # 3.13+
-    if isinstance(stock_class, type):
-        _stand_in(stock_class, make_loop)
-    saved_policy_method = None
-    if POLICY_BASE is not None:
-        saved_policy_method = POLICY_BASE.__dict__.get("new_event_loop")
-        POLICY_BASE.new_event_loop = policy_new_event_loop
-    try:
-        yield
-    finally:
-        if isinstance(stock_class, type):
-            _put_back(stock_class)
-        asyncio.events.new_event_loop, asyncio.new_event_loop = saved
+        # A plain function: set on the policy class, it is bound to each policy.
+        def policy_new_event_loop(policy: object) -> asyncio.AbstractEventLoop:
+            loop = make_loop()
+            if loop is None and self._saved_policy is not None:
+                loop = self._saved_policy(policy)
+            assert loop is not None
+            return loop
+
+        self._policy_new_event_loop = policy_new_event_loop
+
+    def _new_event_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._make_loop()
+        return loop if loop is not None else self._saved[1]()
+
+    def __enter__(self) -> None:
+        self._saved = (asyncio.events.new_event_loop, asyncio.new_event_loop)
+        self._saved_policy = getattr(POLICY_BASE, "new_event_loop", None)
+        asyncio.events.new_event_loop = asyncio.new_event_loop = self._new_event_loop
+        stock_class = getattr(asyncio, "EventLoop", None)  # 3.13+
+        self._stock_class = stock_class if isinstance(stock_class, type) else None
+        if self._stock_class is not None:
+            _stand_in(self._stock_class, self._make_loop)
         if POLICY_BASE is not None:
-            if saved_policy_method is None:
+            self._saved_policy_method = POLICY_BASE.__dict__.get("new_event_loop")
+            POLICY_BASE.new_event_loop = self._policy_new_event_loop
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._stock_class is not None:
+            _put_back(self._stock_class)
+        asyncio.events.new_event_loop, asyncio.new_event_loop = self._saved
+        if POLICY_BASE is not None:
+            if self._saved_policy_method is None:
                 del POLICY_BASE.new_event_loop
             else:
-                POLICY_BASE.new_event_loop = saved_policy_method
+                POLICY_BASE.new_event_loop = self._saved_policy_method
 
 
 class _StandsIn(type):
