@@ -122,6 +122,9 @@ class _JumpingSelector(selectors.BaseSelector):
     def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
         return self._real.get_map()
 
+    def get_key(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._real.get_key(fileobj)  # asyncio asks at every reader it adds or removes
+
     def close(self) -> None:
         self._real.close()
 

@@ -556,6 +556,8 @@ def _read_through(traveller: time_machine.Traveller) -> bool:
     meanwhile gets what `_wall_ns` gives it.
     """
     traveller.time_ns = _wall_ns  # type: ignore[method-assign]
+    if type(traveller) in _travellers_reading_through:
+        return True  # probed at an earlier bind: the same time-machine asks the same way
     _views.probing = True
     try:
         answered = time.time_ns() == _PROBE
@@ -563,7 +565,12 @@ def _read_through(traveller: time_machine.Traveller) -> bool:
         _views.probing = False
     if not answered:
         del traveller.time_ns
+    else:
+        _travellers_reading_through.add(type(traveller))
     return answered
+
+
+_travellers_reading_through: set[type] = set()
 
 
 _PROBE = -1234567
@@ -613,10 +620,22 @@ def _patch_time_module() -> None:
     # time-machine moves localtime, gmtime and strftime; ctime() and asctime()
     # with no argument read the C clock directly: give them the same instant.
     _saved_attributes.update(ctime=time.ctime, asctime=time.asctime)
-    time.ctime = _ctime_for(time.ctime)
-    time.asctime = _asctime_for(time.asctime)
-    time.clock_gettime = _clock_gettime_for(time.clock_gettime)
-    time.clock_gettime_ns = _clock_gettime_ns_for(time.clock_gettime_ns)
+    for name, make in _WRAPPERS.items():
+        previous = getattr(time, name)
+        made = _wrapped.get(name)
+        if made is None or made[0] is not previous:
+            made = _wrapped[name] = (previous, make(previous))
+        setattr(time, name, made[1])
+
+
+_WRAPPERS: dict[str, Callable[[Any], Callable[..., Any]]] = {
+    "ctime": _ctime_for,
+    "asctime": _asctime_for,
+    "clock_gettime": _clock_gettime_for,
+    "clock_gettime_ns": _clock_gettime_ns_for,
+}
+# Each wrapper made once for what it wraps, not at every bind.
+_wrapped: dict[str, tuple[Any, Callable[..., Any]]] = {}
 
 
 _warned: list[SwapUnsupported] = []

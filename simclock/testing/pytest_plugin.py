@@ -208,17 +208,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError("\n".join([f"{count}:", *problems]))
 
 
+# Marker options already found good: most tests of a suite share theirs, and a
+# clock is not built again to check them.
+_VALID_OPTIONS = pytest.StashKey[set[Any]]()
+
+
 def _marker_problem(item: pytest.Item) -> str | None:
     """What is wrong with the simclock marker that applies to `item`, if anything."""
     options = _options(item)  # a bad positional argument or an unknown option raises
     if options is None:
         return None  # simclock(False), or anyio's trio runs
+    valid = item.config.stash.setdefault(_VALID_OPTIONS, set())
     try:
-        options.clock()
-        check_limit(options.limit)
-        check_io_grace(options.io_grace)
-    except (TypeError, ValueError) as error:
-        return f"{item.nodeid}: @pytest.mark.simclock: {error}"
+        known = options in valid
+    except TypeError:  # an unhashable start: checked for every test that has it
+        known = False
+    if not known:
+        try:
+            options.clock()
+            check_limit(options.limit)
+            check_io_grace(options.io_grace)
+        except (TypeError, ValueError) as error:
+            return f"{item.nodeid}: @pytest.mark.simclock: {error}"
+        with contextlib.suppress(TypeError):
+            valid.add(options)
     if _marks_a_sync_test_in_vain(item):
         return (
             f"{item.nodeid}: @pytest.mark.simclock on a sync test does nothing without "

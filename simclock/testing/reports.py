@@ -45,6 +45,8 @@ def _report_leftovers(item: pytest.Item, loop: VirtualEventLoop | None) -> None:
         for task in asyncio.all_tasks(loop)
         if not task.done() and not is_loop_housekeeping(task)
     ]
+    if not leftovers:
+        return
     message = _leftover_message(item, loop, leftovers)
     if not message or item.stash.get(_FAILED, False):
         return
