@@ -6,6 +6,7 @@ off, so that every iteration goes through the selector as asyncio's own
 """
 
 import asyncio
+import gc
 import logging
 import math
 import re
@@ -279,6 +280,35 @@ def test_debug_mode_iterations_stay_fast_and_time_each_callback_as_asyncio_does(
     assert len(slow_ones) == 1
     assert "slow()" in slow_ones[0]
     assert slow_ones[0].endswith("took 0.250 seconds")
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_failed_task_nobody_holds_is_reported_before_the_next_callback_as_asyncio_does(debug):
+    # The exception's traceback holds the frames that ran the task's step: none of
+    # them may hold the task's handle, or the task outlives its step.
+    async def failing():
+        1 / 0
+
+    async def main():
+        reported = []
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, context: reported.append(context["message"]))
+        asyncio.ensure_future(failing())
+        await asyncio.sleep(0)
+        return reported
+
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # the report must come from the task being freed, not from a collection
+    try:
+        with asyncio.Runner(debug=debug) as runner:
+            stock = runner.run(main())
+        with asyncio.Runner(debug=debug, loop_factory=VirtualEventLoop) as runner:
+            virtual = runner.run(main())
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    assert stock == ["Task exception was never retrieved"]
+    assert virtual == stock
 
 
 def test_registered_files_are_polled_every_iteration_as_asyncio_does(monkeypatch):

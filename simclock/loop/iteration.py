@@ -401,12 +401,19 @@ class LoopIteration:
         """Run what is ready now, each callback timed as asyncio's debug mode times it."""
         ready = self._ready
         for _ in range(len(ready)):
-            handle = ready.popleft()
+            handle: Any = ready.popleft()
             if not handle._cancelled:
                 self._run_timed(handle)
+        handle = None  # breaks cycles when an exception occurs
 
-    def _run_timed(self, handle: asyncio.Handle) -> None:
-        """Run `handle`, and warn as asyncio's debug mode does if it took too long."""
+    def _run_timed(self, handle: Any) -> None:
+        """Run `handle`, and warn as asyncio's debug mode does if it took too long.
+
+        The frame lets go of the handle before it returns: a traceback kept by
+        what the callback raised (a task's exception) holds this frame, and
+        through the handle it would hold the task, which then would not be
+        freed, nor report its unretrieved exception, until the collector ran.
+        """
         try:
             self._current_handle = handle
             started = self.time()
@@ -420,6 +427,7 @@ class LoopIteration:
                 )
         finally:
             self._current_handle = None
+            handle = None
 
 
 def _sleeper(loop: LoopIteration, callback: Callable[..., object]) -> asyncio.Task[Any] | None:
