@@ -1711,3 +1711,102 @@ def test_a_sync_test_of_an_async_fixture_runs_the_fixture_on_the_tests_clock(pyt
         """,
     )
     run(pytester, *WITH_ASYNCIO, "-o", "asyncio_mode=auto", "--simclock").assert_outcomes(passed=2)
+
+
+KEPT_BETWEEN_RUNS = """
+    import asyncio, datetime, subprocess, sys, threading, time
+    import pytest
+    import time_machine
+    from simclock.process import bindings, children
+
+    STOCK = (
+        threading.Thread.start,
+        subprocess.Popen.wait,
+        asyncio.base_events.BaseEventLoop.run_forever,
+        time.ctime,
+        asyncio.new_event_loop,
+    )
+
+    @pytest.fixture
+    def between():
+        # Set up between two simclock tests, while the patches are kept: every
+        # clock reads real time, and a child started here is no run's child.
+        kept = bindings.patched_between_runs()
+        assert abs(time.time() - bindings.real_time()) < 5
+        assert datetime.datetime.now().year >= 2025
+        assert abs(time.monotonic() - bindings.real_monotonic()) < 5
+        assert asyncio.new_event_loop is STOCK[4]
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        yield kept, child
+        child.kill()
+        child.wait()
+
+    {marks}
+    @pytest.mark.simclock
+    async def test_first():
+        await asyncio.sleep(60)
+
+    {marks}
+    @pytest.mark.simclock
+    async def test_second(between):
+        kept, child = between
+        assert kept
+        assert child.pid not in children.CHILDREN
+        start = time.monotonic()
+        await asyncio.sleep(3600)
+        assert time.monotonic() - start == 3600
+
+    def test_then_nothing_is_patched():
+        assert not bindings.patched_between_runs()
+        assert (
+            threading.Thread.start,
+            subprocess.Popen.wait,
+            asyncio.base_events.BaseEventLoop.run_forever,
+            time.ctime,
+            asyncio.new_event_loop,
+        ) == STOCK
+        assert not time_machine.escape_hatch.is_travelling()
+"""
+
+
+@pytest.mark.parametrize("args", [NO_ASYNCIO, WITH_ASYNCIO])
+def test_patches_kept_between_simclock_tests_read_real_time_and_go_before_any_other(pytester, args):
+    marks = "@pytest.mark.asyncio" if args is WITH_ASYNCIO else ""
+    write(pytester, KEPT_BETWEEN_RUNS.replace("{marks}", marks))
+    run(pytester, *args).assert_outcomes(passed=3)
+
+
+def test_a_session_stopped_in_a_test_leaves_nothing_patched(pytester):
+    pytester.makeconftest(
+        """
+        import atexit, threading
+        from simclock.process import bindings
+
+        START = threading.Thread.start
+
+        @atexit.register
+        def _after_the_session():
+            hooked = threading.Thread.start is not START
+            print("patched at exit:", bindings.patched_between_runs(), hooked)
+        """
+    )
+    write(
+        pytester,
+        """
+        import asyncio
+        import pytest
+
+        @pytest.mark.simclock
+        async def test_stops_the_session():
+            await asyncio.sleep(5)
+            pytest.exit("stopped in the middle of a test")  # its teardown never runs
+
+        @pytest.mark.simclock
+        async def test_never_runs():
+            await asyncio.sleep(5)
+        """,
+    )
+    result = run(pytester, *NO_ASYNCIO)
+    result.stdout.fnmatch_lines(
+        ["*stopped in the middle of a test*", "patched at exit: False False"]
+    )
