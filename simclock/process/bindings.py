@@ -588,11 +588,6 @@ def _bind(clock: Clock) -> None:
         _last_bound = weakref.ref(clock)
 
 
-def _can_check_the_traveller() -> bool:
-    """Whether the next bind can tell that the kept traveller is still time-machine's top one."""
-    return _swap_error is None and isinstance(getattr(time_machine, "traveller_stack", None), list)
-
-
 def _binding_intact() -> bool:
     """Whether every patch kept between runs is still on top, as it was installed."""
     if _binding is None:
@@ -620,7 +615,7 @@ def _release(clock: Clock) -> None:
         finally:
             # Kept only where every thread reads real time through it meanwhile;
             # whether nobody patched over it is checked at the next bind.
-            if not (_keep_between_runs and _reads_through and _can_check_the_traveller()):
+            if not (_keep_between_runs and _reads_through and _swap_error is None):
                 binding, _binding = _binding, None
                 if binding is not None:
                     binding.close()
