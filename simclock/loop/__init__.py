@@ -37,20 +37,11 @@ def _stop_adopting() -> None:
     _adopting.__exit__(None, None, None)
 
 
-def _nothing() -> None:
-    pass
-
-
-# Process-wide patches that step aside while no clock is bound: they may stay
-# installed between two simclock tests (`bindings.keep_patches_between_runs`).
-bindings.while_bound(hooks.install, hooks.uninstall, hooks.installed)
-bindings.while_bound(children.install, children.uninstall, children.installed)
-bindings.while_bound(foreign.install, foreign.uninstall, foreign.installed)
-# Per run: asyncio's loop factories nest with the test's own (strictly, block in
-# block), and what the run started is forgotten when it ends.
 bindings.while_bound(_adopt_loops, _stop_adopting)
+bindings.while_bound(hooks.install, hooks.uninstall)
+bindings.while_bound(children.install, children.uninstall)
+bindings.while_bound(foreign.install, foreign.uninstall)
 bindings.while_bound(natives.install, natives.uninstall)
-bindings.while_bound(_nothing, children.forget)
 bindings.sleep_for_real_while(children.a_child_runs)
 bindings.sleep_in_a_crowd(bubble.crowded_sleep)
 

@@ -36,10 +36,7 @@ The bindings, while at least one `bound()` block is open:
   wall time.
 
 After the last `bound()` block ends, every one of them is real again, for
-every holder of a reference, however the run ended. Between two runs the
-pytest plugin may keep the patches installed (`keep_patches_between_runs`),
-only while the next test is a simclock test too: with no clock bound, every
-one of them then answers with real time, for every thread.
+every holder of a reference, however the run ended.
 """
 
 from __future__ import annotations
@@ -70,9 +67,7 @@ __all__ = [
     "current_clock",
     "current_view",
     "forget_last_bound",
-    "keep_patches_between_runs",
     "last_bound",
-    "patched_between_runs",
     "pop_view",
     "push_view",
     "real_monotonic",
@@ -365,11 +360,10 @@ class _Binding:
     binds a clock at least once.
     """
 
-    __slots__ = ("_undo", "traveller")
+    __slots__ = ("_undo",)
 
     def __init__(self) -> None:
         self._undo: list[tuple[Callable[..., object], tuple[Any, ...]]] = []
-        self.traveller: Any = None  # time-machine's, for a process-wide binding
 
     def callback(self, undo: Callable[..., object], *args: Any) -> None:
         self._undo.append((undo, args))
@@ -386,20 +380,9 @@ class _Binding:
             raise error
 
 
-# What binding did to the process (time-machine's traveller, the swapped and
-# wrapped time functions, the process-wide hooks): while bound, and while parked
-# between two runs (see `keep_patches_between_runs`).
 _binding: _Binding | None = None
-# Whether that traveller answers through `_wall_ns` (else each clock moves it).
-_reads_through = False
-# What binding did for the bound clock alone (its wall follower, logging's start,
-# the per-run hooks): undone at every last release.
-_attached: _Binding | None = None
-_keep_between_runs = False
 _saved_attributes: dict[str, object] = {}
-# (install, uninstall, still_installed): a hook with a check may stay installed
-# between runs; one without is installed at every bind and removed at every release.
-_hooks: list[tuple[Callable[[], None], Callable[[], None], Callable[[], bool] | None]] = []
+_hooks: list[tuple[Callable[[], None], Callable[[], None]]] = []
 
 
 def current_clock() -> Clock | None:
@@ -440,43 +423,9 @@ def sleep_in_a_crowd(sleep: Callable[[Clock, float], bool]) -> None:
     _crowded_sleeps.append(sleep)
 
 
-def while_bound(
-    install: Callable[[], None],
-    uninstall: Callable[[], None],
-    still_installed: Callable[[], bool] | None = None,
-) -> None:
-    """Run `install` whenever the process clocks get bound, and `uninstall` at release.
-
-    A hook that can tell whether it is still installed (`still_installed`),
-    and whose patches leave every thread on real time while no clock is bound,
-    may stay installed between two runs (see `keep_patches_between_runs`).
-    """
-    _hooks.append((install, uninstall, still_installed))
-
-
-def keep_patches_between_runs(keep: bool) -> None:
-    """Whether the last release leaves the process-wide patches installed for the next bind.
-
-    Every thread reads real time while no clock is bound, patches or not: the
-    swapped clocks and time-machine's traveller answer with real time, and the
-    hooks on threading and subprocess step aside. Keeping them between two
-    simclock tests spares the next test installing them again. The pytest
-    plugin keeps them only while the next test is a simclock test too, so no
-    patch is left in place for a test that is not one. False removes them now
-    if no clock is bound.
-    """
-    global _keep_between_runs, _binding
-    with _lock:
-        _keep_between_runs = keep
-        if keep or _clock is not None or _binding is None:
-            return
-        binding, _binding = _binding, None
-        binding.close()
-
-
-def patched_between_runs() -> bool:
-    """Whether the process-wide patches are installed while no clock is bound."""
-    return _clock is None and _binding is not None
+def while_bound(install: Callable[[], None], uninstall: Callable[[], None]) -> None:
+    """Run `install` whenever the process clocks get bound, and `uninstall` at release."""
+    _hooks.append((install, uninstall))
 
 
 @contextmanager
@@ -536,7 +485,7 @@ def hold(clock: Clock) -> Callable[[], None]:
 
 
 def _bind(clock: Clock) -> None:
-    global _clock, _holds, _binding, _attached, _last_bound, _reads_through
+    global _clock, _holds, _binding, _last_bound
     with _lock:
         if _clock is clock:
             _holds += 1
@@ -547,94 +496,53 @@ def _bind(clock: Clock) -> None:
                 "clock cannot take over until it is released. Attach the new loop to "
                 "the running clock (simclock.current_clock()) or finish that run first."
             )
-        if _binding is not None and not _binding_intact():
-            # Something patched over a kept patch meanwhile: start afresh.
-            binding, _binding = _binding, None
-            binding.close()
-        fresh = _binding is None
-        # The bindings are values: everything done is undone by closing them, in
+        # The binding is a value: everything done is undone by closing it, in
         # reverse, at the last release, after a failed bind, and in a forked child.
-        process = _binding if _binding is not None else _Binding()
-        attached = _Binding()
+        binding = _Binding()
         try:
-            if fresh:
-                travel = time_machine.travel(clock.wall_ns() / _NS, tick=False)
-                traveller = travel.start()
-                process.callback(travel.stop)
-                process.traveller = traveller
-                _reads_through = _read_through(traveller)
-                _patch_time_module()
-                process.callback(_restore_time_module)
-                for install, uninstall, still_installed in _hooks:
-                    if still_installed is not None:
-                        install()
-                        process.callback(uninstall)
-            if not _reads_through:
-                follower = _wall_follower(clock, process.traveller)
+            travel = time_machine.travel(clock.wall_ns() / _NS, tick=False)
+            traveller = travel.start()
+            binding.callback(travel.stop)
+            if not _read_through(traveller):
+                follower = _wall_follower(clock, traveller)
                 clock.follow(follower)
-                attached.callback(clock.unfollow, follower)
+                binding.callback(clock.unfollow, follower)
+            _patch_time_module()
+            binding.callback(_restore_time_module)
             _start_logging_clock(clock)
-            attached.callback(_restore_logging_clock)
-            for install, uninstall, still_installed in _hooks:
-                if still_installed is None:
-                    install()
-                    attached.callback(uninstall)
+            binding.callback(_restore_logging_clock)
+            for install, uninstall in _hooks:
+                install()
+                binding.callback(uninstall)
         except BaseException:
-            attached.close()
-            if fresh:
-                process.close()
+            binding.close()
             raise
-        _clock, _holds, _binding, _attached = clock, 1, process, attached
+        _clock, _holds, _binding = clock, 1, binding
         _last_bound = weakref.ref(clock)
 
 
-def _binding_intact() -> bool:
-    """Whether every patch kept between runs is still on top, as it was installed."""
-    if _binding is None:
-        return False
-    stack = getattr(time_machine, "traveller_stack", None)
-    if not stack or stack[-1] is not _binding.traveller:
-        return False
-    if any(getattr(time, name) is not made for name, (_, made) in _wrapped.items()):
-        return False
-    return all(still() for _, _, still in _hooks if still is not None)
-
-
 def _release(clock: Clock) -> None:
-    global _clock, _holds, _binding, _attached
+    global _clock, _holds, _binding
     with _lock:
         if _clock is not clock:
             return
         _holds -= 1
         if _holds:
             return
-        attached, _attached, _clock = _attached, None, None
-        try:
-            if attached is not None:
-                attached.close()
-        finally:
-            # Kept only where every thread reads real time through it meanwhile;
-            # whether nobody patched over it is checked at the next bind.
-            if not (_keep_between_runs and _reads_through and _swap_error is None):
-                binding, _binding = _binding, None
-                if binding is not None:
-                    binding.close()
+        binding, _clock, _binding = _binding, None, None
+        if binding is not None:
+            binding.close()
 
 
 def _forget_in_a_forked_child() -> None:
     """A child forked during a run starts on real time, as a real run's child does."""
-    global _clock, _holds, _binding, _attached, _keep_between_runs
-    if _clock is None and _binding is None:
+    global _clock, _holds, _binding
+    if _clock is None:
         return
-    attached, binding = _attached, _binding
-    _clock, _holds, _binding, _attached, _keep_between_runs = None, 0, None, None, False
+    binding, _clock, _holds, _binding = _binding, None, 0, None
     _views.__dict__.clear()
-    try:
-        if attached is not None:
-            attached.close()
-    finally:
-        if binding is not None:
-            binding.close()
+    if binding is not None:
+        binding.close()
 
 
 if hasattr(os, "register_at_fork"):

@@ -31,15 +31,7 @@ from simclock.process import bindings
 from simclock.process.bindings import ClockView, real_monotonic
 from simclock.process.probe import Activity, ThreadProbe, process_running
 
-__all__ = [
-    "CHILDREN",
-    "a_child_runs",
-    "a_child_works",
-    "forget",
-    "install",
-    "installed",
-    "uninstall",
-]
+__all__ = ["CHILDREN", "a_child_runs", "a_child_works", "install", "uninstall"]
 
 _originals: dict[str, Callable[..., Any]] = {}
 #: Children started while the clock is bound, by pid, until seen ended.
@@ -84,13 +76,12 @@ def a_child_works() -> bool:
 
 def _popen_init(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
     _originals["__init__"](self, *args, **kwargs)
-    if bindings.current_clock() is not None:  # not while the patches wait between runs
-        _children.add(self.pid)
+    _children.add(self.pid)
 
 
 def _fork() -> int:
     pid: int = _originals["fork"]()
-    if pid and bindings.current_clock() is not None:
+    if pid:
         _children.add(pid)
     return pid
 
@@ -138,25 +129,11 @@ def install() -> None:
     os.fork = _fork
 
 
-def installed() -> bool:
-    """Whether the patches are still on top (nobody patched over them since `install`)."""
-    return (
-        os.fork is _fork
-        and subprocess.Popen.wait is _wait
-        and subprocess.Popen.communicate is _communicate
-        and subprocess.Popen.__init__ is _popen_init
-    )
-
-
 def uninstall() -> None:
     os.fork = _originals.pop("fork")
     for name, original in _originals.items():
         setattr(subprocess.Popen, name, original)
     _originals.clear()
-
-
-def forget() -> None:
-    """A run is over: the children it started are no longer watched."""
     _children.clear()
     for probe in _probes.values():
         probe.close()

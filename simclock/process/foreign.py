@@ -22,7 +22,7 @@ from typing import Any
 
 from simclock.process import bindings
 
-__all__ = ["install", "installed", "uninstall"]
+__all__ = ["install", "uninstall"]
 
 _saved: dict[str, Callable[..., Any]] = {}
 # The stand-in made for each original, made once: a clock is bound for every test.
@@ -82,16 +82,6 @@ def _run_forever_on_real_time(run_forever: Callable[..., Any]) -> Callable[..., 
             return run_forever(self)  # type: ignore[no-any-return]
 
     return run_forever_on_real_time
-
-
-def installed() -> bool:
-    """Whether the stand-ins are still in place, trio's too if trio is imported now."""
-    base = asyncio.base_events.BaseEventLoop
-    if not getattr(base.run_forever, "__simclock_real_time__", False):
-        return False
-    trio = sys.modules.get("trio")
-    run = getattr(trio, "run", None)
-    return run is None or getattr(run, "__simclock_real_time__", False)
 
 
 def uninstall() -> None:

@@ -171,9 +171,6 @@ def pytest_configure(config: pytest.Config) -> None:
             f"--simclock-explore-budget takes a positive number of real seconds, got {budget}"
         )
     _keep_pytest_timing_real(config)
-    # A session stopped early (-x, an interrupt) may end with the patches kept for
-    # a next test that never ran: they go with the session.
-    config.add_cleanup(functools.partial(bindings.keep_patches_between_runs, False))
 
 
 def _keep_pytest_timing_real(config: pytest.Config) -> None:
@@ -549,9 +546,6 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     _skip_once_a_schedule_failed(item)
     if _options(item) is None:
         return (yield)  # neither marked, nor asking for the clock, nor under --simclock
-    # Until the teardown knows whether the next test is a simclock test too, the
-    # patches a run installs stay for the next run (see the teardown).
-    bindings.keep_patches_between_runs(True)
     factory: Callable[[], VirtualEventLoop] | None = None
     if _is_unittest(item) and _is_async_test(item):
         # unittest runs it (IsolatedAsyncioTestCase makes its own loop); and
@@ -746,27 +740,7 @@ def _left_to_another_plugin(item: pytest.Function, factory: TestLoops) -> bool:
 # under `filterwarnings = error`, or under `simclock_strict_tasks`) is the test's
 # teardown error, not a plugin's.
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(
-    item: pytest.Item, nextitem: pytest.Item | None
-) -> Generator[None, None, None]:
-    try:
-        return (yield from _teardown(item))
-    finally:
-        # The process-wide patches stay installed (every thread reading real time)
-        # only if the next test runs on a clock too: never into a test that does not.
-        bindings.keep_patches_between_runs(_on_a_clock(nextitem))
-
-
-def _on_a_clock(item: pytest.Item | None) -> bool:
-    if item is None:
-        return False
-    try:
-        return _options(item) is not None
-    except pytest.UsageError:
-        return False
-
-
-def _teardown(item: pytest.Item) -> Generator[None, None, None]:
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     current.item = None
     factory = item.stash.get(_TEST_LOOPS, None)
     if factory is not None:

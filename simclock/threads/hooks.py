@@ -44,7 +44,7 @@ from simclock.threads.bubble import GATES as BUBBLE_GATES
 from simclock.threads.bubble import Bubble, bubble_of, in_a_crowd
 from simclock.threads.work import GATES, TrackedCall, Worker, WorkInFlight
 
-__all__ = ["install", "installed", "uninstall"]
+__all__ = ["install", "uninstall"]
 
 _ORIGINAL: dict[str, Callable[..., Any]] = {
     "start": threading.Thread.start,
@@ -384,11 +384,6 @@ def install() -> None:
         if current is not hook:
             _ORIGINAL[key] = current
         setattr(owner, attribute, hook)
-
-
-def installed() -> bool:
-    """Whether every hook is still on top (nobody patched over one since `install`)."""
-    return all(getattr(owner, attribute) is hook for owner, attribute, _key, hook in _TARGETS)
 
 
 def uninstall() -> None:
