@@ -1711,3 +1711,35 @@ def test_a_sync_test_of_an_async_fixture_runs_the_fixture_on_the_tests_clock(pyt
         """,
     )
     run(pytester, *WITH_ASYNCIO, "-o", "asyncio_mode=auto", "--simclock").assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize("how", ["--simclock", "marker"])
+def test_a_unittest_case_on_the_clock_leaves_asyncios_loop_factories_to_the_next_test(
+    pytester, how
+):
+    mark = "@pytest.mark.simclock" if how == "marker" else ""
+    write(
+        pytester,
+        f"""
+        import asyncio, time, unittest
+        import pytest
+
+        STOCK = (asyncio.new_event_loop, asyncio.events.new_event_loop)
+
+        {mark}
+        class TestOnTheClock(unittest.IsolatedAsyncioTestCase):
+            async def test_an_hour(self):
+                await asyncio.sleep(3600)
+
+        @pytest.mark.simclock(False)
+        def test_then_a_stock_loop():
+            assert (asyncio.new_event_loop, asyncio.events.new_event_loop) == STOCK
+            loop = asyncio.new_event_loop()
+            try:
+                assert type(loop).__name__ != "VirtualEventLoop"
+            finally:
+                loop.close()
+        """,
+    )
+    args = ["--simclock"] if how == "--simclock" else []
+    run(pytester, *args, *NO_ASYNCIO).assert_outcomes(passed=2)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from simclock._compat.asyncio_internals import POLICY_BASE
 
@@ -21,59 +22,88 @@ class virtual_loops:  # a lower-case name: it replaced a context-manager functio
     `asyncio.get_event_loop()` makes implicitly (Python 3.11 to 3.13) all get
     one. Loops made with an explicit `loop_factory` are left alone. Nothing of
     the event-loop policy API is used, so it works the same on 3.11 to 3.14.
-    Where `make_loop` returns None, the loop is made as it would have been.
+    Where `make_loop` returns None, the block entered before it decides, and
+    outside every block the loop is made as it would have been.
 
-    A class rather than a generator: a test enters one several times (setup,
-    call, teardown, and every bind), and blocks nest strictly.
+    Blocks are layers of one stack: asyncio's factories are replaced once, as
+    the first block begins, and ask the layers from the newest down. A block
+    may end out of order (a test's clock, bound inside the block of its call,
+    is let go in its teardown): it leaves the stack wherever it is, and once
+    none is left, asyncio's factories are exactly what they were.
     """
 
-    __slots__ = (
-        "_make_loop",
-        "_policy_new_event_loop",
-        "_saved",
-        "_saved_policy",
-        "_saved_policy_method",
-        "_stock_class",
-    )
+    __slots__ = ("_make_loop",)
 
     def __init__(self, make_loop: Callable[[], asyncio.AbstractEventLoop | None]) -> None:
         self._make_loop = make_loop
 
-        # A plain function: set on the policy class, it is bound to each policy.
-        def policy_new_event_loop(policy: object) -> asyncio.AbstractEventLoop:
-            loop = make_loop()
-            if loop is None and self._saved_policy is not None:
-                loop = self._saved_policy(policy)
-            assert loop is not None
-            return loop
-
-        self._policy_new_event_loop = policy_new_event_loop
-
-    def _new_event_loop(self) -> asyncio.AbstractEventLoop:
-        loop = self._make_loop()
-        return loop if loop is not None else self._saved[1]()
-
     def __enter__(self) -> None:
-        self._saved = (asyncio.events.new_event_loop, asyncio.new_event_loop)
-        self._saved_policy = getattr(POLICY_BASE, "new_event_loop", None)
-        asyncio.events.new_event_loop = asyncio.new_event_loop = self._new_event_loop
-        stock_class = getattr(asyncio, "EventLoop", None)  # 3.13+
-        self._stock_class = stock_class if isinstance(stock_class, type) else None
-        if self._stock_class is not None:
-            _stand_in(self._stock_class, self._make_loop)
-        if POLICY_BASE is not None:
-            self._saved_policy_method = POLICY_BASE.__dict__.get("new_event_loop")
-            POLICY_BASE.new_event_loop = self._policy_new_event_loop
+        if not _layers:
+            _replace_factories()
+        _layers.append(self)
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._stock_class is not None:
-            _put_back(self._stock_class)
-        asyncio.events.new_event_loop, asyncio.new_event_loop = self._saved
-        if POLICY_BASE is not None:
-            if self._saved_policy_method is None:
-                del POLICY_BASE.new_event_loop
-            else:
-                POLICY_BASE.new_event_loop = self._saved_policy_method
+        for index in range(len(_layers) - 1, -1, -1):
+            if _layers[index] is self:
+                del _layers[index]
+                break
+        if not _layers:
+            _put_factories_back()
+
+
+# The blocks now open, oldest first.
+_layers: list[virtual_loops] = []
+# What asyncio's factories were before the first open block replaced them.
+_saved: dict[str, Any] = {}
+
+
+def _loop_from_layers() -> asyncio.AbstractEventLoop | None:
+    for layer in reversed(_layers):
+        loop = layer._make_loop()
+        if loop is not None:
+            return loop
+    return None
+
+
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    loop = _loop_from_layers()
+    return loop if loop is not None else _saved["asyncio"]()
+
+
+def _policy_new_event_loop(policy: object) -> asyncio.AbstractEventLoop:
+    loop = _loop_from_layers()
+    if loop is None:
+        loop = _saved["policy"](policy)
+    assert loop is not None
+    return loop
+
+
+def _replace_factories() -> None:
+    _saved.update(events=asyncio.events.new_event_loop, asyncio=asyncio.new_event_loop)
+    asyncio.events.new_event_loop = asyncio.new_event_loop = _new_event_loop
+    stock_class = getattr(asyncio, "EventLoop", None)  # 3.13+
+    if isinstance(stock_class, type):
+        _saved["class"] = stock_class
+        _stand_in(stock_class, _loop_from_layers)
+    if POLICY_BASE is not None:
+        _saved["policy"] = POLICY_BASE.new_event_loop
+        _saved["policy_method"] = POLICY_BASE.__dict__.get("new_event_loop")
+        POLICY_BASE.new_event_loop = _policy_new_event_loop
+
+
+def _put_factories_back() -> None:
+    stock_class = _saved.pop("class", None)
+    if stock_class is not None:
+        _put_back(stock_class)
+    asyncio.events.new_event_loop = _saved.pop("events")
+    asyncio.new_event_loop = _saved.pop("asyncio")
+    if POLICY_BASE is not None:
+        method = _saved.pop("policy_method")
+        _saved.pop("policy")
+        if method is None:
+            del POLICY_BASE.new_event_loop
+        else:
+            POLICY_BASE.new_event_loop = method
 
 
 class _StandsIn(type):
