@@ -24,6 +24,7 @@ import simclock.threads.strangers
 from simclock.process import bindings, bound, natives
 from simclock.process.bindings import real_perf_counter, real_sleep
 from simclock.process.loops import virtual_loops
+from simclock.process.probe import ThreadProbe
 
 
 def loop_in_a_thread(clock: simclock.Clock) -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
@@ -521,3 +522,58 @@ def test_without_glibcs_thread_count_the_link_count_of_proc_sees_native_threads(
         counter, threads = natives.threads_to_watch()
         assert type(counter).__name__ == "_LinkCount"
         assert counter[0] == threads == len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.parametrize("runnable", [True, False])
+def test_a_stranger_awake_and_waiting_only_for_a_cpu_may_still_post(monkeypatch, runnable):
+    # Under load a thread whose sleep has ended may wait a while for a CPU: it is
+    # neither asleep with a timeout nor using CPU time, and still about to post.
+    read, write = os.pipe()
+
+    def blocked_in_select():
+        import select
+
+        select.select([read], [], [])  # no timeout: asleep, not timed
+
+    stranger = threading.Thread(target=blocked_in_select, daemon=True)
+    stranger.start()
+    monkeypatch.setattr(ThreadProbe, "runnable", lambda probe: runnable)
+    watch = simclock.threads.strangers.Strangers()
+    others = lambda thread: thread is not stranger  # noqa: E731 - only the stranger is looked at
+    try:
+        probe = ThreadProbe(stranger.native_id)
+        while not probe.asleep():  # until it is in select
+            real_sleep(0.001)
+        probe.close()
+        now = bindings.real_monotonic()
+        watch.may_post(others, now)  # a first look counts as work
+        watch.may_post(others, now + 0.001)
+        later = watch.may_post(others, now + 10 * simclock.threads.bubble.SETTLE)
+    finally:
+        os.write(write, b"x")
+        stranger.join()
+        watch.forget()
+        os.close(read)
+        os.close(write)
+    assert later == ([stranger.name] if runnable else [])
+
+
+def test_a_probe_tells_a_thread_ready_to_run_from_one_asleep():
+    release = threading.Event()
+    sleeper = threading.Thread(target=release.wait)
+    sleeper.start()
+    try:
+        probe = ThreadProbe(sleeper.native_id)
+        while not probe.asleep():  # until it waits on the event
+            real_sleep(0.001)
+        probe.close()
+        me, other = ThreadProbe(threading.get_native_id()), ThreadProbe(sleeper.native_id)
+        try:
+            assert me.runnable()
+            assert not other.runnable()
+        finally:
+            me.close()
+            other.close()
+    finally:
+        release.set()
+        sleeper.join()

@@ -113,6 +113,22 @@ class ThreadProbe:
         except OSError:
             return False
 
+    def runnable(self) -> bool:
+        """Whether the thread runs or only waits for a CPU right now (state R): it acts soon.
+
+        Under load, a thread whose sleep has ended may wait a while for a CPU:
+        neither asleep nor using CPU time, it is no less about to act.
+        """
+        if self._native_id is None:
+            return False
+        try:
+            with open(f"/proc/self/task/{self._native_id}/stat", "rb") as stat:
+                data = stat.read()
+        except OSError:
+            return False
+        end_of_name = data.rfind(b")")  # the state follows the name, which may hold ") "
+        return data[end_of_name + 2 : end_of_name + 3] == b"R"
+
     def close(self) -> None:
         for fd in (self._cpu_fd, self._wchan_fd):
             if fd is not None:

@@ -70,7 +70,9 @@ class Strangers:
             return True
         if activity is Activity.ON_LOCK_FOR_GOOD:
             return False  # only another thread can end its wait
-        return self._watch.probe(ident, native).timed
+        probe = self._watch.probe(ident, native)
+        # Asleep with a timeout, or awake and waiting only for a CPU (its sleep over).
+        return probe.timed or probe.runnable()
 
     def forget(self) -> None:
         """Close every probe (the next look starts afresh)."""
