@@ -36,8 +36,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Coroutine, Generator, Hashable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Coroutine, Generator, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from simclock.errors import TimeLimitExceeded
@@ -425,15 +424,6 @@ class Clock:
         return TimeLimitExceeded(seconds, self.now, reading - MONOTONIC_ORIGIN, tasks, timers)
 
     # Machinery for the loop and the wall-clock bindings.
-
-    @contextmanager
-    def running(self, loop: RunningLoop) -> Iterator[None]:
-        """`loop` runs on this clock in the calling thread for the block."""
-        self.start_running(loop)
-        try:
-            yield
-        finally:
-            self.stop_running()
 
     def start_running(self, loop: RunningLoop) -> None:
         """`loop` runs on this clock in the calling thread until `stop_running()`."""

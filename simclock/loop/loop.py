@@ -468,8 +468,8 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
             self._thread_probe = None
         self._running_on = threading.get_native_id()
         clock = self._clock
-        # What `with bindings.bound(...)` and `with clock.running(self)` would do,
-        # spelled out: every test runs a loop, most more than once.
+        # What `with bindings.bound(...)` would do, spelled out: every test runs
+        # a loop, most more than once.
         view = bindings.bind(clock, ClockView(clock, self._work))
         try:
             timeline = clock.timeline

@@ -122,12 +122,9 @@ class ThreadProbe:
         if self._native_id is None:
             return False
         try:
-            with open(f"/proc/self/task/{self._native_id}/stat", "rb") as stat:
-                data = stat.read()
-        except OSError:
+            return _state_in(f"/proc/self/task/{self._native_id}/stat") == b"R"
+        except (OSError, IndexError):
             return False
-        end_of_name = data.rfind(b")")  # the state follows the name, which may hold ") "
-        return data[end_of_name + 2 : end_of_name + 3] == b"R"
 
     def close(self) -> None:
         for fd in (self._cpu_fd, self._wchan_fd):
@@ -194,11 +191,19 @@ class ThreadWatch:
         self.keep_only(set())
 
 
+def _state_in(stat_path: str) -> bytes:
+    """The state letter of a `/proc/.../stat` file (R, S, D, Z...).
+
+    It follows the parenthesised name, which may itself hold ") ".
+    """
+    with open(stat_path, "rb") as file:
+        return file.read().rsplit(b")", 1)[1].split()[0]
+
+
 def process_running(pid: int) -> bool:
     """Whether process `pid` still runs (exited but not yet reaped counts as not running)."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as file:
-            state = file.read().rsplit(b")", 1)[1].split()[0]
+        state = _state_in(f"/proc/{pid}/stat")
     except FileNotFoundError:
         return False
     except (OSError, IndexError):
