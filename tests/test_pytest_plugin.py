@@ -1743,3 +1743,21 @@ def test_a_unittest_case_on_the_clock_leaves_asyncios_loop_factories_to_the_next
     )
     args = ["--simclock"] if how == "--simclock" else []
     run(pytester, *args, *NO_ASYNCIO).assert_outcomes(passed=2)
+
+
+def test_a_tests_first_loop_is_closed_when_its_clock_cannot_be_bound():
+    # Another clock still bound (a run left over) fails the test's setup with
+    # ClockConflict; the loop made for it must not be left for the collector,
+    # whose ResourceWarning would fail a later test.
+    import simclock
+    from simclock.errors import ClockConflict
+    from simclock.process import bindings
+    from simclock.testing.options import TestLoops, _Options, _recent_loops
+
+    release = bindings.hold(simclock.Clock())
+    try:
+        with pytest.raises(ClockConflict):
+            TestLoops(_Options(start=None, limit=None))()
+    finally:
+        release()
+    assert _recent_loops[-1].is_closed()

@@ -127,6 +127,57 @@ def test_work_submitted_to_a_users_pool_is_found_without_declaring_it():
         assert simclock.run(main(pool)) == ("done", pytest.approx(0.1))
 
 
+@pytest.mark.parametrize("when", ["before the run", "queued", "running"])
+def test_a_pool_call_still_there_after_its_loop_closed_keeps_no_clock_bound(when):
+    # A call handed off without waiting for it (aiohttp closes a file that
+    # way) may start, or still run, after its loop closed and its run let the
+    # clock go. It then runs in real time, as a real run's would; it must not
+    # keep the finished run's clock bound, or the next run (the next test)
+    # fails with ClockConflict.
+    from simclock.process.bindings import current_clock
+
+    busy, release, started = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def late_call():
+        started.set()
+        release.wait(10)
+        seen.append((current_clock(), time.time() > 1.7e9))
+
+    async def main(pool):
+        loop = asyncio.get_running_loop()
+        if when == "queued":
+            pool.submit(busy.wait, 10)  # the pool's one thread is taken: the call waits
+        loop.run_in_executor(pool, late_call)
+        if when == "running":
+            await asyncio.to_thread(started.wait, 10)
+
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        if when == "before the run":
+            # Started before the loop runs, the call binds the loop's clock itself.
+            loop = simclock.new_event_loop(start="2001-01-01")
+            pool.submit(busy.wait, 10)  # the call starts once the handing over is done
+            loop.run_in_executor(pool, late_call)
+            busy.set()
+            assert started.wait(10)
+            assert current_clock() is loop.clock
+            loop.run_until_complete(asyncio.sleep(0))
+            loop.close()
+        else:
+            simclock.run(main(pool), start="2001-01-01")
+        assert current_clock() is None
+        busy.set()
+        assert started.wait(10)
+        assert current_clock() is None  # the next run may bind its own clock now
+        simclock.run(asyncio.sleep(1))
+    finally:
+        busy.set()
+        release.set()
+        pool.shutdown(wait=True)
+    assert seen == [(None, True)]
+
+
 def test_a_plain_thread_calling_back_is_found_without_declaring_it():
     async def main():
         loop = asyncio.get_running_loop()

@@ -336,7 +336,11 @@ class TestLoops:
                     loop = _make_loop(self._options)
                     # Held until the test ends: its loops' runs then cost no bind
                     # each (an IsolatedAsyncioTestCase runs five).
-                    self._release = bindings.hold(loop.clock)
+                    try:
+                        self._release = bindings.hold(loop.clock)
+                    except BaseException:
+                        loop.close()  # the loop fixture never got it: nobody else would
+                        raise
                     self.clock = loop.clock
                     return loop
         options = self._options

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import _thread
 import asyncio
-import contextlib
 import enum
 import heapq
 import itertools
@@ -283,6 +282,9 @@ class WorkInFlight:
         # Gates of workers in virtual waits, to the worker, for notify and close.
         self._gates: dict[Any, Worker] = {}
         self._closed = False
+        # Holds of the process clocks by calls that started before the loop ran
+        # (see `hold_clock`), each to the call that lets it go.
+        self._holds: set[Callable[[], None]] = set()
         # The error the run ended with, once it has: virtual waits then end at once.
         self._aborted: BaseException | None = None
         # Deadlines of virtual waits: (deadline, worker seq, arrival, gate).
@@ -310,11 +312,40 @@ class WorkInFlight:
     # Workers coming and going.
 
     def enlist(self, name: str) -> Worker:
-        """A new worker, working from now."""
+        """A new worker, working from now; retired at once if the loop has closed."""
         with self._lock:
             worker = Worker(self, next(self._seq), name)
             self._workers[worker.seq] = worker
+            if self._closed:
+                worker.retire()
         return worker
+
+    def hold_clock(self) -> Callable[[], None] | None:
+        """Keep the process clocks on the loop's clock for a call that starts before the loop runs.
+
+        Returns what lets the hold go; None while another clock is bound, and
+        once the loop has closed: a call that starts then runs in real time, as
+        every thread left over from a run does. Closing the loop lets every hold
+        go, so that a call still running cannot keep a finished run's clock
+        bound into the next run (the next test's bind would fail).
+        """
+        with self._lock:
+            if self._closed:
+                return None
+            try:
+                release = bindings.hold(self._clock)
+            except ClockConflict:  # another clock came first
+                return None
+            self._holds.add(release)
+
+        def let_go() -> None:
+            with self._lock:
+                if release not in self._holds:
+                    return  # the loop's close let it go
+                self._holds.remove(release)
+            release()
+
+        return let_go
 
     def discharge(self, worker: Worker) -> None:
         self._owe_waited(worker)
@@ -494,8 +525,11 @@ class WorkInFlight:
                 GATES.pop(gate, None)
             for worker in self._workers.values():
                 worker.retire()
+            holds, self._holds = self._holds, set()
         for gate in gates:
             _release(gate)
+        for release in holds:
+            release()
 
     def unstick(self) -> None:
         """Called by a worker in a virtual wait: move time if the loop cannot.
@@ -729,8 +763,7 @@ class TrackedCall(Generic[_T]):
         if bindings.current_clock() is None:
             # Handed over before the loop runs (and binds its clock), this call
             # may start first: its clocks must be the loop's all the same.
-            with contextlib.suppress(ClockConflict):  # another clock came first
-                self._hold = bindings.hold(work.clock)
+            self._hold = work.hold_clock()
         bindings.push_view(worker)
         try:
             return self._func(*args, **kwargs)
