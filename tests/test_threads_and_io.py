@@ -749,3 +749,25 @@ def test_a_worker_woken_from_a_c_level_lock_reads_the_instant_it_was_released():
 
     (reading,) = simclock.run(main())
     assert 3.0 <= reading < 3.5  # it read about 0.003 before: its start plus real time
+
+
+def test_while_a_clock_is_bound_popen_and_fork_look_as_they_do_unbound():
+    import inspect
+    import subprocess
+
+    from simclock.process import bindings
+
+    def seen():
+        popen = subprocess.Popen
+        return (
+            inspect.signature(popen),
+            inspect.signature(popen.wait),
+            inspect.signature(popen.communicate),
+            popen.__init__.__qualname__,
+            os.fork.__name__,
+        )
+
+    before = seen()
+    with bindings.bound(simclock.Clock()):
+        assert subprocess.Popen.__init__.__module__ == "subprocess"
+        assert seen() == before

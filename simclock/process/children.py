@@ -21,6 +21,7 @@ registers them.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -114,6 +115,18 @@ def _communicate(
 ) -> Any:
     with _in_real_time():
         return _originals["communicate"](self, input, timeout)
+
+
+# While bound, the hooks pass for what they stand in for: `inspect.signature`
+# of `subprocess.Popen`, a name in a report.
+for _hook, _original in (
+    (_popen_init, subprocess.Popen.__init__),
+    (_wait, subprocess.Popen.wait),
+    (_communicate, subprocess.Popen.communicate),
+    (_fork, getattr(os, "fork", None)),
+):
+    if _original is not None:
+        functools.update_wrapper(_hook, _original)
 
 
 def install() -> None:
