@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -66,41 +65,29 @@ def _real_time_for_stock_loops() -> None:
     reading would stand still while the loop waits in real time, and its first
     timer would never come due. Simclock's own loops carry
     `_runs_on_virtual_time` and are left alone.
-
-    The hook is on `asyncio.events._set_running_loop`, which every asyncio
-    loop calls as its run begins and as it ends, not on
-    `BaseEventLoop.run_forever`: assigning to a class's attribute makes CPython
-    drop what it had specialized for the attribute reads of every loop, at
-    each bind and release, and a test then ran its loop unspecialized (about
-    15 µs a test).
     """
-    current = asyncio.events._set_running_loop
-    if current is _set_running_loop:
+    base = asyncio.base_events.BaseEventLoop
+    run_forever = base.run_forever
+    if getattr(run_forever, "__simclock_real_time__", False):
         return
-    _saved["_set_running_loop"] = current
-    asyncio.events._set_running_loop = _set_running_loop
+    _saved["run_forever"] = run_forever
+    base.run_forever = _stand_in(run_forever, _run_forever_on_real_time)  # type: ignore[method-assign]
 
 
-_real_set_running_loop = asyncio.events._set_running_loop
-# Threads whose stock loop runs on real time now have `pushed` set.
-_stock_runs = threading.local()
+def _run_forever_on_real_time(run_forever: Callable[..., Any]) -> Callable[..., Any]:
+    def run_forever_on_real_time(self: asyncio.AbstractEventLoop) -> None:
+        if getattr(self, "_runs_on_virtual_time", False) or bindings.current_view() is None:
+            return run_forever(self)  # type: ignore[no-any-return]
+        with bindings.viewing(None):
+            return run_forever(self)  # type: ignore[no-any-return]
 
-
-def _set_running_loop(loop: asyncio.AbstractEventLoop | None) -> None:
-    if loop is None:
-        if getattr(_stock_runs, "pushed", False):
-            _stock_runs.pushed = False
-            bindings.pop_view(None)
-    elif not getattr(loop, "_runs_on_virtual_time", False) and bindings.current_view() is not None:
-        bindings.push_view(None)
-        _stock_runs.pushed = True
-    _saved.get("_set_running_loop", _real_set_running_loop)(loop)
+    return run_forever_on_real_time
 
 
 def uninstall() -> None:
-    set_running_loop = _saved.pop("_set_running_loop", None)
-    if set_running_loop is not None:
-        asyncio.events._set_running_loop = set_running_loop
+    run_forever = _saved.pop("run_forever", None)
+    if run_forever is not None:
+        asyncio.base_events.BaseEventLoop.run_forever = run_forever  # type: ignore[method-assign]
     run = _saved.pop("run", None)
     trio = sys.modules.get("trio")
     if run is not None and trio is not None:
