@@ -178,6 +178,43 @@ def test_a_pool_call_still_there_after_its_loop_closed_keeps_no_clock_bound(when
     assert seen == [(None, True)]
 
 
+# The loop is left unclosed on purpose: its collection warns.
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_pool_call_binding_the_clock_survives_its_loop_being_collected_meanwhile():
+    # A call that starts before its loop runs binds the loop's clock itself.
+    # Binding allocates, and a garbage collection then may finalize that very
+    # loop, left unclosed: closing its work must not wait for a lock the
+    # binding call holds (it hung the pool thread for good).
+    import gc
+
+    from simclock.process import bindings
+
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    gate, done = threading.Event(), threading.Event()
+    pool.submit(gate.wait, 10)  # nothing bound: untracked; takes the pool's one thread
+
+    async def main():
+        pool.submit(done.set)  # tracked by the loop, and queued behind the gate
+
+    collecting = (gc.collect, lambda: None)  # a collection during the next bind
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        simclock.new_event_loop().run_until_complete(main())  # the loop is left unclosed
+        bindings._hooks.insert(0, collecting)
+        gate.set()
+        assert done.wait(10)
+    finally:
+        gate.set()
+        if collecting in bindings._hooks:
+            bindings._hooks.remove(collecting)
+        if enabled:
+            gc.enable()
+        pool.shutdown(wait=done.is_set())
+    assert bindings.current_clock() is None
+
+
 def test_a_plain_thread_calling_back_is_found_without_declaring_it():
     async def main():
         loop = asyncio.get_running_loop()

@@ -329,14 +329,21 @@ class WorkInFlight:
         go, so that a call still running cannot keep a finished run's clock
         bound into the next run (the next test's bind would fail).
         """
+        if self._closed:
+            return None
+        # Bound outside the lock: binding may collect garbage, and a loop
+        # collected then closes its work, which takes the lock.
+        try:
+            release = bindings.hold(self._clock)
+        except ClockConflict:  # another clock came first
+            return None
         with self._lock:
-            if self._closed:
-                return None
-            try:
-                release = bindings.hold(self._clock)
-            except ClockConflict:  # another clock came first
-                return None
-            self._holds.add(release)
+            closed = self._closed
+            if not closed:
+                self._holds.add(release)
+        if closed:  # meanwhile
+            release()
+            return None
 
         def let_go() -> None:
             with self._lock:
