@@ -6,7 +6,9 @@ import io
 import os
 import queue
 import socket
+import subprocess
 import sys
+import textwrap
 import threading
 import time
 import warnings
@@ -213,6 +215,31 @@ def test_a_pool_call_binding_the_clock_survives_its_loop_being_collected_meanwhi
             gc.enable()
         pool.shutdown(wait=done.is_set())
     assert bindings.current_clock() is None
+
+
+def test_a_thread_started_while_the_loop_ticks_and_a_worker_waits_virtually_does_not_hang():
+    # With tick_loop, reading the loop's time moves the clock, and a worker's
+    # virtual wait with a deadline makes every move take the loop's work lock:
+    # enlisting the next thread under that lock hung the loop. Run in a child
+    # process, so that a hang fails this test alone.
+    code = textwrap.dedent("""
+        import asyncio, threading, time
+        import simclock
+
+        async def main():
+            sleeper = threading.Thread(target=time.sleep, args=(5,))
+            sleeper.start()
+            await asyncio.sleep(0.01)
+            threading.Thread(target=lambda: None).start()
+            await asyncio.to_thread(sleeper.join)
+            return "ok"
+
+        print(simclock.run(main(), clock=simclock.Clock(tick=0.001, tick_loop=True)))
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
 
 
 def test_a_plain_thread_calling_back_is_found_without_declaring_it():
@@ -790,7 +817,6 @@ def test_a_worker_woken_from_a_c_level_lock_reads_the_instant_it_was_released():
 
 def test_while_a_clock_is_bound_popen_and_fork_look_as_they_do_unbound():
     import inspect
-    import subprocess
 
     from simclock.process import bindings
 

@@ -314,8 +314,12 @@ class WorkInFlight:
     def enlist(self, name: str) -> Worker:
         """A new worker, working from now; retired at once if the loop has closed."""
         with self._lock:
-            worker = Worker(self, next(self._seq), name)
-            self._workers[worker.seq] = worker
+            seq = next(self._seq)
+        # Made outside the lock: it reads the loop's time, which may move the
+        # clock (`tick_loop`), and the clock's moves take the lock (`expire_due`).
+        worker = Worker(self, seq, name)
+        with self._lock:
+            self._workers[seq] = worker
             if self._closed:
                 worker.retire()
         return worker
