@@ -402,6 +402,20 @@ def test_two_clocks_cannot_drive_the_process_at_once():
         simclock.run(main())
 
 
+def test_a_threads_views_nest_when_real_time_is_pushed_twice():
+    clock = simclock.Clock()
+    with bindings.bound(clock):
+        with bindings.viewing(None):  # real time, as for a stock loop's run
+            inner = bindings.ClockView(clock)
+            with bindings.viewing(inner):  # back on the clock
+                with bindings.viewing(None):
+                    assert bindings.current_view() is None
+                assert bindings.current_view() is inner
+            assert bindings.current_view() is None
+        assert isinstance(bindings.current_view(), bindings.ClockView)
+    assert bindings.current_view() is None
+
+
 def test_a_loop_made_inside_a_run_continues_its_timeline():
     async def main():
         await asyncio.sleep(5)

@@ -198,10 +198,14 @@ def push_view(view: View | None) -> None:
 def pop_view(view: View | None) -> None:
     """End what `push_view(view)` began in the calling thread."""
     stack: list[View | None] = getattr(_views, "stack", [])
-    if view in stack:
-        stack.remove(view)
-        if isinstance(view, ClockView):
-            view.clock.leave()
+    # The newest push of `view`: pushes and pops nest, and one view (None,
+    # real time) may be pushed again above others.
+    for index in range(len(stack) - 1, -1, -1):
+        if stack[index] is view:
+            del stack[index]
+            if isinstance(view, ClockView):
+                view.clock.leave()
+            break
     _views.top = stack[-1] if stack else None
 
 
