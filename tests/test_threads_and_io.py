@@ -648,7 +648,7 @@ def test_a_workers_post_before_socket_data_runs_before_the_datas_callback():
         assert simclock.run(main()) == ["posted", "read"]
 
 
-def test_a_wrapper_installed_after_import_stays_beneath_the_hooks_and_is_put_back():
+def test_a_wrapper_installed_after_import_stays_beneath_the_hooks():
     seen = []
     original = threading.Thread.start
 
@@ -666,10 +666,73 @@ def test_a_wrapper_installed_after_import_stays_beneath_the_hooks_and_is_put_bac
     threading.Thread.start = traced_start
     try:
         assert simclock.run(main()) == 2.0
-        assert "traced" in seen  # the wrapper ran beneath simclock's hook
-        assert threading.Thread.start is traced_start  # and is back after the run
+        assert seen.count("traced") == 1  # the wrapper ran beneath simclock's hook, once
+        seen.clear()
+        after = threading.Thread(target=lambda: None, name="after")
+        after.start()  # with no clock bound: the wrapper, once, and nothing of simclock's
+        after.join()
+        assert seen == ["after"]
     finally:
         threading.Thread.start = original
+
+
+# Run in a child process: pytest's session leaves simclock's hooks on between tests.
+_PUT_BACK = """
+import asyncio, threading, time
+import simclock
+from simclock.process import bindings
+
+original = threading.Thread.start
+seen = []
+
+def traced_start(thread):
+    seen.append(thread.name)
+    return original(thread)
+
+async def main():
+    await asyncio.to_thread(time.sleep, 1)
+    thread = threading.Thread(target=time.sleep, args=(1,), name="traced")
+    thread.start()
+    thread.join()
+    return simclock.current_clock().now
+
+threading.Thread.start = traced_start
+assert simclock.run(main()) == 2.0
+assert seen.count("traced") == 1, seen
+assert threading.Thread.start is traced_start  # put back after the run
+threading.Thread.start = original
+
+# Inside hooks_stay() the hooks stay on between runs, and a tracer may wrap
+# them meanwhile: the next run puts a hook on top, the tracer runs once per
+# start, threads are still the loop's, and nothing recurses.
+with bindings.hooks_stay():
+    assert simclock.run(main()) == 2.0
+    staying = threading.Thread.start
+    assert staying is not original
+    assert staying.__wrapped__ is original
+
+    def tracer(thread, beneath=staying):
+        seen.append("tracer:" + thread.name)
+        return beneath(thread)
+
+    threading.Thread.start = tracer
+    seen.clear()
+    assert simclock.run(main()) == 2.0
+    assert seen.count("tracer:traced") == 1, seen
+    assert threading.Thread.start is not tracer  # a hook of simclock's on top again
+    assert simclock.run(main()) == 2.0  # and a third run finds it there
+    assert seen.count("tracer:traced") == 2, seen
+assert threading.Thread.start is tracer  # taken off as the block ended, the tracer's back
+threading.Thread.start = original
+print("ok")
+"""
+
+
+def test_hooks_are_put_back_after_a_run_and_stay_on_inside_hooks_stay():
+    done = subprocess.run(
+        [sys.executable, "-c", _PUT_BACK], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.strip() == "ok", done.stderr
 
 
 def test_joining_a_thread_that_does_not_work_for_the_loop_waits_in_real_time():
@@ -834,3 +897,22 @@ def test_while_a_clock_is_bound_popen_and_fork_look_as_they_do_unbound():
     with bindings.bound(simclock.Clock()):
         assert subprocess.Popen.__init__.__module__ == "subprocess"
         assert seen() == before
+
+
+def test_hooks_left_on_between_runs_are_remembered_once_and_pass_calls_on():
+    from simclock.process import bindings
+
+    with bindings.hooks_stay():
+        simclock.run(asyncio.sleep(1))
+        left = len(bindings._left_on)
+        for _ in range(5):
+            simclock.run(asyncio.sleep(1))
+        assert len(bindings._left_on) == left  # not one more per run
+        # Between runs the policy makes the loop it would have made, and a
+        # stock loop runs on real time as it would have.
+        loop = asyncio.get_event_loop_policy().new_event_loop()
+        try:
+            assert not isinstance(loop, simclock.VirtualEventLoop)
+            assert loop.run_until_complete(asyncio.sleep(0.01, "real")) == "real"
+        finally:
+            loop.close()

@@ -29,6 +29,10 @@ def _a_loop_of_the_bubble() -> VirtualEventLoop | None:
 _adopting = virtual_loops(_a_loop_of_the_bubble)
 
 
+def _nothing() -> None:
+    pass
+
+
 def _adopt_loops() -> None:
     _adopting.__enter__()
 
@@ -38,8 +42,10 @@ def _stop_adopting() -> None:
 
 
 bindings.while_bound(_adopt_loops, _stop_adopting)
-bindings.while_bound(hooks.install, hooks.uninstall)
-bindings.while_bound(children.install, children.uninstall)
+bindings.while_bound(hooks.install, hooks.uninstall, stays=True)
+bindings.while_bound(children.install, children.uninstall, stays=True)
+bindings.while_bound(_nothing, children.forget)
+bindings.while_bound(foreign.STOCK_LOOPS.install, foreign.STOCK_LOOPS.uninstall, stays=True)
 bindings.while_bound(foreign.install, foreign.uninstall)
 bindings.while_bound(natives.install, natives.uninstall)
 bindings.sleep_for_real_while(children.a_child_runs)

@@ -41,6 +41,7 @@ every holder of a reference, however the run ended.
 
 from __future__ import annotations
 
+import functools
 import numbers
 import os
 import sys
@@ -67,12 +68,14 @@ __all__ = [
     "current_clock",
     "current_view",
     "forget_last_bound",
+    "hooks_stay",
     "last_bound",
     "pop_view",
     "push_view",
     "real_monotonic",
     "real_perf_counter",
     "real_sleep",
+    "stays_on",
     "unbind",
     "viewing",
     "while_bound",
@@ -387,6 +390,9 @@ class _Binding:
 _binding: _Binding | None = None
 _saved_attributes: dict[str, object] = {}
 _hooks: list[tuple[Callable[[], None], Callable[[], None]]] = []
+# How many `hooks_stay()` blocks are open, and what to take off as the last one ends.
+_staying = 0
+_left_on: list[Callable[[], None]] = []
 
 
 def current_clock() -> Clock | None:
@@ -427,9 +433,75 @@ def sleep_in_a_crowd(sleep: Callable[[Clock, float], bool]) -> None:
     _crowded_sleeps.append(sleep)
 
 
-def while_bound(install: Callable[[], None], uninstall: Callable[[], None]) -> None:
-    """Run `install` whenever the process clocks get bound, and `uninstall` at release."""
-    _hooks.append((install, uninstall))
+def while_bound(
+    install: Callable[[], None], uninstall: Callable[[], None], *, stays: bool = False
+) -> None:
+    """Run `install` whenever the process clocks get bound, and `uninstall` at release.
+
+    With `stays`, what `install` puts on passes every call on while no clock
+    is bound, and `install` changes nothing when it is on already: inside a
+    `hooks_stay()` block, a release leaves it on, and the block's end takes it off.
+    """
+    if stays:
+        take_off = functools.partial(_take_off_unless_bound, uninstall)
+        _hooks.append((install, functools.partial(_take_off_unless_staying, uninstall, take_off)))
+    else:
+        _hooks.append((install, uninstall))
+
+
+def _take_off_unless_staying(uninstall: Callable[[], None], take_off: Callable[[], None]) -> None:
+    if not stays_on(take_off):
+        uninstall()
+
+
+def _take_off_unless_bound(uninstall: Callable[[], None]) -> None:
+    if _clock is None:  # else the binding's release takes it off
+        uninstall()
+
+
+def stays_on(take_off: Callable[[], None]) -> bool:
+    """Whether a hook about to be taken off stays on, inert, until the `hooks_stay()` blocks end.
+
+    If so, `take_off()` is called as the last block ends; it must check that
+    the hook is still unused then (a clock bound again takes it off at its release).
+    """
+    with _lock:
+        if not _staying:
+            return False
+        if take_off not in _left_on:
+            _left_on.append(take_off)
+        return True
+
+
+@contextmanager
+def hooks_stay() -> Iterator[None]:
+    """Leave the hooks that can stay on (`while_bound(..., stays=True)`) on between bindings.
+
+    For a run of many bindings, a pytest session's: each hook on a class
+    (`threading.Thread.start`, `BaseEventLoop.run_forever`) put on and taken
+    off at every bind would make CPython drop, each time, what it had
+    specialized for that class's instances (every event loop's, for the last).
+    Between bindings they pass every call on. Blocks may nest.
+    """
+    global _staying
+    with _lock:
+        _staying += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _staying -= 1
+            left = [] if _staying else _left_on[::-1]
+            if not _staying:
+                _left_on.clear()
+            error: BaseException | None = None
+            for take_off in left:
+                try:
+                    take_off()
+                except BaseException as failed:  # noqa: BLE001 - the rest still come off; the first is raised
+                    error = error or failed
+        if error is not None:
+            raise error
 
 
 @contextmanager

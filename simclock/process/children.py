@@ -15,13 +15,12 @@ running, a blocking `time.sleep()` on a clock's thread sleeps for real and
 moves the clock by the real time. Children started before the run (a
 session's server, say) leave sleeps virtual.
 
-`install` and `uninstall` are called as a clock is bound and released; `simclock.loop`
-registers them.
+`install` and `uninstall` put the hooks on and take them off, `forget` ends
+a run's children at a release; `simclock.loop` registers them.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -30,11 +29,11 @@ from typing import Any
 
 from simclock.process import bindings
 from simclock.process.bindings import ClockView, real_monotonic
+from simclock.process.patches import Patch
 from simclock.process.probe import Activity, ThreadProbe, process_running
 
-__all__ = ["CHILDREN", "a_child_runs", "a_child_works", "install", "uninstall"]
+__all__ = ["CHILDREN", "PATCHES", "a_child_runs", "a_child_works", "forget", "install", "uninstall"]
 
-_originals: dict[str, Callable[..., Any]] = {}
 #: Children started while the clock is bound, by pid, until seen ended.
 CHILDREN: set[int] = set()
 _children = CHILDREN
@@ -75,13 +74,15 @@ def a_child_works() -> bool:
     return working
 
 
-def _popen_init(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
-    _originals["__init__"](self, *args, **kwargs)
+def _popen_init(
+    init: Callable[..., None], self: subprocess.Popen[Any], *args: Any, **kwargs: Any
+) -> None:
+    init(self, *args, **kwargs)
     _children.add(self.pid)
 
 
-def _fork() -> int:
-    pid: int = _originals["fork"]()
+def _fork(fork: Callable[[], int]) -> int:
+    pid = fork()
     if pid:
         _children.add(pid)
     return pid
@@ -102,51 +103,46 @@ def _in_real_time() -> Iterator[None]:
             view.sleep(max(0.0, real_monotonic() - started))
 
 
-def _wait(self: subprocess.Popen[Any], timeout: float | None = None) -> int:
+def _wait(
+    wait: Callable[..., int], self: subprocess.Popen[Any], timeout: float | None = None
+) -> int:
     if self.returncode is not None:
         return self.returncode
     with _in_real_time():
-        code: int = _originals["wait"](self, timeout)
-    return code
+        return wait(self, timeout)
 
 
 def _communicate(
-    self: subprocess.Popen[Any], input: Any = None, timeout: float | None = None
+    communicate: Callable[..., Any],
+    self: subprocess.Popen[Any],
+    input: Any = None,
+    timeout: float | None = None,
 ) -> Any:
     with _in_real_time():
-        return _originals["communicate"](self, input, timeout)
+        return communicate(self, input, timeout)
 
 
-# While bound, the hooks pass for what they stand in for: `inspect.signature`
-# of `subprocess.Popen`, a name in a report.
-for _hook, _original in (
-    (_popen_init, subprocess.Popen.__init__),
-    (_wait, subprocess.Popen.wait),
-    (_communicate, subprocess.Popen.communicate),
-    (_fork, getattr(os, "fork", None)),
-):
-    if _original is not None:
-        functools.update_wrapper(_hook, _original)
+# Installed as a clock is bound, and left on between bindings of a pytest
+# session (`bindings.hooks_stay`): inert while no clock is bound.
+PATCHES = (
+    Patch(subprocess.Popen, "__init__", _popen_init),
+    Patch(subprocess.Popen, "wait", _wait),
+    Patch(subprocess.Popen, "communicate", _communicate),
+) + ((Patch(os, "fork", _fork),) if hasattr(os, "fork") else ())
 
 
 def install() -> None:
-    _originals.update(
-        wait=subprocess.Popen.wait,
-        communicate=subprocess.Popen.communicate,
-        __init__=subprocess.Popen.__init__,
-        fork=os.fork,
-    )
-    subprocess.Popen.wait = _wait  # type: ignore[method-assign]
-    subprocess.Popen.communicate = _communicate  # type: ignore[method-assign]
-    subprocess.Popen.__init__ = _popen_init  # type: ignore[method-assign]
-    os.fork = _fork
+    for patch in PATCHES:
+        patch.install()
 
 
 def uninstall() -> None:
-    os.fork = _originals.pop("fork")
-    for name, original in _originals.items():
-        setattr(subprocess.Popen, name, original)
-    _originals.clear()
+    for patch in PATCHES:
+        patch.uninstall()
+
+
+def forget() -> None:
+    """The clock is released: the children it saw start are no longer this run's."""
     _children.clear()
     for probe in _probes.values():
         probe.close()

@@ -8,8 +8,9 @@ does not live on the clock does; trio's own `MockClock` is the way to
 virtual time there. So does an asyncio loop that is not simclock's (built by
 class, or by a `loop_factory` simclock does not make).
 
-`install` and `uninstall` are called as a clock is bound and released;
-`simclock.loop` registers them.
+`install` and `uninstall` (for `trio.run`) are called as a clock is bound and
+released, and `STOCK_LOOPS` is put on as one is bound; `simclock.loop`
+registers them.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from collections.abc import Callable
 from typing import Any
 
 from simclock.process import bindings
+from simclock.process.patches import Patch
 
-__all__ = ["install", "uninstall"]
+__all__ = ["STOCK_LOOPS", "install", "uninstall"]
 
 _saved: dict[str, Callable[..., Any]] = {}
 # The stand-in made for each original, made once: a clock is bound for every test.
@@ -30,7 +32,6 @@ _stand_ins: dict[Callable[..., Any], Callable[..., Any]] = {}
 
 
 def install() -> None:
-    _real_time_for_stock_loops()
     trio = sys.modules.get("trio")
     run = getattr(trio, "run", None)
     if run is None or getattr(run, "__simclock_real_time__", False):
@@ -57,7 +58,9 @@ def _trio_run_on_real_time(run: Callable[..., Any]) -> Callable[..., Any]:
     return run_on_real_time
 
 
-def _real_time_for_stock_loops() -> None:
+def _run_forever_on_real_time(
+    run_forever: Callable[[asyncio.AbstractEventLoop], None], self: asyncio.AbstractEventLoop
+) -> None:
     """An asyncio loop that is not simclock's runs with its thread on real time.
 
     Built by class (`asyncio.SelectorEventLoop()`, a `loop_factory`), it reads
@@ -66,28 +69,21 @@ def _real_time_for_stock_loops() -> None:
     timer would never come due. Simclock's own loops carry
     `_runs_on_virtual_time` and are left alone.
     """
-    base = asyncio.base_events.BaseEventLoop
-    run_forever = base.run_forever
-    if getattr(run_forever, "__simclock_real_time__", False):
-        return
-    _saved["run_forever"] = run_forever
-    base.run_forever = _stand_in(run_forever, _run_forever_on_real_time)  # type: ignore[method-assign]
+    if getattr(self, "_runs_on_virtual_time", False) or bindings.current_view() is None:
+        return run_forever(self)
+    with bindings.viewing(None):
+        return run_forever(self)
 
 
-def _run_forever_on_real_time(run_forever: Callable[..., Any]) -> Callable[..., Any]:
-    def run_forever_on_real_time(self: asyncio.AbstractEventLoop) -> None:
-        if getattr(self, "_runs_on_virtual_time", False) or bindings.current_view() is None:
-            return run_forever(self)  # type: ignore[no-any-return]
-        with bindings.viewing(None):
-            return run_forever(self)  # type: ignore[no-any-return]
-
-    return run_forever_on_real_time
+# On a class every loop derives from: installed as a clock is bound, and left
+# on between bindings of a pytest session (`bindings.hooks_stay`). A loop run
+# nested in another's (nest_asyncio) is put on real time as the outer one is.
+STOCK_LOOPS = Patch(
+    asyncio.base_events.BaseEventLoop, "run_forever", _run_forever_on_real_time, reentrant=True
+)
 
 
 def uninstall() -> None:
-    run_forever = _saved.pop("run_forever", None)
-    if run_forever is not None:
-        asyncio.base_events.BaseEventLoop.run_forever = run_forever  # type: ignore[method-assign]
     run = _saved.pop("run", None)
     trio = sys.modules.get("trio")
     if run is not None and trio is not None:

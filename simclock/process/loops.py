@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from simclock._compat.asyncio_internals import POLICY_BASE
+from simclock.process import bindings
+from simclock.process.patches import Patch
 
 __all__ = ["virtual_loops"]
 
@@ -70,12 +72,27 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
     return loop if loop is not None else _saved["asyncio"]()
 
 
-def _policy_new_event_loop(policy: object) -> asyncio.AbstractEventLoop:
+def _policy_new_event_loop(
+    new_event_loop: Callable[[object], asyncio.AbstractEventLoop], policy: object
+) -> asyncio.AbstractEventLoop:
     loop = _loop_from_layers()
-    if loop is None:
-        loop = _saved["policy"](policy)
-    assert loop is not None
-    return loop
+    return loop if loop is not None else new_event_loop(policy)
+
+
+# On the policy's class: put on as the first block begins, and left on between
+# bindings of a pytest session (`bindings.hooks_stay`); with no block open it
+# makes the loop the policy would have made.
+_POLICY = (
+    Patch(
+        POLICY_BASE,
+        "new_event_loop",
+        _policy_new_event_loop,
+        reentrant=True,
+        only_while_bound=False,
+    )
+    if POLICY_BASE is not None
+    else None
+)
 
 
 def _replace_factories() -> None:
@@ -85,10 +102,8 @@ def _replace_factories() -> None:
     if isinstance(stock_class, type):
         _saved["class"] = stock_class
         _stand_in(stock_class, _loop_from_layers)
-    if POLICY_BASE is not None:
-        _saved["policy"] = POLICY_BASE.new_event_loop
-        _saved["policy_method"] = POLICY_BASE.__dict__.get("new_event_loop")
-        POLICY_BASE.new_event_loop = _policy_new_event_loop
+    if _POLICY is not None:
+        _POLICY.install()
 
 
 def _put_factories_back() -> None:
@@ -97,13 +112,13 @@ def _put_factories_back() -> None:
         _put_back(stock_class)
     asyncio.events.new_event_loop = _saved.pop("events")
     asyncio.new_event_loop = _saved.pop("asyncio")
-    if POLICY_BASE is not None:
-        method = _saved.pop("policy_method")
-        _saved.pop("policy")
-        if method is None:
-            del POLICY_BASE.new_event_loop
-        else:
-            POLICY_BASE.new_event_loop = method
+    if _POLICY is not None and not bindings.stays_on(_take_the_policy_off):
+        _POLICY.uninstall()
+
+
+def _take_the_policy_off() -> None:
+    if not _layers and _POLICY is not None:  # else the last block to end takes it off
+        _POLICY.uninstall()
 
 
 class _StandsIn(type):

@@ -171,6 +171,11 @@ def pytest_configure(config: pytest.Config) -> None:
             f"--simclock-explore-budget takes a positive number of real seconds, got {budget}"
         )
     _keep_pytest_timing_real(config)
+    # simclock's hooks on classes (Thread.start, BaseEventLoop.run_forever) stay on,
+    # inert, from one test's clock to the next: see bindings.hooks_stay.
+    staying = contextlib.ExitStack()
+    staying.enter_context(bindings.hooks_stay())
+    config.add_cleanup(staying.close)
 
 
 def _keep_pytest_timing_real(config: pytest.Config) -> None:

@@ -40,19 +40,13 @@ from simclock.clock.clock import Clock, later
 from simclock.clock.idle import Snapshot, Verdict, decide
 from simclock.errors import Deadlock
 from simclock.process import bindings
+from simclock.process.patches import Patch
 from simclock.threads.bubble import GATES as BUBBLE_GATES
 from simclock.threads.bubble import Bubble, bubble_of, in_a_crowd
 from simclock.threads.work import GATES, TrackedCall, Worker, WorkInFlight
 
-__all__ = ["install", "uninstall"]
+__all__ = ["PATCHES", "install", "uninstall"]
 
-_ORIGINAL: dict[str, Callable[..., Any]] = {
-    "start": threading.Thread.start,
-    "join": threading.Thread.join,
-    "wait": threading.Condition.wait,
-    "notify": threading.Condition.notify,
-    "submit": concurrent.futures.ThreadPoolExecutor.submit,
-}
 # Real seconds the loop's thread may wait, blocked, with nothing that could end it.
 _PATIENCE = 5.0
 
@@ -71,7 +65,7 @@ def _worker_of_caller() -> Worker | None:
     return None
 
 
-def _start(thread: threading.Thread) -> None:
+def _start(start: Callable[..., Any], thread: threading.Thread) -> None:
     work = _work_of_caller()
     if work is None:
         view = bindings.current_view()
@@ -80,15 +74,15 @@ def _start(thread: threading.Thread) -> None:
             bubble = bubble_of(view.clock)
             bubble.started(thread)
             try:
-                _ORIGINAL["start"](thread)
+                start(thread)
             except BaseException:
                 bubble.not_started(thread)
                 raise
             return
-        _ORIGINAL["start"](thread)
+        start(thread)
         return
     if getattr(thread, "_target", None) is POOL_THREAD_TARGET:
-        _ORIGINAL["start"](thread)
+        start(thread)
         return
     # Working from before it starts, so the loop cannot jump past its first steps.
     worker = work.enlist(thread.name)
@@ -104,13 +98,13 @@ def _start(thread: threading.Thread) -> None:
 
     thread.run = run_as_worker  # type: ignore[method-assign]
     try:
-        _ORIGINAL["start"](thread)
+        start(thread)
     except BaseException:
         work.discharge(worker)
         raise
 
 
-def _join(thread: threading.Thread, timeout: float | None = None) -> None:
+def _join(join: Callable[..., Any], thread: threading.Thread, timeout: float | None = None) -> None:
     worker = _worker_of_caller()
     if worker is None:
         view = bindings.current_view()
@@ -125,16 +119,16 @@ def _join(thread: threading.Thread, timeout: float | None = None) -> None:
             # pool's __exit__): while it lives, its virtual waits must still end at
             # their instants. Any other thread ends in real time, and so does the join.
             if timeout is not None and timeout <= 0:
-                _ORIGINAL["join"](thread, timeout)
+                join(thread, timeout)
                 return
 
             def ended(seconds: float) -> bool:
-                _ORIGINAL["join"](thread, seconds)
+                join(thread, seconds)
                 return not thread.is_alive()
 
             block_the_loops_thread(ended, timeout, view.clock, work)
             return
-        _ORIGINAL["join"](thread, timeout)
+        join(thread, timeout)
         return
     # Joining a worker: durable while that worker is; its end wakes the joiner.
     gate = allocate_lock()
@@ -143,19 +137,21 @@ def _join(thread: threading.Thread, timeout: float | None = None) -> None:
         # A timed join, or a thread that does not work for the loop: it ends in
         # real time, so does the wait for it, and the joiner holds time meanwhile.
         with worker.waiting_for_real():
-            _ORIGINAL["join"](thread, timeout)
+            join(thread, timeout)
         return
     try:
-        _ORIGINAL["join"](thread, timeout)
+        join(thread, timeout)
     finally:
         worker.waking = False  # its thread runs again
         worker.work.resume_gate(gate, by_itself=True)
 
 
-def _wait(condition: threading.Condition, timeout: float | None = None) -> bool:
+def _wait(
+    wait: Callable[..., Any], condition: threading.Condition, timeout: float | None = None
+) -> bool:
     worker = _worker_of_caller()
     if timeout is not None and timeout <= 0:
-        return bool(_ORIGINAL["wait"](condition, timeout))
+        return bool(wait(condition, timeout))
     if worker is None:
         view = bindings.current_view()
         work = _work_of_caller()
@@ -169,14 +165,14 @@ def _wait(condition: threading.Condition, timeout: float | None = None) -> bool:
             )
             if notified or virtual:
                 return notified
-        return bool(_ORIGINAL["wait"](condition, timeout))
+        return bool(wait(condition, timeout))
     notified, virtual = _condition_wait(
         condition, lambda waiter: worker.block(waiter, timeout, "threading wait")
     )
     if notified:
         return True
     if not virtual:  # the loop closed under the wait: wait for real instead
-        return bool(_ORIGINAL["wait"](condition, timeout))
+        return bool(wait(condition, timeout))
     return False  # the virtual deadline woke it
 
 
@@ -317,7 +313,7 @@ def _block_in_a_crowd(
             loop.blocked_until(None)
 
 
-def _notify(condition: threading.Condition, n: int = 1) -> None:
+def _notify(notify: Callable[..., Any], condition: threading.Condition, n: int = 1) -> None:
     if GATES or BUBBLE_GATES:
         # The waiters notify() will release, in its order: mark their workers
         # and members working before any of them can run.
@@ -333,10 +329,11 @@ def _notify(condition: threading.Condition, n: int = 1) -> None:
                 bubble = BUBBLE_GATES.get(waiter)
                 if bubble is not None:
                     bubble.resume(waiter)
-    _ORIGINAL["notify"](condition, n)
+    notify(condition, n)
 
 
 def _submit(
+    submit: Callable[..., Any],
     executor: concurrent.futures.ThreadPoolExecutor,
     fn: Callable[..., Any],
     /,
@@ -345,13 +342,11 @@ def _submit(
 ) -> concurrent.futures.Future[Any]:
     work = _work_of_caller()
     if work is None:
-        return _ORIGINAL["submit"](executor, fn, *args, **kwargs)  # type: ignore[no-any-return]
+        return submit(executor, fn, *args, **kwargs)  # type: ignore[no-any-return]
     pool = work.pool(executor, getattr(executor, "_max_workers", None))
     call: TrackedCall[Any] = TrackedCall(work, pool, fn)
     try:
-        future: concurrent.futures.Future[Any] = _ORIGINAL["submit"](
-            executor, call, *args, **kwargs
-        )
+        future: concurrent.futures.Future[Any] = submit(executor, call, *args, **kwargs)
     except BaseException:
         # The pool may have queued the call before failing (starting its thread,
         # say): it must still end as a worker when it runs, not wait for a future.
@@ -363,30 +358,29 @@ def _submit(
     return future
 
 
-_TARGETS: list[tuple[object, str, str, Callable[..., Any]]] = [
-    (threading.Thread, "start", "start", _start),
-    (threading.Thread, "join", "join", _join),
-    (threading.Condition, "wait", "wait", _wait),
-    (threading.Condition, "notify", "notify", _notify),
-    (concurrent.futures.ThreadPoolExecutor, "submit", "submit", _submit),
-]
+# Installed as a clock is bound, and left on between bindings of a pytest
+# session (`bindings.hooks_stay`): inert while no clock is bound.
+PATCHES = (
+    Patch(threading.Thread, "start", _start),
+    Patch(threading.Thread, "join", _join),
+    Patch(threading.Condition, "wait", _wait),
+    Patch(threading.Condition, "notify", _notify),
+    Patch(concurrent.futures.ThreadPoolExecutor, "submit", _submit),
+)
 
 
 def install() -> None:
     """Hook threading and thread pools: called as a clock is bound.
 
     The hooks go on top of whatever is there at that moment (a tracer's or a
-    profiler's wrapper installed after simclock was imported), call it
-    beneath, and `uninstall` puts exactly it back.
+    profiler's wrapper installed after simclock was imported) and call it
+    beneath; `uninstall` puts exactly it back.
     """
-    for owner, attribute, key, hook in _TARGETS:
-        current = getattr(owner, attribute)
-        if current is not hook:
-            _ORIGINAL[key] = current
-        setattr(owner, attribute, hook)
+    for patch in PATCHES:
+        patch.install()
 
 
 def uninstall() -> None:
-    """Put threading and thread pools back: called as the clock is released."""
-    for owner, attribute, key, _hook in _TARGETS:
-        setattr(owner, attribute, _ORIGINAL[key])
+    """Put threading and thread pools back."""
+    for patch in PATCHES:
+        patch.uninstall()
