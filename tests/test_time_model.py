@@ -332,6 +332,44 @@ def test_results_of_workers_at_one_instant_arrive_in_submission_order():
     assert orders == {(0, 1, 2, 3)}
 
 
+class _NewestFirst(queue.LifoQueue):
+    """A thread pool's queue: nothing is taken until `count` calls are in, then the newest first."""
+
+    def __init__(self, count):
+        super().__init__()
+        self._holding = count
+
+    def _qsize(self):
+        return 0 if self._holding else len(self.queue)
+
+    def _put(self, item):
+        super()._put(item)
+        if self._holding and len(self.queue) >= self._holding:
+            self._holding = 0
+            self.not_empty.notify_all()  # put() holds its lock
+
+
+def test_pool_calls_at_one_instant_deliver_in_submission_order_whatever_order_they_start_in():
+    async def main():
+        pool = concurrent.futures.ThreadPoolExecutor(4)
+        pool._work_queue = _NewestFirst(4)  # its threads start the calls newest first
+        loop = asyncio.get_running_loop()
+
+        async def job(index):
+            await loop.run_in_executor(pool, time.sleep, 1)
+            return index
+
+        tasks = [asyncio.create_task(job(index)) for index in range(4)]
+        try:
+            results = [await task for task in asyncio.as_completed(tasks)]
+            return results, simclock.current_clock().now
+        finally:
+            pool.shutdown()
+
+    for _ in range(5):
+        assert simclock.run(main()) == ([0, 1, 2, 3], 1.0)
+
+
 def test_a_worker_blocked_on_a_lock_nobody_releases_is_named_in_the_deadlock():
     lock = threading.Lock()
     lock.acquire()

@@ -311,10 +311,19 @@ class WorkInFlight:
 
     # Workers coming and going.
 
-    def enlist(self, name: str) -> Worker:
-        """A new worker, working from now; retired at once if the loop has closed."""
+    def next_seq(self) -> int:
+        """A worker's place in the order: what workers post reaches the loop in this order."""
         with self._lock:
-            seq = next(self._seq)
+            return next(self._seq)
+
+    def enlist(self, name: str, seq: int | None = None) -> Worker:
+        """A new worker, working from now; retired at once if the loop has closed.
+
+        `seq` is its place, taken with `next_seq` when its work was handed over
+        (a pool call, which starts when a pool thread is free); by default, now.
+        """
+        if seq is None:
+            seq = self.next_seq()
         # Made outside the lock: it reads the loop's time, which may move the
         # clock (`tick_loop`), and the clock's moves take the lock (`expire_due`).
         worker = Worker(self, seq, name)
@@ -751,6 +760,9 @@ class TrackedCall(Generic[_T]):
         self._attached.acquire()
         self._worker: Worker | None = None
         self._hold: Callable[[], None] | None = None
+        # Its place among the loop's workers is its submission's: pool threads
+        # may pick calls up in any order (on a free-threaded Python, often do).
+        self._seq = work.next_seq()
         with work._lock:
             pool.queued += 1
 
@@ -764,7 +776,9 @@ class TrackedCall(Generic[_T]):
 
     def __call__(self, *args: Any, **kwargs: Any) -> _T:
         work, pool = self._work, self._pool
-        worker = self._worker = work.enlist(getattr(self._func, "__qualname__", repr(self._func)))
+        worker = self._worker = work.enlist(
+            getattr(self._func, "__qualname__", repr(self._func)), self._seq
+        )
         with work._lock:
             if not self._started:  # not counted off already (`future_done`)
                 self._started = True
