@@ -678,7 +678,7 @@ def test_a_wrapper_installed_after_import_stays_beneath_the_hooks():
 
 # Run in a child process: pytest's session leaves simclock's hooks on between tests.
 _PUT_BACK = """
-import asyncio, threading, time
+import asyncio, threading, time, types
 import simclock
 from simclock.process import bindings
 
@@ -723,6 +723,46 @@ with bindings.hooks_stay():
     assert simclock.run(main()) == 2.0  # and a third run finds it there
     assert seen.count("tracer:traced") == 2, seen
 assert threading.Thread.start is tracer  # taken off as the block ended, the tracer's back
+threading.Thread.start = original
+
+# A tracer that puts back the hook it found, an older one than simclock's
+# newest: the end of the block still takes simclock's hook off.
+with bindings.hooks_stay():
+    assert simclock.run(main()) == 2.0
+    found = threading.Thread.start
+    threading.Thread.start = tracer
+    assert simclock.run(main()) == 2.0
+    threading.Thread.start = found
+    assert simclock.run(main()) == 2.0
+assert threading.Thread.start is original
+
+
+# A proxy that passes for what it wraps (equal, same hash, as wrapt's do),
+# put on between runs: simclock's hook goes over the proxy, not over the
+# function the proxy wraps.
+class Proxy:
+    def __init__(self, wrapped):
+        self.wrapped = wrapped
+
+    def __call__(self, thread):
+        seen.append("proxy:" + thread.name)
+        return self.wrapped(thread)
+
+    def __eq__(self, other):
+        return self.wrapped == other
+
+    def __hash__(self):
+        return hash(self.wrapped)
+
+    def __get__(self, instance, owner=None):
+        return self if instance is None else types.MethodType(self, instance)
+
+
+assert simclock.run(main()) == 2.0
+threading.Thread.start = Proxy(original)
+seen.clear()
+assert simclock.run(main()) == 2.0
+assert "proxy:traced" in seen, seen
 threading.Thread.start = original
 print("ok")
 """
@@ -910,9 +950,36 @@ def test_hooks_left_on_between_runs_are_remembered_once_and_pass_calls_on():
         assert len(bindings._left_on) == left  # not one more per run
         # Between runs the policy makes the loop it would have made, and a
         # stock loop runs on real time as it would have.
-        loop = asyncio.get_event_loop_policy().new_event_loop()
+        loop = asyncio.new_event_loop()  # through the policy's, which stays on
         try:
             assert not isinstance(loop, simclock.VirtualEventLoop)
             assert loop.run_until_complete(asyncio.sleep(0.01, "real")) == "real"
         finally:
             loop.close()
+
+
+def test_a_thread_started_by_a_wrapper_beneath_the_hooks_works_for_the_loop_too():
+    original = threading.Thread.start
+    helpers = []
+
+    def tracer(thread):  # starts a helper beside the thread it traces
+        if thread.name == "traced":
+            helper = threading.Thread(target=time.sleep, args=(3,), name="helper")
+            helpers.append(helper)
+            helper.start()
+        return original(thread)
+
+    async def main():
+        thread = threading.Thread(target=time.sleep, args=(1,), name="traced")
+        thread.start()
+        await asyncio.to_thread(thread.join)
+        await asyncio.to_thread(helpers[0].join)
+        return now()
+
+    threading.Thread.start = tracer
+    try:
+        real_start = real_perf_counter()
+        assert simclock.run(main()) == 3.0  # the helper's 3 s sleep, a worker's virtual wait
+        assert real_perf_counter() - real_start < 2
+    finally:
+        threading.Thread.start = original

@@ -43,7 +43,9 @@ def _stop_adopting() -> None:
 
 bindings.while_bound(_adopt_loops, _stop_adopting)
 bindings.while_bound(hooks.install, hooks.uninstall, stays=True)
-bindings.while_bound(children.install, children.uninstall, stays=True)
+# Not left on: a class few tests use, and `os.fork` is no class's (its
+# warning in a process with threads names the caller, which a hook would be).
+bindings.while_bound(children.install, children.uninstall)
 bindings.while_bound(_nothing, children.forget)
 bindings.while_bound(foreign.STOCK_LOOPS.install, foreign.STOCK_LOOPS.uninstall, stays=True)
 bindings.while_bound(foreign.install, foreign.uninstall)

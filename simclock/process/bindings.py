@@ -612,7 +612,10 @@ def _release(clock: Clock) -> None:
 
 def _forget_in_a_forked_child() -> None:
     """A child forked during a run starts on real time, as a real run's child does."""
-    global _clock, _holds, _binding
+    global _clock, _holds, _binding, _lock
+    # Another thread may have held the lock as the process forked: in the
+    # child that thread is gone, and the lock would never be let go.
+    _lock = threading.RLock()
     if _clock is None:
         return
     binding, _clock, _holds, _binding = _binding, None, 0, None

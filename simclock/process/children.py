@@ -122,8 +122,7 @@ def _communicate(
         return communicate(self, input, timeout)
 
 
-# Installed as a clock is bound, and left on between bindings of a pytest
-# session (`bindings.hooks_stay`): inert while no clock is bound.
+# Put on as a clock is bound, taken off at its release.
 PATCHES = (
     Patch(subprocess.Popen, "__init__", _popen_init),
     Patch(subprocess.Popen, "wait", _wait),

@@ -13,14 +13,15 @@ made every test run its loop unspecialized. Left on, it costs nothing more.
 A hook left on may be wrapped by another tool meanwhile (a tracer that wraps
 `Thread.start` in a test), and then covered by a new hook at the next bind:
 each hook calls the function it was made over, so the chain always ends, and
-only the outermost of a patch's hooks in a call acts (the inner ones pass the
-call on), so a thread is never enlisted twice.
+only the outermost of a patch's hooks in a call on one object acts (the inner
+ones pass it on), so a thread is never enlisted twice.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -32,10 +33,11 @@ __all__ = ["Patch"]
 class Patch:
     """A hook on `owner.name` that runs `act(beneath, *args, **kwargs)` while a clock is bound.
 
-    `beneath` is what the attribute held as the hook was put on. With
-    `reentrant=True`, a hook reached from inside another of this patch's hooks
-    on the same thread acts again (its action nests harmlessly, as a real-time
-    view does); otherwise it only passes the call on. With
+    `beneath` is what the attribute held as the hook was put on. A hook
+    reached, on the same thread, from inside another of this patch's hooks
+    acting on the same object (a wrapper beneath the newest hook that calls
+    an older one) only passes the call on; with `reentrant=True` it acts
+    again (its action nests harmlessly, as a real-time view does). With
     `only_while_bound=False`, `act` runs whether a clock is bound or not, and
     must itself pass the call on when it has nothing to do.
     """
@@ -44,8 +46,9 @@ class Patch:
         "_act",
         "_beneath",
         "_hook",
-        "_hooks",
         "_inside",
+        "_last_made",
+        "_made",
         "_name",
         "_only_while_bound",
         "_owner",
@@ -67,28 +70,34 @@ class Patch:
         self._reentrant = reentrant
         self._only_while_bound = only_while_bound
         self._inside = threading.local()
-        # The hook made over each function it covered, made once: a clock is bound for every test.
-        self._hooks: dict[Callable[..., Any], Callable[..., Any]] = {}
+        # Every hook this patch made that still exists, by id, and what each covers.
+        self._made: weakref.WeakValueDictionary[int, Callable[..., Any]] = (
+            weakref.WeakValueDictionary()
+        )
+        # The newest hook made, reused while it covers the same function: a
+        # clock is bound for every test. Only one is kept: a fixture that wraps
+        # the attribute afresh for each test must not pile up its wrappers here.
+        self._last_made: tuple[Callable[..., Any], Callable[..., Any]] | None = None
         self._hook: Callable[..., Any] | None = None  # the hook this patch put on last
         self._beneath: Callable[..., Any] | None = None  # what that hook covers
 
-    @property
-    def original(self) -> Callable[..., Any]:
-        """What the attribute holds with this patch off: what its newest hook covers."""
-        if self._hook is not None and getattr(self._owner, self._name) is self._hook:
-            assert self._beneath is not None
-            return self._beneath
-        current: Callable[..., Any] = getattr(self._owner, self._name)
-        return current
+    def _own(self, candidate: object) -> bool:
+        """Whether `candidate` is one of this patch's hooks, by identity: a proxy passes for one."""
+        return self._made.get(id(candidate)) is candidate
 
     def install(self) -> None:
-        """Put the hook on, unless one of this patch's hooks is already on top."""
+        """Put the hook on, unless one of this patch's hooks is on top already."""
         current = getattr(self._owner, self._name)
-        if getattr(current, "__simclock_patch__", None) is self:
+        if self._own(current):
+            self._hook, self._beneath = current, current.__wrapped__
             return
-        hook = self._hooks.get(current)
-        if hook is None:
-            hook = self._hooks[current] = self._make(current)
+        last = self._last_made
+        if last is not None and last[0] is current:
+            hook = last[1]
+        else:
+            hook = self._make(current)
+            self._made[id(hook)] = hook
+            self._last_made = (current, hook)
         setattr(self._owner, self._name, hook)
         self._hook, self._beneath = hook, current
 
@@ -104,7 +113,7 @@ class Patch:
         self._hook = self._beneath = None
 
     def _make(self, beneath: Callable[..., Any]) -> Callable[..., Any]:
-        act, inside, reentrant = self._act, self._inside, self._reentrant
+        act, inside = self._act, self._inside
         current_clock = bindings.current_clock
 
         if not self._only_while_bound:
@@ -112,7 +121,7 @@ class Patch:
             def hook(*args: Any, **kwargs: Any) -> Any:
                 return act(beneath, *args, **kwargs)
 
-        elif reentrant:
+        elif self._reentrant:
 
             def hook(*args: Any, **kwargs: Any) -> Any:
                 if current_clock() is None:
@@ -122,15 +131,22 @@ class Patch:
         else:
 
             def hook(*args: Any, **kwargs: Any) -> Any:
-                if current_clock() is None or getattr(inside, "acting", False):
+                if current_clock() is None:
                     return beneath(*args, **kwargs)
-                inside.acting = True
+                subject = args[0] if args else None
+                acting: list[object] | None = getattr(inside, "subjects", None)
+                if acting is None:
+                    acting = inside.subjects = []
+                for other in acting:
+                    if other is subject:  # an older hook beneath this one, on the same call
+                        return beneath(*args, **kwargs)
+                acting.append(subject)
                 try:
                     return act(beneath, *args, **kwargs)
                 finally:
-                    inside.acting = False
+                    acting.pop()
 
-        # It passes for what it covers: `inspect.signature`, a name in a report.
+        # It passes for what it covers: `inspect.signature`, a name in a report;
+        # `__wrapped__` is what it covers.
         functools.update_wrapper(hook, beneath)
-        hook.__simclock_patch__ = self  # type: ignore[attr-defined]
         return hook
