@@ -6,7 +6,6 @@ import datetime as dt
 import logging
 import math
 import queue
-import sysconfig
 import threading
 import time
 from time import monotonic as monotonic_bound_at_import
@@ -310,15 +309,6 @@ def test_a_worker_bridging_sleeps_through_the_loop_costs_no_real_time():
     assert real_perf_counter() - real_start < 1.0
 
 
-# A known bug, not yet understood: on a free-threaded build the results come
-# out of order (0, 2, 3, 1 and 0, 2, 1, 3) in most runs of the test alone,
-# whatever simclock's settle time; with the GIL, never.
-@pytest.mark.xfail(
-    bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
-    reason="known bug: on a free-threaded Python, results of workers at one instant "
-    "may arrive out of submission order",
-    strict=False,
-)
 def test_results_of_workers_at_one_instant_arrive_in_submission_order():
     async def main():
         async def job(index):
@@ -333,11 +323,15 @@ def test_results_of_workers_at_one_instant_arrive_in_submission_order():
 
 
 class _NewestFirst(queue.LifoQueue):
-    """A thread pool's queue: nothing is taken until `count` calls are in, then the newest first."""
+    """A pool's queue: after `hold(n)`, nothing is taken until n calls are in, newest first."""
 
-    def __init__(self, count):
+    def __init__(self):
         super().__init__()
-        self._holding = count
+        self._holding = 0
+
+    def hold(self, count):
+        with self.mutex:
+            self._holding = count
 
     def _qsize(self):
         return 0 if self._holding else len(self.queue)
@@ -350,24 +344,30 @@ class _NewestFirst(queue.LifoQueue):
 
 
 def test_pool_calls_at_one_instant_deliver_in_submission_order_whatever_order_they_start_in():
+    pool = concurrent.futures.ThreadPoolExecutor(4)
+    pool._work_queue = _NewestFirst()  # before the pool has a thread: they all take from it
+    # Four threads, all idle: a pool makes a new one only while none is idle.
+    barrier = threading.Barrier(4)
+    for started in [pool.submit(barrier.wait) for _ in range(4)]:
+        started.result()
+
     async def main():
-        pool = concurrent.futures.ThreadPoolExecutor(4)
-        pool._work_queue = _NewestFirst(4)  # its threads start the calls newest first
         loop = asyncio.get_running_loop()
 
         async def job(index):
             await loop.run_in_executor(pool, time.sleep, 1)
             return index
 
+        pool._work_queue.hold(4)  # the pool's threads start the four calls newest first
         tasks = [asyncio.create_task(job(index)) for index in range(4)]
-        try:
-            results = [await task for task in asyncio.as_completed(tasks)]
-            return results, simclock.current_clock().now
-        finally:
-            pool.shutdown()
+        results = [await task for task in asyncio.as_completed(tasks)]
+        return results, simclock.current_clock().now
 
-    for _ in range(5):
-        assert simclock.run(main()) == ([0, 1, 2, 3], 1.0)
+    try:
+        for _ in range(5):
+            assert simclock.run(main()) == ([0, 1, 2, 3], 1.0)
+    finally:
+        pool.shutdown()
 
 
 def test_a_worker_blocked_on_a_lock_nobody_releases_is_named_in_the_deadlock():
