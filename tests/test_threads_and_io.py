@@ -735,6 +735,14 @@ with bindings.hooks_stay():
     threading.Thread.start = found
     assert simclock.run(main()) == 2.0
 assert threading.Thread.start is original
+# The same, with no run after the tracer came off.
+with bindings.hooks_stay():
+    assert simclock.run(main()) == 2.0
+    found = threading.Thread.start
+    threading.Thread.start = tracer
+    assert simclock.run(main()) == 2.0
+    threading.Thread.start = found
+assert threading.Thread.start is original
 
 
 # A proxy that passes for what it wraps (equal, same hash, as wrapt's do),
@@ -983,3 +991,29 @@ def test_a_thread_started_by_a_wrapper_beneath_the_hooks_works_for_the_loop_too(
         assert real_perf_counter() - real_start < 2
     finally:
         threading.Thread.start = original
+
+
+def test_a_call_a_wrapper_beneath_the_hooks_hands_the_same_pool_works_for_the_loop_too():
+    original = concurrent.futures.ThreadPoolExecutor.submit
+    extra = []
+
+    def tracer(executor, fn, /, *args, **kwargs):
+        if not extra:  # hands the pool one more call beside the first it sees
+            extra.append(None)
+            extra[0] = executor.submit(time.sleep, 3)
+        return original(executor, fn, *args, **kwargs)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            await loop.run_in_executor(pool, time.sleep, 1)
+            await asyncio.wrap_future(extra[0])
+        return now()
+
+    concurrent.futures.ThreadPoolExecutor.submit = tracer
+    try:
+        real_start = real_perf_counter()
+        assert simclock.run(main()) == 3.0  # the extra call's 3 s sleep, a worker's virtual wait
+        assert real_perf_counter() - real_start < 2
+    finally:
+        concurrent.futures.ThreadPoolExecutor.submit = original

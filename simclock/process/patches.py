@@ -36,7 +36,8 @@ class Patch:
     `beneath` is what the attribute held as the hook was put on. A hook
     reached, on the same thread, from inside another of this patch's hooks
     acting on the same object (a wrapper beneath the newest hook that calls
-    an older one) only passes the call on; with `reentrant=True` it acts
+    an older one) only passes the call on, while a new call the wrapper makes
+    reaches the newest hook and is acted on; with `reentrant=True` it acts
     again (its action nests harmlessly, as a real-time view does). With
     `only_while_bound=False`, `act` runs whether a clock is bound or not, and
     must itself pass the call on when it has nothing to do.
@@ -108,8 +109,11 @@ class Patch:
         would take that wrapper off too. Left there, the hook passes every
         call on while no clock is bound.
         """
-        if self._hook is not None and getattr(self._owner, self._name) is self._hook:
+        current = getattr(self._owner, self._name)
+        if current is self._hook:
             setattr(self._owner, self._name, self._beneath)
+        elif self._own(current):  # an older hook, put back by a wrapper that came off
+            setattr(self._owner, self._name, current.__wrapped__)
         self._hook = self._beneath = None
 
     def _make(self, beneath: Callable[..., Any]) -> Callable[..., Any]:
@@ -134,13 +138,15 @@ class Patch:
                 if current_clock() is None:
                     return beneath(*args, **kwargs)
                 subject = args[0] if args else None
-                acting: list[object] | None = getattr(inside, "subjects", None)
+                acting: list[tuple[object, object]] | None = getattr(inside, "acting", None)
                 if acting is None:
-                    acting = inside.subjects = []
-                for other in acting:
-                    if other is subject:  # an older hook beneath this one, on the same call
+                    acting = inside.acting = []
+                for other_hook, other in acting:
+                    # Another of this patch's hooks acts on the same object: this
+                    # one lies beneath it, on the same call (a wrapper between them).
+                    if other is subject and other_hook is not hook:
                         return beneath(*args, **kwargs)
-                acting.append(subject)
+                acting.append((hook, subject))
                 try:
                     return act(beneath, *args, **kwargs)
                 finally:
