@@ -783,6 +783,48 @@ def test_hooks_are_put_back_after_a_run_and_stay_on_inside_hooks_stay():
     assert done.stdout.strip() == "ok", done.stderr
 
 
+_POPEN_STAYS = """
+import asyncio, os, subprocess, sys
+import simclock
+from simclock.process import bindings
+
+names = ("__init__", "wait", "communicate")
+stock = {name: vars(subprocess.Popen)[name] for name in names}
+fork = os.fork
+
+
+def on_popen():
+    return {name: vars(subprocess.Popen)[name] for name in names}
+
+
+with bindings.hooks_stay():
+    simclock.run(asyncio.sleep(1))
+    assert os.fork is fork  # taken off at the release: no class's attribute
+    hooks = on_popen()
+    assert all(hooks[name] is not stock[name] for name in names), hooks
+    assert all(hooks[name].__wrapped__ is stock[name] for name in names), hooks
+    subprocess.run([sys.executable, "-c", "pass"], check=True, timeout=30)  # passed on
+    simclock.run(asyncio.sleep(1))
+    assert on_popen() == hooks  # still the same hooks: nothing assigned again
+assert on_popen() == stock
+simclock.run(asyncio.sleep(1))
+assert on_popen() == stock  # outside the block a release takes them off
+assert os.fork is fork
+print("ok")
+"""
+
+
+def test_popen_hooks_stay_on_inside_hooks_stay_and_fork_is_put_back_at_each_release():
+    done = subprocess.run(
+        [sys.executable, "-c", _POPEN_STAYS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.stdout.strip() == "ok", done.stderr
+
+
 def test_joining_a_thread_that_does_not_work_for_the_loop_waits_in_real_time():
     started = threading.Event()
 

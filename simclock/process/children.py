@@ -15,8 +15,9 @@ running, a blocking `time.sleep()` on a clock's thread sleeps for real and
 moves the clock by the real time. Children started before the run (a
 session's server, say) leave sleeps virtual.
 
-`install` and `uninstall` put the hooks on and take them off, `forget` ends
-a run's children at a release; `simclock.loop` registers them.
+`install_popen`, `install_fork` and their `uninstall_` twins put the hooks on
+and take them off, `forget` ends a run's children at a release;
+`simclock.loop` registers them.
 """
 
 from __future__ import annotations
@@ -32,7 +33,17 @@ from simclock.process.bindings import ClockView, real_monotonic
 from simclock.process.patches import Patch
 from simclock.process.probe import Activity, ThreadProbe, process_running
 
-__all__ = ["CHILDREN", "PATCHES", "a_child_runs", "a_child_works", "forget", "install", "uninstall"]
+__all__ = [
+    "CHILDREN",
+    "PATCHES",
+    "a_child_runs",
+    "a_child_works",
+    "forget",
+    "install_fork",
+    "install_popen",
+    "uninstall_fork",
+    "uninstall_popen",
+]
 
 #: Children started while the clock is bound, by pid, until seen ended.
 CHILDREN: set[int] = set()
@@ -122,21 +133,37 @@ def _communicate(
         return communicate(self, input, timeout)
 
 
-# Put on as a clock is bound, taken off at its release.
-PATCHES = (
+# Put on as a clock is bound. Those on `Popen`, a class, may stay on between
+# bindings (`bindings.hooks_stay`): assigning a class attribute at every bind
+# costs each test. `os.fork` is taken off at each release: its warning in a
+# process with threads names the line that called it, which a hook left on
+# would be for the rest of the session.
+POPEN_PATCHES = (
     Patch(subprocess.Popen, "__init__", _popen_init),
     Patch(subprocess.Popen, "wait", _wait),
     Patch(subprocess.Popen, "communicate", _communicate),
-) + ((Patch(os, "fork", _fork),) if hasattr(os, "fork") else ())
+)
+FORK_PATCHES = (Patch(os, "fork", _fork),) if hasattr(os, "fork") else ()
+PATCHES = POPEN_PATCHES + FORK_PATCHES
 
 
-def install() -> None:
-    for patch in PATCHES:
+def install_popen() -> None:
+    for patch in POPEN_PATCHES:
         patch.install()
 
 
-def uninstall() -> None:
-    for patch in PATCHES:
+def uninstall_popen() -> None:
+    for patch in POPEN_PATCHES:
+        patch.uninstall()
+
+
+def install_fork() -> None:
+    for patch in FORK_PATCHES:
+        patch.install()
+
+
+def uninstall_fork() -> None:
+    for patch in FORK_PATCHES:
         patch.uninstall()
 
 

@@ -89,6 +89,8 @@ class Patch:
     def install(self) -> None:
         """Put the hook on, unless one of this patch's hooks is on top already."""
         current = getattr(self._owner, self._name)
+        if current is self._hook:
+            return  # left on since the last bind (`bindings.hooks_stay`): what it covers is known
         if self._own(current):
             self._hook, self._beneath = current, current.__wrapped__
             return
