@@ -75,6 +75,9 @@ _STRANGERS_LOOK = 0.005
 _SCRUTINY = 1_000
 
 
+_EPOLL: Any = getattr(selectors, "EpollSelector", ())  # Linux's, where there is one
+
+
 class _JumpingSelector(selectors.BaseSelector):
     """The selector `_run_once` sees: polls real I/O, then jumps instead of waiting."""
 
@@ -82,9 +85,11 @@ class _JumpingSelector(selectors.BaseSelector):
         self._real = real
         #: Whether any registered file has an event, without waiting: the raw
         #: epoll call where there is one (a fraction of `select(0)`'s cost).
-        self.poll_now: Callable[[], object] = functools.partial(real.select, 0)
-        if isinstance(real, getattr(selectors, "EpollSelector", ())):
-            self.poll_now = functools.partial(real._selector.poll, 0, 1)  # type: ignore[attr-defined]
+        self.poll_now: Callable[[], object] = (
+            functools.partial(real._selector.poll, 0, 1)
+            if isinstance(real, _EPOLL)
+            else functools.partial(real.select, 0)
+        )
         self._loop: Callable[[], VirtualEventLoop | None] = lambda: None
         # Kept by hand: the real mapping's len() is pure Python, and select()
         # asks on every iteration.
@@ -1024,14 +1029,14 @@ def _drop_own_frame(handle: asyncio.Handle) -> None:
 
 def check_limit(limit: object) -> None:
     if limit is not None and (
-        isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0
+        isinstance(limit, bool) or not isinstance(limit, (int, float)) or not limit > 0
     ):
         raise ValueError(f"limit must be a positive number of virtual seconds, got {limit!r}")
 
 
 def check_io_grace(io_grace: object) -> None:
     if isinstance(io_grace, bool) or not (
-        isinstance(io_grace, int | float) and 0 <= io_grace < math.inf
+        isinstance(io_grace, (int, float)) and 0 <= io_grace < math.inf
     ):
         raise ValueError(f"io_grace must be a finite number of real seconds >= 0, got {io_grace!r}")
 

@@ -95,13 +95,18 @@ _POLICY = (
 )
 
 
+# 3.13+: asyncio.EventLoop, the class a loop_factory may name.
+_NAMES_A_LOOP_CLASS = hasattr(asyncio, "EventLoop")
+
+
 def _replace_factories() -> None:
-    _saved.update(events=asyncio.events.new_event_loop, asyncio=asyncio.new_event_loop)
+    _saved["events"] = asyncio.events.new_event_loop
+    _saved["asyncio"] = asyncio.new_event_loop
     asyncio.events.new_event_loop = asyncio.new_event_loop = _new_event_loop
-    stock_class = getattr(asyncio, "EventLoop", None)  # 3.13+
+    stock_class = getattr(asyncio, "EventLoop", None) if _NAMES_A_LOOP_CLASS else None
     if isinstance(stock_class, type):
         _saved["class"] = stock_class
-        _stand_in(stock_class, _loop_from_layers)
+        _stand_in(stock_class)
     if _POLICY is not None:
         _POLICY.install()
 
@@ -133,29 +138,36 @@ class _StandsIn(type):
         return issubclass(subclass, cls.__stock__)
 
 
-def _stand_in(stock: type, make_loop: Callable[[], asyncio.AbstractEventLoop | None]) -> None:
-    """Rebind `asyncio.EventLoop` (3.13+) to a stand-in whose bare construction is `make_loop()`.
+def _stand_in(stock: type) -> None:
+    """Rebind `asyncio.EventLoop` (3.13+) to a stand-in whose bare construction asks the layers.
 
     Code that names the class as a loop factory (`asyncio.run(main(),
     loop_factory=asyncio.EventLoop)`, a test case's `loop_factory`) bypasses
-    `new_event_loop`. A construction with arguments, or where `make_loop`
-    declines, builds the stock loop; `isinstance` with the name still holds.
+    `new_event_loop`. A construction with arguments, or where no layer makes
+    a loop, builds the stock loop; `isinstance` with the name still holds.
     """
+    stand_in = _stand_ins.get(stock)
+    if stand_in is None:  # made once for each class: a class costs more than a bind
 
-    def __new__(cls: type, *args: object, **kwargs: object) -> object:
-        if not args and not kwargs:
-            loop = make_loop()
-            if loop is not None:
-                return loop  # not an instance of the stand-in: __init__ is not run again
-        return stock(*args, **kwargs)
+        def __new__(cls: type, *args: object, **kwargs: object) -> object:
+            if not args and not kwargs:
+                loop = _loop_from_layers()
+                if loop is not None:
+                    return loop  # not an instance of the stand-in: __init__ is not run again
+            return stock(*args, **kwargs)
 
-    stand_in = _StandsIn(stock.__name__, (), {"__new__": __new__, "__doc__": stock.__doc__})
-    stand_in.__stock__ = stock
-    stand_in.__qualname__ = stock.__qualname__
+        stand_in = _StandsIn(stock.__name__, (), {"__new__": __new__, "__doc__": stock.__doc__})
+        stand_in.__stock__ = stock
+        stand_in.__qualname__ = stock.__qualname__
+        _stand_ins[stock] = stand_in
     setattr(asyncio, "EventLoop", stand_in)  # noqa: B010 - not in 3.11's stubs
     module = sys.modules.get(stock.__module__)
     if module is not None and getattr(module, "EventLoop", None) is stock:
         setattr(module, "EventLoop", stand_in)  # noqa: B010 - asyncio.unix_events
+
+
+# Each class's stand-in, by the class (asyncio's own: it lives as long as the process).
+_stand_ins: dict[type, _StandsIn] = {}
 
 
 def _put_back(stock: type) -> None:

@@ -187,10 +187,23 @@ def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
     return options
 
 
+def _closest_marker(node: pytest.Item | pytest.Collector | Any, name: str) -> pytest.Mark | None:
+    """`node.get_closest_marker(name)`, with the node's own markers looked at first.
+
+    pytest's lookup lists the node's parents before it looks at any marker,
+    and most marked tests carry their markers themselves.
+    """
+    mark: pytest.Mark
+    for mark in getattr(node, "own_markers", ()):
+        if mark.name == name:
+            return mark
+    return node.get_closest_marker(name)
+
+
 def _work_out_options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
     config = node.config
     settings = _settings(config)
-    marker = node.get_closest_marker("simclock")
+    marker = _closest_marker(node, "simclock")
     if marker is None:
         # Requesting the fixture asks for the clock, as the marker does.
         wants_clock = "simclock" in getattr(node, "fixturenames", ())
@@ -384,7 +397,7 @@ def _runs_on_another_backend(node: Any) -> bool:
 
 def _trio_runs(node: Any) -> bool:
     """pytest-trio runs this test: it carries the `trio` marker, or the suite sets `trio_mode`."""
-    if node.get_closest_marker("trio") is not None:
+    if _closest_marker(node, "trio") is not None:
         return True
     config = node.config
     if not config.pluginmanager.has_plugin("trio"):

@@ -45,6 +45,7 @@ from simclock.testing.options import (
     _OWN_LOOP,
     _TEST_LOOPS,
     TestLoops,
+    _closest_marker,
     _explored_seed_of,
     _is_async_test,
     _loop_factory,
@@ -200,7 +201,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Markers that cannot work fail the run at once, every one named in one report."""
     problems = []
     for item in items:
-        if item.get_closest_marker("simclock") is None:
+        if _closest_marker(item, "simclock") is None:
             continue
         try:
             problem = _marker_problem(item)
@@ -258,9 +259,7 @@ def _marks_a_sync_test_in_vain(item: pytest.Item) -> bool:
     inner = getattr(getattr(item.obj, "hypothesis", None), "inner_test", None)
     if inner is not None and _is_async_function(inner):
         return False  # hypothesis wraps an async test in a sync one
-    cls = getattr(item, "cls", None)
-    testcase = getattr(sys.modules.get("unittest"), "TestCase", None)
-    if cls is not None and testcase is not None and issubclass(cls, testcase):
+    if _is_unittest(item):
         return False  # unittest runs it: VirtualClockTestCase is the way there
     return "simclock" not in item.fixturenames
 
@@ -406,7 +405,7 @@ def _asyncio_owns(item: pytest.Item) -> bool:
     config = item.config
     if not config.pluginmanager.has_plugin("asyncio"):
         return False
-    if item.get_closest_marker("asyncio") is not None:
+    if _closest_marker(item, "asyncio") is not None:
         return True
     return str(config.getini("asyncio_mode")) == "auto"
 
@@ -436,7 +435,7 @@ class _MarkerOverridesSuiteLoops:
             # No answer is a UsageError once any implementation exists (the
             # suite's may answer only for its own directory).
             return result if result is not None else {"default": asyncio.new_event_loop}
-        if result is not None and item.get_closest_marker("simclock") is None:
+        if result is not None and _closest_marker(item, "simclock") is None:
             # --simclock and simclock_all leave a suite's own loops be.
             return result
         if result is not None:
@@ -600,14 +599,25 @@ def _virtual_loop_factory_for(item: pytest.Item, factory: Callable[[], VirtualEv
             case.loop_factory = factory  # type: ignore[union-attr]
 
 
+def _class_of(item: pytest.Item) -> Any:
+    """`item.cls`: the class the test is defined in, if it has one.
+
+    A test function in a module has the module for parent, and no class above
+    it; pytest's `cls` would look through every parent up to the session.
+    """
+    if isinstance(getattr(item, "parent", None), pytest.Module):
+        return None
+    return getattr(item, "cls", None)
+
+
 def _is_unittest(item: pytest.Item) -> bool:
-    cls = getattr(item, "cls", None)
+    cls = _class_of(item)
     testcase = getattr(sys.modules.get("unittest"), "TestCase", None)
     return cls is not None and testcase is not None and issubclass(cls, testcase)
 
 
 def _is_virtual_clock_test_case(item: pytest.Item) -> bool:
-    cls = getattr(item, "cls", None)
+    cls = _class_of(item)
     return isinstance(cls, type) and issubclass(cls, VirtualClockTestCase)
 
 
