@@ -1749,15 +1749,23 @@ def test_a_tests_first_loop_is_closed_when_its_clock_cannot_be_bound():
     # Another clock still bound (a run left over) fails the test's setup with
     # ClockConflict; the loop made for it must not be left for the collector,
     # whose ResourceWarning would fail a later test.
+    import gc
+    import warnings
+
     import simclock
     from simclock.errors import ClockConflict
     from simclock.process import bindings
-    from simclock.testing.options import TestLoops, _Options, _recent_loops
+    from simclock.testing.options import TestLoops, _Options, newest
 
+    made = newest.made
     release = bindings.hold(simclock.Clock())
-    try:
-        with pytest.raises(ClockConflict):
-            TestLoops(_Options(start=None, limit=None))()
-    finally:
-        release()
-    assert _recent_loops[-1].is_closed()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with pytest.raises(ClockConflict):
+                TestLoops(_Options(start=None, limit=None))()
+        finally:
+            release()
+        gc.collect()  # the loop is gone: unclosed, it would warn here
+    assert newest.made == made + 1
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []

@@ -9,7 +9,7 @@ import functools
 import inspect
 import math
 import threading
-from collections import deque
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +50,33 @@ _FAILED = pytest.StashKey[bool]()
 _FIXTURE_CLOCK = pytest.StashKey[Clock]()
 
 
-# Loops made by this plugin, newest last: the failure report reads the newest one.
-_recent_loops: deque[VirtualEventLoop] = deque(maxlen=4)
+class _NewestLoop:
+    """The newest loop this plugin made, held weakly, and how many it made.
+
+    Held strongly, a closed loop would outlive its test, long enough for the
+    garbage collector to move its objects to an older generation; the more
+    objects there, the more often it scans every object of the session. Its
+    clock is held, which keeps the clock a failure report reads there after
+    the loop is gone (`bindings.last_bound`).
+    """
+
+    __slots__ = ("_loop", "clock", "made")
+
+    def __init__(self) -> None:
+        self._loop: weakref.ref[VirtualEventLoop] | None = None
+        self.clock: Clock | None = None
+        self.made = 0
+
+    def record(self, loop: VirtualEventLoop) -> None:
+        self._loop = weakref.ref(loop)
+        self.clock = loop.clock
+        self.made += 1
+
+    def loop(self) -> VirtualEventLoop | None:
+        return self._loop() if self._loop is not None else None
+
+
+newest = _NewestLoop()
 
 
 @dataclass(frozen=True)
@@ -302,7 +327,7 @@ def _make_loop(options: _Options) -> VirtualEventLoop:
         if seed is not None:
             options = dataclasses.replace(options, seed=seed)
     loop = VirtualEventLoop(options.clock(), limit=options.limit, io_grace=options.io_grace)
-    _recent_loops.append(loop)
+    newest.record(loop)
     return loop
 
 
@@ -358,7 +383,7 @@ class TestLoops:
                     return loop
         options = self._options
         loop = VirtualEventLoop(self.clock, limit=options.limit, io_grace=options.io_grace)
-        _recent_loops.append(loop)
+        newest.record(loop)
         return loop
 
     def close(self) -> None:

@@ -51,11 +51,11 @@ from simclock.testing.options import (
     _loop_factory,
     _make_loop,
     _options,
-    _recent_loops,
     _settings,
     _shared_loop_factory,
     bind_sync_test,
     current,
+    newest,
 )
 from simclock.testing.reports import (
     SimclockLeftoverTasksWarning,
@@ -495,7 +495,7 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: pytest.Fix
     options = _options(request.node)
     if options is None:
         return (yield)
-    newest_before = _recent_loops[-1] if _recent_loops else None
+    made_before = newest.made
     test_loops = item.stash.get(_TEST_LOOPS, None) if item is not None else None
     if _hook_chose_loop(item):
         result = yield  # simclock's factory, or the suite's kept under --simclock
@@ -507,8 +507,8 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: pytest.Fix
     else:
         with virtual_loops(_loop_factory(options)):
             result = yield
-    loop = _recent_loops[-1] if _recent_loops else None
-    if item is not None and fixturedef.scope == "function" and loop is not newest_before:
+    if item is not None and fixturedef.scope == "function" and newest.made != made_before:
+        loop = newest.loop()  # held by the loop fixture's value: alive
         # Registered after the loop fixture's own teardown, so it runs before it:
         # once every fixture using the loop has torn down, while the loop is open.
         fixturedef.addfinalizer(functools.partial(_report_leftovers, item, loop))
