@@ -785,36 +785,46 @@ def test_hooks_are_put_back_after_a_run_and_stay_on_inside_hooks_stay():
 
 _POPEN_STAYS = """
 import asyncio, os, subprocess, sys
+import trio
 import simclock
 from simclock.process import bindings
 
 names = ("__init__", "wait", "communicate")
 stock = {name: vars(subprocess.Popen)[name] for name in names}
-fork = os.fork
+fork, trio_run = os.fork, trio.run
 
 
 def on_popen():
     return {name: vars(subprocess.Popen)[name] for name in names}
 
 
+async def nap():
+    await trio.sleep(0)
+    return "napped"
+
+
 with bindings.hooks_stay():
     simclock.run(asyncio.sleep(1))
-    assert os.fork is fork  # taken off at the release: no class's attribute
+    assert os.fork is fork  # taken off at the release: its warning names its caller
     hooks = on_popen()
     assert all(hooks[name] is not stock[name] for name in names), hooks
     assert all(hooks[name].__wrapped__ is stock[name] for name in names), hooks
+    assert trio.run is not trio_run and trio.run.__wrapped__ is trio_run
     subprocess.run([sys.executable, "-c", "pass"], check=True, timeout=30)  # passed on
+    assert trio.run(nap) == "napped"
     simclock.run(asyncio.sleep(1))
     assert on_popen() == hooks  # still the same hooks: nothing assigned again
 assert on_popen() == stock
+assert trio.run is trio_run
 simclock.run(asyncio.sleep(1))
 assert on_popen() == stock  # outside the block a release takes them off
-assert os.fork is fork
+assert os.fork is fork and trio.run is trio_run
 print("ok")
 """
 
 
-def test_popen_hooks_stay_on_inside_hooks_stay_and_fork_is_put_back_at_each_release():
+def test_popen_and_trio_run_hooks_stay_on_inside_hooks_stay_but_fork_comes_off():
+    pytest.importorskip("trio")
     done = subprocess.run(
         [sys.executable, "-c", _POPEN_STAYS],
         capture_output=True,

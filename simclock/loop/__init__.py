@@ -49,7 +49,7 @@ bindings.while_bound(children.install_popen, children.uninstall_popen, stays=Tru
 bindings.while_bound(children.install_fork, children.uninstall_fork)
 bindings.while_bound(_nothing, children.forget)
 bindings.while_bound(foreign.STOCK_LOOPS.install, foreign.STOCK_LOOPS.uninstall, stays=True)
-bindings.while_bound(foreign.install, foreign.uninstall)
+bindings.while_bound(foreign.install, foreign.uninstall, stays=True)
 bindings.while_bound(natives.install, natives.uninstall)
 bindings.sleep_for_real_while(children.a_child_runs)
 bindings.sleep_in_a_crowd(bubble.crowded_sleep)

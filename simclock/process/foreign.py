@@ -8,15 +8,14 @@ does not live on the clock does; trio's own `MockClock` is the way to
 virtual time there. So does an asyncio loop that is not simclock's (built by
 class, or by a `loop_factory` simclock does not make).
 
-`install` and `uninstall` (for `trio.run`) are called as a clock is bound and
-released, and `STOCK_LOOPS` is put on as one is bound; `simclock.loop`
+`install` (for `trio.run`) and `STOCK_LOOPS` are put on as a clock is bound,
+and may stay on between bindings (`bindings.hooks_stay`); `simclock.loop`
 registers them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -26,36 +25,28 @@ from simclock.process.patches import Patch
 
 __all__ = ["STOCK_LOOPS", "install", "uninstall"]
 
-_saved: dict[str, Callable[..., Any]] = {}
-# The stand-in made for each original, made once: a clock is bound for every test.
-_stand_ins: dict[Callable[..., Any], Callable[..., Any]] = {}
+# The patch on `trio.run`, made at the first bind after trio was imported.
+_trio: list[Patch] = []
+
+
+def _trio_run_on_real_time(run: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    with bindings.viewing(None):
+        return run(*args, **kwargs)
 
 
 def install() -> None:
-    trio = sys.modules.get("trio")
-    run = getattr(trio, "run", None)
-    if run is None or getattr(run, "__simclock_real_time__", False):
-        return
-    _saved["run"] = run
-    trio.run = _stand_in(run, _trio_run_on_real_time)  # type: ignore[union-attr]
+    """Put `trio.run` on real time while a clock is bound, once trio is imported."""
+    if not _trio:
+        trio = sys.modules.get("trio")
+        if getattr(trio, "run", None) is None:
+            return
+        _trio.append(Patch(trio, "run", _trio_run_on_real_time, reentrant=True))
+    _trio[0].install()
 
 
-def _stand_in(
-    original: Callable[..., Any], make: Callable[[Callable[..., Any]], Callable[..., Any]]
-) -> Callable[..., Any]:
-    stand_in = _stand_ins.get(original)
-    if stand_in is None:
-        stand_in = _stand_ins[original] = functools.wraps(original)(make(original))
-        stand_in.__simclock_real_time__ = True  # type: ignore[attr-defined]
-    return stand_in
-
-
-def _trio_run_on_real_time(run: Callable[..., Any]) -> Callable[..., Any]:
-    def run_on_real_time(*args: Any, **kwargs: Any) -> Any:
-        with bindings.viewing(None):
-            return run(*args, **kwargs)
-
-    return run_on_real_time
+def uninstall() -> None:
+    if _trio:
+        _trio[0].uninstall()
 
 
 def _run_forever_on_real_time(
@@ -81,10 +72,3 @@ def _run_forever_on_real_time(
 STOCK_LOOPS = Patch(
     asyncio.base_events.BaseEventLoop, "run_forever", _run_forever_on_real_time, reentrant=True
 )
-
-
-def uninstall() -> None:
-    run = _saved.pop("run", None)
-    trio = sys.modules.get("trio")
-    if run is not None and trio is not None:
-        trio.run = run  # type: ignore[attr-defined]
