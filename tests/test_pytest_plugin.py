@@ -1768,4 +1768,5 @@ def test_a_tests_first_loop_is_closed_when_its_clock_cannot_be_bound():
             release()
         gc.collect()  # the loop is gone: unclosed, it would warn here
     assert newest.made == made + 1
+    assert newest.loop() is None  # gone indeed: else no warning could have come
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []

@@ -813,7 +813,7 @@ with bindings.hooks_stay():
     subprocess.run([sys.executable, "-c", "pass"], check=True, timeout=30)  # passed on
     assert trio.run(nap) == "napped"
     simclock.run(asyncio.sleep(1))
-    assert on_popen() == hooks  # still the same hooks: nothing assigned again
+    assert on_popen() == hooks  # still the same hooks
 assert on_popen() == stock
 assert trio.run is trio_run
 simclock.run(asyncio.sleep(1))
@@ -831,6 +831,38 @@ def test_popen_and_trio_run_hooks_stay_on_inside_hooks_stay_but_fork_comes_off()
         text=True,
         timeout=60,
         check=False,
+    )
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+_TRIO_AGAIN = """
+import asyncio, sys, types
+import simclock
+
+stub = types.ModuleType("trio")
+stub.run = lambda *args, **kwargs: "stub"
+sys.modules["trio"] = stub  # what a test's monkeypatch may put there
+simclock.run(asyncio.sleep(1))
+del sys.modules["trio"]
+import trio
+
+plain = trio.run
+
+
+async def main():
+    return getattr(trio.run, "__wrapped__", None) is plain
+
+
+assert simclock.run(main()) is True  # hooked: the module of this bind's
+assert trio.run is plain and stub.run(None) == "stub"
+print("ok")
+"""
+
+
+def test_trio_run_is_hooked_on_the_module_that_is_trio_at_each_bind():
+    pytest.importorskip("trio")
+    done = subprocess.run(
+        [sys.executable, "-c", _TRIO_AGAIN], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.stdout.strip() == "ok", done.stderr
 

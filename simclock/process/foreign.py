@@ -25,7 +25,7 @@ from simclock.process.patches import Patch
 
 __all__ = ["STOCK_LOOPS", "install", "uninstall"]
 
-# The patch on `trio.run`, made at the first bind after trio was imported.
+# The patch on `trio.run` of the trio module last seen at a bind.
 _trio: list[Patch] = []
 
 
@@ -35,9 +35,13 @@ def _trio_run_on_real_time(run: Callable[..., Any], *args: Any, **kwargs: Any) -
 
 
 def install() -> None:
-    """Put `trio.run` on real time while a clock is bound, once trio is imported."""
+    """While a clock is bound, `trio.run` runs on real time (from the first bind after import)."""
+    trio = sys.modules.get("trio")
+    if _trio and _trio[0].owner is not trio:
+        # Another module is `trio` now (a stub a test put there, or trio imported
+        # again): the old one's hook comes off, and the new one gets its own.
+        _trio.pop().uninstall()
     if not _trio:
-        trio = sys.modules.get("trio")
         if getattr(trio, "run", None) is None:
             return
         _trio.append(Patch(trio, "run", _trio_run_on_real_time, reentrant=True))

@@ -147,7 +147,7 @@ def _stand_in(stock: type) -> None:
     a loop, builds the stock loop; `isinstance` with the name still holds.
     """
     stand_in = _stand_ins.get(stock)
-    if stand_in is None:  # made once for each class: a class costs more than a bind
+    if stand_in is None:  # made once for a class: making a class costs more than a bind
 
         def __new__(cls: type, *args: object, **kwargs: object) -> object:
             if not args and not kwargs:
@@ -159,6 +159,7 @@ def _stand_in(stock: type) -> None:
         stand_in = _StandsIn(stock.__name__, (), {"__new__": __new__, "__doc__": stock.__doc__})
         stand_in.__stock__ = stock
         stand_in.__qualname__ = stock.__qualname__
+        _stand_ins.clear()  # only the newest: a tool may put a new class there for each test
         _stand_ins[stock] = stand_in
     setattr(asyncio, "EventLoop", stand_in)  # noqa: B010 - not in 3.11's stubs
     module = sys.modules.get(stock.__module__)
@@ -166,7 +167,7 @@ def _stand_in(stock: type) -> None:
         setattr(module, "EventLoop", stand_in)  # noqa: B010 - asyncio.unix_events
 
 
-# Each class's stand-in, by the class (asyncio's own: it lives as long as the process).
+# The stand-in made for the class last found as `asyncio.EventLoop`, by that class.
 _stand_ins: dict[type, _StandsIn] = {}
 
 

@@ -82,6 +82,11 @@ class Patch:
         self._hook: Callable[..., Any] | None = None  # the hook this patch put on last
         self._beneath: Callable[..., Any] | None = None  # what that hook covers
 
+    @property
+    def owner(self) -> object:
+        """The class or module whose attribute this patch hooks."""
+        return self._owner
+
     def _own(self, candidate: object) -> bool:
         """Whether `candidate` is one of this patch's hooks, by identity: a proxy passes for one."""
         return self._made.get(id(candidate)) is candidate

@@ -215,13 +215,14 @@ def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
 def _closest_marker(node: pytest.Item | pytest.Collector | Any, name: str) -> pytest.Mark | None:
     """`node.get_closest_marker(name)`, with the node's own markers looked at first.
 
-    pytest's lookup lists the node's parents before it looks at any marker,
-    and most marked tests carry their markers themselves.
+    pytest looks there first too, through two generators over the node and its
+    parents (older pytest lists every parent first); most marked tests carry
+    their markers themselves.
     """
-    mark: pytest.Mark
     for mark in getattr(node, "own_markers", ()):
-        if mark.name == name:
-            return mark
+        if getattr(mark, "name", None) == name:
+            found: pytest.Mark = mark
+            return found
     return node.get_closest_marker(name)
 
 
