@@ -43,10 +43,10 @@ def _stop_adopting() -> None:
 
 bindings.while_bound(_adopt_loops, _stop_adopting)
 bindings.while_bound(hooks.install, hooks.uninstall, stays=True)
-bindings.while_bound(children.install_popen, children.uninstall_popen, stays=True)
+bindings.while_bound(children.POPEN.install, children.POPEN.uninstall, stays=True)
 # Not left on: `os.fork` is no class's attribute, and its warning in a process
 # with threads names the caller, which a hook would be.
-bindings.while_bound(children.install_fork, children.uninstall_fork)
+bindings.while_bound(children.FORK.install, children.FORK.uninstall)
 bindings.while_bound(_nothing, children.forget)
 bindings.while_bound(foreign.STOCK_LOOPS.install, foreign.STOCK_LOOPS.uninstall, stays=True)
 bindings.while_bound(foreign.install, foreign.uninstall, stays=True)

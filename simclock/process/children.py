@@ -15,9 +15,8 @@ running, a blocking `time.sleep()` on a clock's thread sleeps for real and
 moves the clock by the real time. Children started before the run (a
 session's server, say) leave sleeps virtual.
 
-`install_popen`, `install_fork` and their `uninstall_` twins put the hooks on
-and take them off, `forget` ends a run's children at a release;
-`simclock.loop` registers them.
+`POPEN` and `FORK` are the hooks, put on and taken off as groups, and `forget`
+ends a run's children at a release; `simclock.loop` registers them.
 """
 
 from __future__ import annotations
@@ -30,20 +29,10 @@ from typing import Any
 
 from simclock.process import bindings
 from simclock.process.bindings import ClockView, real_monotonic
-from simclock.process.patches import Patch
+from simclock.process.patches import Patch, Patches
 from simclock.process.probe import Activity, ThreadProbe, process_running
 
-__all__ = [
-    "CHILDREN",
-    "PATCHES",
-    "a_child_runs",
-    "a_child_works",
-    "forget",
-    "install_fork",
-    "install_popen",
-    "uninstall_fork",
-    "uninstall_popen",
-]
+__all__ = ["CHILDREN", "FORK", "POPEN", "a_child_runs", "a_child_works", "forget"]
 
 #: Children started while the clock is bound, by pid, until seen ended.
 CHILDREN: set[int] = set()
@@ -138,33 +127,12 @@ def _communicate(
 # costs each test. `os.fork` is taken off at each release: its warning in a
 # process with threads names the line that called it, which a hook left on
 # would be for the rest of the session.
-POPEN_PATCHES = (
+POPEN = Patches(
     Patch(subprocess.Popen, "__init__", _popen_init),
     Patch(subprocess.Popen, "wait", _wait),
     Patch(subprocess.Popen, "communicate", _communicate),
 )
-FORK_PATCHES = (Patch(os, "fork", _fork),) if hasattr(os, "fork") else ()
-PATCHES = POPEN_PATCHES + FORK_PATCHES
-
-
-def install_popen() -> None:
-    for patch in POPEN_PATCHES:
-        patch.install()
-
-
-def uninstall_popen() -> None:
-    for patch in POPEN_PATCHES:
-        patch.uninstall()
-
-
-def install_fork() -> None:
-    for patch in FORK_PATCHES:
-        patch.install()
-
-
-def uninstall_fork() -> None:
-    for patch in FORK_PATCHES:
-        patch.uninstall()
+FORK = Patches(*((Patch(os, "fork", _fork),) if hasattr(os, "fork") else ()))
 
 
 def forget() -> None:

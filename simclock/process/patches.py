@@ -27,7 +27,7 @@ from typing import Any
 
 from simclock.process import bindings
 
-__all__ = ["Patch"]
+__all__ = ["Patch", "Patches"]
 
 
 class Patch:
@@ -163,3 +163,20 @@ class Patch:
         # `__wrapped__` is what it covers.
         functools.update_wrapper(hook, beneath)
         return hook
+
+
+class Patches:
+    """Patches put on and taken off together (`while_bound(group.install, group.uninstall)`)."""
+
+    __slots__ = ("_patches",)
+
+    def __init__(self, *patches: Patch) -> None:
+        self._patches = patches
+
+    def install(self) -> None:
+        for patch in self._patches:
+            patch.install()
+
+    def uninstall(self) -> None:
+        for patch in self._patches:
+            patch.uninstall()

@@ -40,7 +40,7 @@ from simclock.clock.clock import Clock, later
 from simclock.clock.idle import Snapshot, Verdict, decide
 from simclock.errors import Deadlock
 from simclock.process import bindings
-from simclock.process.patches import Patch
+from simclock.process.patches import Patch, Patches
 from simclock.threads.bubble import GATES as BUBBLE_GATES
 from simclock.threads.bubble import Bubble, bubble_of, in_a_crowd
 from simclock.threads.work import GATES, TrackedCall, Worker, WorkInFlight
@@ -360,7 +360,7 @@ def _submit(
 
 # Installed as a clock is bound, and left on between bindings of a pytest
 # session (`bindings.hooks_stay`): inert while no clock is bound.
-PATCHES = (
+PATCHES = Patches(
     Patch(threading.Thread, "start", _start),
     Patch(threading.Thread, "join", _join),
     Patch(threading.Condition, "wait", _wait),
@@ -376,11 +376,9 @@ def install() -> None:
     profiler's wrapper installed after simclock was imported) and call it
     beneath; `uninstall` puts exactly it back.
     """
-    for patch in PATCHES:
-        patch.install()
+    PATCHES.install()
 
 
 def uninstall() -> None:
     """Put threading and thread pools back."""
-    for patch in PATCHES:
-        patch.uninstall()
+    PATCHES.uninstall()
