@@ -22,6 +22,13 @@ from simclock.process.bindings import real_perf_counter
 CHILD = [sys.executable, "-S", "-c"]
 
 
+def _in_a_child(source: str) -> subprocess.CompletedProcess[str]:
+    """Run `source` in a fresh Python process: no pytest session, no hooks left on."""
+    return subprocess.run(
+        [sys.executable, "-c", source], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
 def test_thread_doing_real_work_does_not_lose_to_a_virtual_timeout():
     def crunch():
         start = time.perf_counter()
@@ -236,9 +243,7 @@ def test_a_thread_started_while_the_loop_ticks_and_a_worker_waits_virtually_does
 
         print(simclock.run(main(), clock=simclock.Clock(tick=0.001, tick_loop=True)))
     """)
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
+    done = _in_a_child(code)
     assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
 
 
@@ -777,9 +782,7 @@ print("ok")
 
 
 def test_hooks_are_put_back_after_a_run_and_stay_on_inside_hooks_stay():
-    done = subprocess.run(
-        [sys.executable, "-c", _PUT_BACK], capture_output=True, text=True, timeout=60, check=False
-    )
+    done = _in_a_child(_PUT_BACK)
     assert done.stdout.strip() == "ok", done.stderr
 
 
@@ -825,13 +828,7 @@ print("ok")
 
 def test_popen_and_trio_run_hooks_stay_on_inside_hooks_stay_but_fork_comes_off():
     pytest.importorskip("trio")
-    done = subprocess.run(
-        [sys.executable, "-c", _POPEN_STAYS],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = _in_a_child(_POPEN_STAYS)
     assert done.stdout.strip() == "ok", done.stderr
 
 
@@ -861,9 +858,7 @@ print("ok")
 
 def test_trio_run_is_hooked_on_the_module_that_is_trio_at_each_bind():
     pytest.importorskip("trio")
-    done = subprocess.run(
-        [sys.executable, "-c", _TRIO_AGAIN], capture_output=True, text=True, timeout=60, check=False
-    )
+    done = _in_a_child(_TRIO_AGAIN)
     assert done.stdout.strip() == "ok", done.stderr
 
 
