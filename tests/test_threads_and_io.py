@@ -206,7 +206,7 @@ def test_a_pool_call_binding_the_clock_survives_its_loop_being_collected_meanwhi
     async def main():
         pool.submit(done.set)  # tracked by the loop, and queued behind the gate
 
-    collecting = (gc.collect, lambda: None)  # a collection during the next bind
+    collecting = (gc.collect, lambda: None, None)  # a collection during the next bind
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -389,10 +389,14 @@ class _Binding:
 
 _binding: _Binding | None = None
 _saved_attributes: dict[str, object] = {}
-_hooks: list[tuple[Callable[[], None], Callable[[], None]]] = []
-# How many `hooks_stay()` blocks are open, and what to take off as the last one ends.
+# Each hook's install, its uninstall, and for a hook that may stay on, what
+# takes it off as the last `hooks_stay()` block ends (else None).
+_Hook = tuple[Callable[[], None], Callable[[], None], Callable[[], None] | None]
+_hooks: list[_Hook] = []
+# How many `hooks_stay()` blocks are open, and what to take off as the last one
+# ends, in the order left on (a dict for an ordered set).
 _staying = 0
-_left_on: list[Callable[[], None]] = []
+_left_on: dict[Callable[[], None], None] = {}
 
 
 def current_clock() -> Clock | None:
@@ -442,16 +446,26 @@ def while_bound(
     is bound, and `install` changes nothing when it is on already: inside a
     `hooks_stay()` block, a release leaves it on, and the block's end takes it off.
     """
-    if stays:
-        take_off = functools.partial(_take_off_unless_bound, uninstall)
-        _hooks.append((install, functools.partial(_take_off_unless_staying, uninstall, take_off)))
-    else:
-        _hooks.append((install, uninstall))
+    take_off = functools.partial(_take_off_unless_bound, uninstall) if stays else None
+    _hooks.append((install, uninstall, take_off))
 
 
-def _take_off_unless_staying(uninstall: Callable[[], None], take_off: Callable[[], None]) -> None:
-    if not stays_on(take_off):
-        uninstall()
+def _take_hooks_off(installed: list[_Hook]) -> None:
+    """Release the hooks a bind put on, newest first: each comes off, or stays on if it may.
+
+    Called by the binding's close, with `_lock` held.
+    """
+    error: BaseException | None = None
+    for _install, uninstall, take_off in reversed(installed):
+        if take_off is not None and _staying:
+            _left_on[take_off] = None
+            continue
+        try:
+            uninstall()
+        except BaseException as failed:  # noqa: BLE001 - the rest still come off; the first is raised
+            error = error or failed
+    if error is not None:
+        raise error
 
 
 def _take_off_unless_bound(uninstall: Callable[[], None]) -> None:
@@ -468,8 +482,7 @@ def stays_on(take_off: Callable[[], None]) -> bool:
     with _lock:
         if not _staying:
             return False
-        if take_off not in _left_on:
-            _left_on.append(take_off)
+        _left_on[take_off] = None
         return True
 
 
@@ -491,7 +504,7 @@ def hooks_stay() -> Iterator[None]:
     finally:
         with _lock:
             _staying -= 1
-            left = [] if _staying else _left_on[::-1]
+            left = [] if _staying else list(_left_on)[::-1]
             if not _staying:
                 _left_on.clear()
             error: BaseException | None = None
@@ -587,9 +600,12 @@ def _bind(clock: Clock) -> None:
             binding.callback(_restore_time_module)
             _start_logging_clock(clock)
             binding.callback(_restore_logging_clock)
-            for install, uninstall in _hooks:
-                install()
-                binding.callback(uninstall)
+            # One undo for all of them, not one each: every test binds a clock.
+            installed: list[_Hook] = []
+            binding.callback(_take_hooks_off, installed)
+            for hook in _hooks:
+                hook[0]()
+                installed.append(hook)
         except BaseException:
             binding.close()
             raise
