@@ -362,8 +362,11 @@ class VirtualEventLoop(LoopIteration, OutsideHooks, asyncio.SelectorEventLoop):
         return selector.poll_now
 
     def set_debug(self, enabled: bool) -> None:
+        was = getattr(self, "_debug", None)
         super().set_debug(enabled)
-        if getattr(self, "_selector", None) is not None:  # not while asyncio's __init__ runs
+        # Not while asyncio's __init__ runs; and not for the same mode again
+        # (asyncio.Runner sets it on every loop it makes).
+        if self._debug != was and getattr(self, "_selector", None) is not None:
             self._refresh_fast()
 
     def add_signal_handler(self, sig: int, callback: Callable[[*_Ts], object], *args: *_Ts) -> None:

@@ -175,7 +175,10 @@ class Patches:
 
     def install(self) -> None:
         for patch in self._patches:
-            patch.install()
+            # Left on since the last bind (`bindings.hooks_stay`): nothing to do,
+            # and no call to find that out, at every bind of a session.
+            if getattr(patch._owner, patch._name) is not patch._hook:
+                patch.install()
 
     def uninstall(self) -> None:
         for patch in self._patches:

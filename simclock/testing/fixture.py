@@ -18,6 +18,7 @@ from simclock.testing.options import (
     _options,
     _settings,
     bind_sync_test,
+    stashed,
 )
 from simclock.timeline.timeline import Timeline
 
@@ -73,14 +74,14 @@ class ClockFixture:
 def simclock_fixture(request: pytest.FixtureRequest) -> Iterator[ClockFixture]:
     """The virtual clock of this test: `now`, `advance()`, `run_until_idle()`, `timeline`."""
     item = request.node
-    own = item.stash.get(_OWN_LOOP, None)
+    own = stashed(item, _OWN_LOOP)
     if own is not None:
         yield ClockFixture(own.clock)
         return
     if _is_async_test(item):
 
         def clock_that_ran() -> Clock | None:
-            loop = item.stash.get(_OWN_LOOP, None)
+            loop = stashed(item, _OWN_LOOP)
             return loop.clock if loop is not None else bindings.last_bound()
 
         yield ClockFixture(clock_that_ran)

@@ -13,7 +13,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -24,6 +24,8 @@ from simclock.process import bindings
 from simclock.timeline.timeline import Timeline
 
 _DEFAULT_LIMIT = 86400.0
+
+_T = TypeVar("_T")
 
 
 _OPTIONS = {
@@ -125,7 +127,7 @@ _SETTINGS = pytest.StashKey[_Settings]()
 
 
 def _settings(config: pytest.Config) -> _Settings:
-    settings = config.stash.get(_SETTINGS, None)
+    settings = stashed(config, _SETTINGS)
     if settings is None:
         settings = _Settings(
             _default_limit(config),
@@ -196,6 +198,16 @@ def _records_timeline(node: pytest.Item | pytest.Collector | Any) -> bool:
     return fixturenames is None or "simclock" in fixturenames
 
 
+def stashed(node: pytest.Item | Any, key: pytest.StashKey[_T]) -> _T | None:
+    """`node.stash.get(key, None)`, asked the cheap way.
+
+    pytest's `get` finds a missing key by raising and catching a KeyError, and
+    the hooks ask for keys that are missing, several times a test.
+    """
+    stash: pytest.Stash = node.stash
+    return stash[key] if key in stash else None
+
+
 # A node's options, worked out once: the hooks ask for them several times a test.
 _NODE_OPTIONS = pytest.StashKey[tuple[_Options | None]]()
 
@@ -203,9 +215,8 @@ _NODE_OPTIONS = pytest.StashKey[tuple[_Options | None]]()
 def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
     """The simclock options that apply to `node`, or None if it is not on the virtual clock."""
     stash: pytest.Stash | None = getattr(node, "stash", None)
-    known = stash.get(_NODE_OPTIONS, None) if stash is not None else None
-    if known is not None:
-        return known[0]
+    if stash is not None and _NODE_OPTIONS in stash:
+        return stash[_NODE_OPTIONS][0]
     options = _work_out_options(node)
     if stash is not None:
         stash[_NODE_OPTIONS] = (options,)
@@ -436,6 +447,9 @@ def _trio_runs(node: Any) -> bool:
 
 def _is_async_test(item: pytest.Item) -> bool:
     function = getattr(item, "obj", None)
+    code = getattr(function, "__code__", None)
+    if code is not None and code.co_flags & inspect.CO_COROUTINE:
+        return True  # a plain `async def`, asked every test: inspect's way takes five calls
     return inspect.iscoroutinefunction(function)
 
 

@@ -56,6 +56,7 @@ from simclock.testing.options import (
     bind_sync_test,
     current,
     newest,
+    stashed,
 )
 from simclock.testing.reports import (
     SimclockLeftoverTasksWarning,
@@ -363,7 +364,7 @@ def _count_explored(
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    records = config.stash.get(_EXPLORED, None)
+    records = stashed(config, _EXPLORED)
     if not records:
         return
     terminalreporter.section("simclock schedule exploration")
@@ -474,7 +475,7 @@ def _hook_chose_loop(item: pytest.Item | None) -> bool:
 @pytest.hookimpl(wrapper=True)
 def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest) -> Any:
     item = getattr(request, "_pyfuncitem", None)
-    own_loop = item.stash.get(_OWN_LOOP, None) if item is not None else None
+    own_loop = stashed(item, _OWN_LOOP) if item is not None else None
     function = fixturedef.func
     if own_loop is not None and _is_async_function(function):
         if fixturedef.scope != "function":
@@ -496,7 +497,7 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: pytest.Fix
     if options is None:
         return (yield)
     made_before = newest.made
-    test_loops = item.stash.get(_TEST_LOOPS, None) if item is not None else None
+    test_loops = stashed(item, _TEST_LOOPS) if item is not None else None
     if _hook_chose_loop(item):
         result = yield  # simclock's factory, or the suite's kept under --simclock
     elif test_loops is not None and fixturedef.scope == "function":
@@ -657,7 +658,7 @@ def _another_plugin_runs(item: pytest.Item) -> bool:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    factory = item.stash.get(_TEST_LOOPS, None)
+    factory = stashed(item, _TEST_LOOPS)
     if factory is None:
         if _anyio_owns(item) and isinstance(_anyio_runner_loop(), VirtualEventLoop):
             if _options(item) is None:
@@ -705,9 +706,9 @@ def _anyio_runner_loop() -> asyncio.AbstractEventLoop | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    loop = pyfuncitem.stash.get(_OWN_LOOP, None)
+    loop = stashed(pyfuncitem, _OWN_LOOP)
     if loop is None:
-        factory = pyfuncitem.stash.get(_TEST_LOOPS, None)
+        factory = stashed(pyfuncitem, _TEST_LOOPS)
         if isinstance(factory, TestLoops) and _is_async_test(pyfuncitem):
             return _left_to_another_plugin(pyfuncitem, factory)
         return None
@@ -757,7 +758,7 @@ def _left_to_another_plugin(item: pytest.Function, factory: TestLoops) -> bool:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     current.item = None
-    factory = item.stash.get(_TEST_LOOPS, None)
+    factory = stashed(item, _TEST_LOOPS)
     if factory is not None:
         try:
             with virtual_loops(factory):
@@ -765,7 +766,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
         finally:
             if isinstance(factory, TestLoops):
                 factory.close()
-            binding = item.stash.get(_BINDING, None)
+            binding = stashed(item, _BINDING)
             if binding is not None:
                 del item.stash[_BINDING]
                 binding.close()
@@ -777,7 +778,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
 
 def _close_own_loop(item: pytest.Item) -> None:
     """Report the tasks the test left, cancel them and close the loop simclock ran it on."""
-    loop = item.stash.get(_OWN_LOOP, None)
+    loop = stashed(item, _OWN_LOOP)
     if loop is None or loop.is_closed():
         return
     try:
@@ -797,10 +798,10 @@ def _close_own_loop(item: pytest.Item) -> None:
 
 def _test_clock(item: pytest.Item) -> Clock | None:
     """The clock `item` ran on, if it ran on one."""
-    loop = item.stash.get(_OWN_LOOP, None)
-    loops = item.stash.get(_TEST_LOOPS, None)
+    loop = stashed(item, _OWN_LOOP)
+    loops = stashed(item, _TEST_LOOPS)
     clock = loop.clock if loop is not None else bindings.last_bound()
-    clock = clock or item.stash.get(_FIXTURE_CLOCK, None)
+    clock = clock or stashed(item, _FIXTURE_CLOCK)
     if clock is None and isinstance(loops, TestLoops):
         clock = loops.clock  # None if the test made no loop
     return clock

@@ -12,7 +12,7 @@ from simclock.clock.clock import Clock
 from simclock.errors import describe_tasks
 from simclock.loop.loop import VirtualEventLoop, background_tasks
 from simclock.loop.recording import is_loop_housekeeping
-from simclock.testing.options import _FAILED
+from simclock.testing.options import _FAILED, stashed
 
 
 class SimclockLeftoverTasksWarning(UserWarning):
@@ -48,7 +48,7 @@ def _report_leftovers(item: pytest.Item, loop: VirtualEventLoop | None) -> None:
     if not leftovers:
         return
     message = _leftover_message(item, loop, leftovers)
-    if not message or item.stash.get(_FAILED, False):
+    if not message or stashed(item, _FAILED):
         return
     if item.config.getini("simclock_strict_tasks"):
         pytest.fail(message, pytrace=False)
