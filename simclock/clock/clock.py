@@ -529,7 +529,7 @@ def later(reading: float, seconds: float) -> float:
 
 
 def _checked_tick(tick: object) -> float:
-    if isinstance(tick, bool) or not isinstance(tick, int | float) or not 0 <= tick < 1:
+    if isinstance(tick, bool) or not isinstance(tick, (int, float)) or not 0 <= tick < 1:
         raise ValueError(f"tick must be a number of seconds in [0, 1), got {tick!r}")
     return float(tick)
 
