@@ -29,8 +29,10 @@ switched off.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -150,14 +152,13 @@ def _write(folder: Path, name: str, template: str, count: int) -> Path:
     return path
 
 
-def _run(path: Path, *options: str) -> tuple[float, float]:
-    """Wall and CPU seconds that collection and the test loop took in one pytest run."""
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options, str(path)]
-    command += ["-p", _TIMING_MODULE]
+def _pytest(path: Path, options: tuple[str, ...], prefix: tuple[str, ...] = ()) -> None:
+    """Run pytest on `path` in a fresh process (under `prefix`, a tool's command, if any)."""
+    command = [*prefix, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    command += [*options, str(path), "-p", _TIMING_MODULE]
     command += [f"-pno:{plugin}" for plugin in _PEER_PLUGINS]
     command += ["-o", "asyncio_default_fixture_loop_scope=function"]
-    times = path.parent / "times.json"
-    environment = dict(os.environ, SIMCLOCK_BENCH_TIMES=str(times))
+    environment = dict(os.environ, SIMCLOCK_BENCH_TIMES=str(path.parent / "times.json"))
     environment["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(path.parent), environment.get("PYTHONPATH")])
     )
@@ -168,22 +169,76 @@ def _run(path: Path, *options: str) -> tuple[float, float]:
         raise RuntimeError(
             f"pytest failed on {path.name}:\n{(result.stdout + result.stderr)[-2000:]}"
         )
-    spent = json.loads(times.read_text(encoding="utf-8"))
+
+
+def _run(path: Path, *options: str) -> tuple[float, float]:
+    """Wall and CPU seconds that collection and the test loop took in one pytest run."""
+    _pytest(path, options)
+    spent = json.loads((path.parent / "times.json").read_text(encoding="utf-8"))
     return spent["wall"], spent["cpu"]
 
 
+# Instructions, counted by valgrind: the same on every run of the same code, so a
+# change of a few microseconds a test shows, which the machine's noise hides.
+_INSTRUCTION_VARIANTS = (BASELINE, UNMARKED, UNDER_PYTEST_ASYNCIO, OWN_RUNNER, PLAIN_SAME_WORK)
+
+
+def measure_instructions(tests: int) -> dict[str, float]:
+    """Instructions per test by variant: (a run of `tests` tests - a run of 1) / (tests - 1).
+
+    Each run is counted by valgrind's cachegrind, with hash randomization and
+    the garbage collector off (a collection lands wherever the allocations
+    happen to trigger it, and moves a count by more than a test costs); every
+    file is run once first, so that no count includes compiling it.
+    """
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    variants = {name: _VARIANTS[name] for name in _INSTRUCTION_VARIANTS}
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (root / f"{_TIMING_MODULE}.py").write_text(_TIMING_PLUGIN, encoding="utf-8")
+        (root / "sitecustomize.py").write_text("import gc\ngc.disable()\n", encoding="utf-8")
+        runs = []
+        for index, (name, (template, options)) in enumerate(variants.items()):
+            for count in (tests, 1):
+                path = _write(root, f"v{index}", template, count)
+                _pytest(path, options)  # compiles what the counted run would
+                runs.append((name, count, path, options))
+
+        def count_instructions(run: tuple[str, int, Path, tuple[str, ...]]) -> int:
+            _, _, path, options = run
+            out = path.with_suffix(".cachegrind")
+            tool = ("env", "PYTHONHASHSEED=0", "valgrind", "--tool=cachegrind", "--cache-sim=no")
+            _pytest(path, options, (*tool, f"--cachegrind-out-file={out}"))
+            lines = out.read_text(encoding="utf-8").splitlines()
+            return int(next(line for line in lines if line.startswith("summary:")).split()[1])
+
+        # Two at a time: each count is the same however busy the machine is.
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            totals = list(pool.map(count_instructions, runs))
+    counted: dict[str, float] = {}
+    for (name, count, _, _), total in zip(runs, totals, strict=True):
+        sign = 1 if count == tests else -1
+        counted[name] = counted.get(name, 0.0) + sign * total / (tests - 1)
+    return counted
+
+
+# Each variant's test file template and pytest options.
+_VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    BASELINE: (_PLAIN_TEST.replace("{delay}", "0"), ("-p", "no:simclock")),
+    UNMARKED: (_PLAIN_TEST.replace("{delay}", "0"), ()),
+    UNDER_PYTEST_ASYNCIO: (_SIMCLOCK_TEST, ()),
+    OWN_RUNNER: (_SIMCLOCK_TEST, ("-p", "no:asyncio")),
+    UNITTEST_STOCK: (_UNITTEST.replace("{delay}", "0"), ("-p", "no:simclock")),
+    UNITTEST: (_UNITTEST.replace("{delay}", "60"), ("--simclock",)),
+    UNITTEST_SAME_BODY: (_UNITTEST.replace("{delay}", "0"), ("--simclock",)),
+    PLAIN_SAME_WORK: (_PLAIN_TEST.replace("{delay}", "1e-9"), ("-p", "no:simclock")),
+    UNITTEST_STOCK_SAME_WORK: (_UNITTEST.replace("{delay}", "1e-9"), ("-p", "no:simclock")),
+}
+
+
 def measure_pytest_overhead(tests: int, repeats: int) -> PytestOverhead:
-    variants = {
-        BASELINE: (_PLAIN_TEST.replace("{delay}", "0"), ("-p", "no:simclock")),
-        UNMARKED: (_PLAIN_TEST.replace("{delay}", "0"), ()),
-        UNDER_PYTEST_ASYNCIO: (_SIMCLOCK_TEST, ()),
-        OWN_RUNNER: (_SIMCLOCK_TEST, ("-p", "no:asyncio")),
-        UNITTEST_STOCK: (_UNITTEST.replace("{delay}", "0"), ("-p", "no:simclock")),
-        UNITTEST: (_UNITTEST.replace("{delay}", "60"), ("--simclock",)),
-        UNITTEST_SAME_BODY: (_UNITTEST.replace("{delay}", "0"), ("--simclock",)),
-        PLAIN_SAME_WORK: (_PLAIN_TEST.replace("{delay}", "1e-9"), ("-p", "no:simclock")),
-        UNITTEST_STOCK_SAME_WORK: (_UNITTEST.replace("{delay}", "1e-9"), ("-p", "no:simclock")),
-    }
+    variants = _VARIANTS
     wall: dict[str, list[float]] = {name: [] for name in variants}
     cpu: dict[str, list[float]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as folder:
@@ -210,7 +265,21 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=1000, help="tests per file (default 1000)")
     parser.add_argument("--repeats", type=int, default=5, help="runs of each variant (default 5)")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per test under valgrind instead of timing (one run each)",
+    )
     arguments = parser.parse_args()
+    if arguments.instructions:
+        counts = measure_instructions(arguments.tests)
+        print(f"{arguments.tests} tests, instructions per test (valgrind, garbage collector off)")
+        for name, value in counts.items():
+            ratio = value / counts[BASELINE]
+            print(f"{name:36} {value / 1e6:8.3f} M  {ratio:5.3f}x  {BASELINE}")
+        like = counts[UNDER_PYTEST_ASYNCIO] / counts[PLAIN_SAME_WORK]
+        print(f"  {UNDER_PYTEST_ASYNCIO:34} {like:5.3f}x  {PLAIN_SAME_WORK}")
+        raise SystemExit(0)
     measured = measure_pytest_overhead(arguments.tests, arguments.repeats)
     print(f"{arguments.tests} tests, medians of {arguments.repeats} interleaved runs")
     print(
