@@ -183,6 +183,20 @@ def _run(path: Path, *options: str) -> tuple[float, float]:
 _INSTRUCTION_VARIANTS = (BASELINE, UNMARKED, UNDER_PYTEST_ASYNCIO, OWN_RUNNER, PLAIN_SAME_WORK)
 
 
+def _install_valgrind() -> None:
+    """valgrind, from Debian's packages when it is missing and this runs as root."""
+    if shutil.which("valgrind") is not None:
+        return
+    if shutil.which("apt-get") is not None and os.geteuid() == 0:
+        install = ["apt-get", "install", "-y", "-q", "valgrind"]
+        # Then, if the package lists were too old to have it, again after an update.
+        for command in (install, ["apt-get", "update", "-q"], install):
+            if shutil.which("valgrind") is None:
+                subprocess.run(command, capture_output=True, check=False)
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind: apt-get install valgrind (as root)")
+
+
 def measure_instructions(tests: int) -> dict[str, float]:
     """Instructions per test by variant: (a run of `tests` tests - a run of 1) / (tests - 1).
 
@@ -191,8 +205,7 @@ def measure_instructions(tests: int) -> dict[str, float]:
     happen to trigger it, and moves a count by more than a test costs); every
     file is run once first, so that no count includes compiling it.
     """
-    if shutil.which("valgrind") is None:
-        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    _install_valgrind()
     variants = {name: _VARIANTS[name] for name in _INSTRUCTION_VARIANTS}
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
