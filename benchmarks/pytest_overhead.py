@@ -284,6 +284,8 @@ if __name__ == "__main__":
         help="count instructions per test under valgrind instead of timing (one run each)",
     )
     arguments = parser.parse_args()
+    if arguments.tests < 2:
+        parser.error("--tests must be 2 or more: a test's cost is the difference from 1 test")
     if arguments.instructions:
         counts = measure_instructions(arguments.tests)
         print(f"{arguments.tests} tests, instructions per test (valgrind, garbage collector off)")

@@ -453,7 +453,8 @@ def while_bound(
 def _take_hooks_off(installed: list[_Hook]) -> None:
     """Release the hooks a bind put on, newest first: each comes off, or stays on if it may.
 
-    Called by the binding's close, with `_lock` held.
+    Called by the binding's close: with `_lock` held, or in a forked child,
+    which has one thread.
     """
     error: BaseException | None = None
     for _install, uninstall, take_off in reversed(installed):
