@@ -49,7 +49,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -456,14 +456,22 @@ def _take_hooks_off(installed: list[_Hook]) -> None:
     Called by the binding's close: with `_lock` held, or in a forked child,
     which has one thread.
     """
-    error: BaseException | None = None
+    coming_off = []
     for _install, uninstall, take_off in reversed(installed):
         if take_off is not None and _staying:
             _left_on[take_off] = None
-            continue
+        else:
+            coming_off.append(uninstall)
+    _call_each(coming_off)
+
+
+def _call_each(calls: Iterable[Callable[[], object]]) -> None:
+    """Call each of `calls`, all of them even if some raise; then raise the first error."""
+    error: BaseException | None = None
+    for call in calls:
         try:
-            uninstall()
-        except BaseException as failed:  # noqa: BLE001 - the rest still come off; the first is raised
+            call()
+        except BaseException as failed:  # noqa: BLE001 - the rest still run; the first is raised
             error = error or failed
     if error is not None:
         raise error
@@ -508,14 +516,7 @@ def hooks_stay() -> Iterator[None]:
             left = [] if _staying else list(_left_on)[::-1]
             if not _staying:
                 _left_on.clear()
-            error: BaseException | None = None
-            for take_off in left:
-                try:
-                    take_off()
-                except BaseException as failed:  # noqa: BLE001 - the rest still come off; the first is raised
-                    error = error or failed
-        if error is not None:
-            raise error
+            _call_each(left)
 
 
 @contextmanager
