@@ -24,7 +24,7 @@ import simclock.threads.strangers
 from simclock.process import bindings, bound, natives
 from simclock.process.bindings import real_perf_counter, real_sleep
 from simclock.process.loops import virtual_loops
-from simclock.process.probe import ThreadProbe
+from simclock.process.probe import Activity, ThreadProbe, _kernel_wait
 
 
 def loop_in_a_thread(clock: simclock.Clock) -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
@@ -577,3 +577,81 @@ def test_a_probe_tells_a_thread_ready_to_run_from_one_asleep():
     finally:
         release.set()
         sleeper.join()
+
+
+def _in_a_wait(thread: threading.Thread, timed: bool) -> None:
+    """Return once `thread` is asleep in the kernel, in a wait with a timeout or with none."""
+    while _kernel_wait(thread.native_id)[0] is not timed:
+        real_sleep(0.001)
+
+
+def test_a_stranger_whose_timed_wait_ended_may_post_while_it_waits_for_a_mutex(monkeypatch):
+    # A sleep ends; on its way back the thread waits a moment for a mutex with no
+    # timeout (the GIL's, under load), using too little CPU to count as work. It is
+    # about to post: its quiet time starts afresh, not from when its sleep began.
+    monkeypatch.setattr("simclock.process.probe._PROGRESS_NS", 10**15)  # waking never shows as work
+    sleep, mutex = threading.Lock(), threading.Lock()
+    sleep.acquire()
+    mutex.acquire()
+
+    def sleeps_then_takes_the_mutex():
+        sleep.acquire(timeout=60)  # a wait with a timeout, as a time.sleep
+        mutex.acquire()  # then one with none
+        mutex.release()
+
+    stranger = threading.Thread(target=sleeps_then_takes_the_mutex)
+    stranger.start()
+    watch = simclock.threads.strangers.Strangers()
+    others = lambda thread: thread is not stranger  # noqa: E731 - only the stranger is looked at
+    settle = simclock.threads.bubble.SETTLE
+    try:
+        _in_a_wait(stranger, timed=True)
+        now = bindings.real_monotonic()
+        watch.may_post(others, now)  # a first look counts as work
+        watch.may_post(others, now + 0.001)  # quiet from here
+        asleep = watch.may_post(others, now + 10 * settle)
+        sleep.release()
+        _in_a_wait(stranger, timed=False)
+        woken = watch.may_post(others, now + 10 * settle + 0.001)
+        blocked = watch.may_post(others, now + 20 * settle)
+    finally:
+        mutex.release()
+        stranger.join()
+        watch.forget()
+    assert asleep == [stranger.name]  # asleep with a timeout: it comes back by itself
+    assert woken == [stranger.name]  # in its new wait only lately
+    assert blocked == []  # in the same wait for SETTLE: blocked for good
+
+
+def test_a_thread_is_blocked_for_good_only_when_seen_twice_in_the_same_wait(monkeypatch):
+    monkeypatch.setattr("simclock.process.probe._PROGRESS_NS", 10**15)  # moving on is never work
+    first, second = threading.Lock(), threading.Lock()
+    first.acquire()
+    second.acquire()
+
+    def one_lock_then_another():
+        first.acquire()
+        second.acquire()
+
+    thread = threading.Thread(target=one_lock_then_another)
+    thread.start()
+    watcher = None
+    try:
+        _in_a_wait(thread, timed=False)
+        watcher = ThreadProbe(thread.native_id)
+        watcher.activity()  # a first look counts as work
+        again = watcher.activity()
+        first.release()
+        while watcher.asleep() and _kernel_wait(thread.native_id)[1] == watcher._wait:
+            real_sleep(0.001)  # until it leaves the first wait
+        _in_a_wait(thread, timed=False)
+        moved = watcher.activity()
+        stays = watcher.activity()
+    finally:
+        if watcher is not None:
+            watcher.close()
+        second.release()
+        thread.join()
+    assert again is Activity.ON_LOCK_FOR_GOOD
+    assert moved is Activity.ON_LOCK  # another wait than last time: not yet for good
+    assert stays is Activity.ON_LOCK_FOR_GOOD

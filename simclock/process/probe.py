@@ -57,6 +57,17 @@ class ThreadProbe:
         self._native_id = None if process else native_id
         #: Where the thread slept at the last probe, as the kernel names it.
         self.wchan = b""
+        #: Asleep at the last call in another kernel wait than at the call before
+        #: (another system call, or the same with other arguments): it woke and
+        #: blocked again between the two, maybe using too little CPU to show.
+        self.new_wait = False
+        #: Its wait with a timeout ended since the call before, and it waits now with
+        #: none: most often for a mutex on its way back (the GIL's), so its quiet
+        #: time starts afresh, though waking used too little CPU to count as work.
+        self.woke = False
+        # The wait seen at the last call: its system call line, or where the kernel
+        # does not give one, its wchan; None while not asleep.
+        self._wait: bytes | None = None
         if native_id is None:
             return
         base = f"/proc/{native_id}" if process else f"/proc/self/task/{native_id}"
@@ -87,15 +98,22 @@ class ThreadProbe:
         self.wchan = wchan
         futex = b"futex" in wchan
         asleep = wchan not in (b"", b"0")
-        timeout = _has_a_timeout(self._native_id) if asleep and self._native_id else None
+        timeout, wait = None, None
+        if asleep:
+            timeout, wait = _kernel_wait(self._native_id) if self._native_id else (None, None)
+            wait = wait or wchan
         durable = timeout is False
-        self.timed = timeout is True
+        was_timed, self.timed = self.timed, timeout is True
         progressed = previous < 0 or cpu_ns - previous > _PROGRESS_NS
-        # Seen twice, with no work in between: a mutex taken for a moment (the
-        # one around the GIL, say) also waits with no timeout, but not for long.
+        self.new_wait = asleep and wait != self._wait
+        self.woke = self.new_wait and was_timed and not self.timed
+        self._wait = wait
+        # Seen twice in the same wait, with no work in between: a mutex taken for
+        # a moment (the one around the GIL, say) also waits with no timeout, but
+        # not for long.
         was_durable, self._durable = self._durable, durable
         self.durable_now = durable and futex
-        self.blocked_for_good = durable and was_durable and not progressed
+        self.blocked_for_good = durable and was_durable and not progressed and not self.new_wait
         if futex and self.blocked_for_good:
             return Activity.ON_LOCK_FOR_GOOD
         if progressed:
@@ -170,8 +188,8 @@ class ThreadWatch:
         quiet_since = self._probes[ident][2]
         if activity is Activity.COMPUTING or activity is Activity.UNKNOWN:
             quiet_since = None  # UNKNOWN: runnable, waiting for a CPU
-        elif quiet_since is None:
-            quiet_since = now
+        elif quiet_since is None or probe.woke:
+            quiet_since = now  # quiet from now: a wait that ended is no longer quiet
         self._probes[ident] = (probe, native, quiet_since)
         return activity, quiet_since
 
@@ -258,13 +276,23 @@ _TIMEOUT_ARGS_BY_MACHINE: dict[str, dict[int, tuple[int, str]]] = {
 _TIMEOUT_ARGS = _TIMEOUT_ARGS_BY_MACHINE.get(os.uname().machine, {})
 
 
-def _has_a_timeout(native_id: int) -> bool | None:
-    """Whether the thread's blocking system call has a timeout; None if the kernel does not say."""
+def _kernel_wait(native_id: int) -> tuple[bool | None, bytes | None]:
+    """The thread's blocking system call: whether it has a timeout, and its line.
+
+    The line (number, arguments, stack and instruction pointers) names the
+    wait: the same line at two probes is the same wait, unless the thread woke
+    and blocked again at the same place. (None, None) if the kernel does not say.
+    """
     try:
         with open(f"/proc/self/task/{native_id}/syscall", "rb") as file:
-            fields = file.read().split()
+            line = file.read()
     except Exception:  # noqa: BLE001 - also what a blocking-call detector raises in a test
-        return None
+        return None, None
+    return _has_a_timeout(line.split()), line
+
+
+def _has_a_timeout(fields: list[bytes]) -> bool | None:
+    """Whether a blocking system call (its syscall file's fields) has a timeout; None: unknown."""
     try:
         number = int(fields[0])
     except (IndexError, ValueError):

@@ -634,8 +634,8 @@ class WorkInFlight:
                 worker.quiet_since = None
                 holding = True
                 continue
-            if worker.quiet_since is None:
-                worker.quiet_since = now
+            if worker.quiet_since is None or worker.probe.woke:
+                worker.quiet_since = now  # quiet from now: a wait that ended is no longer quiet
             if worker.probe.timed and now - worker.quiet_since >= _A_REAL_WAIT:
                 # Quiet across looks between which the loop's thread left the GIL
                 # free: no wait for the GIL, a wait with a timeout of its own.
