@@ -17,6 +17,7 @@ from contextlib import redirect_stdout
 import pytest
 
 import simclock
+from simclock.process import bindings
 from simclock.process.bindings import real_perf_counter
 
 CHILD = [sys.executable, "-S", "-c"]
@@ -196,8 +197,6 @@ def test_a_pool_call_binding_the_clock_survives_its_loop_being_collected_meanwhi
     # loop, left unclosed: closing its work must not wait for a lock the
     # binding call holds (it hung the pool thread for good).
     import gc
-
-    from simclock.process import bindings
 
     pool = concurrent.futures.ThreadPoolExecutor(1)
     gate, done = threading.Event(), threading.Event()
@@ -559,6 +558,50 @@ def test_joining_a_sleeping_thread_on_the_loops_thread_ends_when_it_does():
 
 
 def test_a_timed_join_returns_when_the_thread_ends_before_the_timeout():
+    async def main():
+        thread = threading.Thread(target=time.sleep, args=(1,))
+        thread.start()
+        thread.join(3)
+        return now(), thread.is_alive()
+
+    assert simclock.run(main()) == (1.0, False)
+
+
+def test_a_join_right_after_the_start_waits_for_the_workers_virtual_sleep(monkeypatch):
+    # The new thread is slow to reach its own code (under load, on a free-threaded
+    # Python): the join, which comes first, is already a join of one of the loop's workers.
+    from simclock.threads.work import Worker
+
+    start_running_on = Worker.start_running_on
+
+    def slow_to_start(worker, thread):
+        bindings.real_sleep(0.05)
+        start_running_on(worker, thread)
+
+    monkeypatch.setattr(Worker, "start_running_on", slow_to_start)
+
+    async def main():
+        thread = threading.Thread(target=time.sleep, args=(1,))
+        thread.start()
+        thread.join(3)
+        return now(), thread.is_alive()
+
+    assert simclock.run(main()) == (1.0, False)
+
+
+def test_a_timed_join_does_not_time_out_while_the_thread_is_torn_down(monkeypatch):
+    # Past its work, a thread still has its teardown to do, in real time: the join
+    # waits for its end and no deadline passes meanwhile.
+    from simclock.threads.work import WorkInFlight
+
+    discharge = WorkInFlight.discharge
+
+    def slow_teardown(work, worker):
+        discharge(work, worker)
+        bindings.real_sleep(0.05)
+
+    monkeypatch.setattr(WorkInFlight, "discharge", slow_teardown)
+
     async def main():
         thread = threading.Thread(target=time.sleep, args=(1,))
         thread.start()

@@ -84,8 +84,10 @@ def _start(start: Callable[..., Any], thread: threading.Thread) -> None:
     if getattr(thread, "_target", None) is POOL_THREAD_TARGET:
         start(thread)
         return
-    # Working from before it starts, so the loop cannot jump past its first steps.
+    # Working from before it starts, so the loop cannot jump past its first steps,
+    # and known by its thread at once: a join right after the start is a join of a worker.
     worker = work.enlist(thread.name)
+    worker.thread = thread
     run = thread.run
 
     def run_as_worker() -> None:
@@ -126,7 +128,15 @@ def _join(join: Callable[..., Any], thread: threading.Thread, timeout: float | N
                 join(thread, seconds)
                 return not thread.is_alive()
 
-            block_the_loops_thread(ended, timeout, view.clock, work)
+            ending = None
+            if work.employs(thread):
+
+                def ending() -> bool:
+                    # Its work is over, and the thread is being torn down: that ends
+                    # by itself, in real time; no deadline may pass meanwhile.
+                    return not work.employs(thread)
+
+            block_the_loops_thread(ended, timeout, view.clock, work, ending)
             return
         join(thread, timeout)
         return
@@ -218,7 +228,11 @@ def _wait_on_the_loops_thread(
 
 
 def block_the_loops_thread(
-    attempt: Callable[[float], bool], timeout: float | None, clock: Clock, work: WorkInFlight
+    attempt: Callable[[float], bool],
+    timeout: float | None,
+    clock: Clock,
+    work: WorkInFlight,
+    ending: Callable[[], bool] | None = None,
 ) -> bool:
     """Block the loop's own thread until `attempt(seconds)` succeeds, or `timeout` virtual seconds.
 
@@ -230,16 +244,21 @@ def block_the_loops_thread(
     next worker deadline or to this wait's own (then False: timed out at its
     own instant), waits while a worker was busy within the last `_PATIENCE`
     real seconds, and otherwise calls it a deadlock, instead of a hang.
+
+    `ending`, if given, says whether what the thread waits for is on its way by
+    itself (a joined worker past its work, its thread being torn down): real
+    work, as a worker's, for at most `_PATIENCE` real seconds.
     """
     deadline = math.inf if timeout is None else later(clock.reading, timeout)
     bubble = in_a_crowd(clock)
     if bubble is not None:
-        return _block_in_a_crowd(attempt, deadline, bubble, work)
+        return _block_in_a_crowd(attempt, deadline, bubble, work, ending)
     look, busy_at = 0.001, bindings.real_monotonic()
+    ends_by_itself = _ends_by_itself(ending)
     while not attempt(look):
         look = min(0.05, look * 2)
         now = bindings.real_monotonic()
-        if work.holds_time() and work.look_closer(now, True, _PATIENCE):
+        if (work.holds_time() and work.look_closer(now, True, _PATIENCE)) or ends_by_itself(now):
             busy_at = now
             continue
         decision = decide(
@@ -266,8 +285,27 @@ def block_the_loops_thread(
     return True
 
 
+def _ends_by_itself(ending: Callable[[], bool] | None) -> Callable[[float], bool]:
+    """`ending`, held true for at most `_PATIENCE` real seconds from the first time it is."""
+    since: float | None = None
+
+    def ends_by_itself(now: float) -> bool:
+        nonlocal since
+        if ending is None or not ending():
+            return False
+        if since is None:
+            since = now
+        return now - since < _PATIENCE
+
+    return ends_by_itself
+
+
 def _block_in_a_crowd(
-    attempt: Callable[[float], bool], deadline: float, bubble: Bubble, work: WorkInFlight
+    attempt: Callable[[float], bool],
+    deadline: float,
+    bubble: Bubble,
+    work: WorkInFlight,
+    ending: Callable[[], bool] | None = None,
 ) -> bool:
     """`block_the_loops_thread` while other loops run on the clock in other threads.
 
@@ -283,6 +321,7 @@ def _block_in_a_crowd(
     me = threading.get_ident()
     loop = clock.loops().get(me)
     look, published = 0.001, None
+    ends_by_itself = _ends_by_itself(ending)
     try:
         while not attempt(look):
             if clock.reading >= deadline:
@@ -298,7 +337,7 @@ def _block_in_a_crowd(
             now = bindings.real_monotonic()
             if work.holds_time() and work.look_closer(now, True, _PATIENCE):
                 continue
-            if bubble.others_working(me, now):
+            if ends_by_itself(now) or bubble.others_working(me, now):
                 continue
             target = min(own, bubble.next_deadline(me))
             if target == math.inf or target <= clock.reading:
