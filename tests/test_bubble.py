@@ -24,7 +24,7 @@ import simclock.threads.strangers
 from simclock.process import bindings, bound, natives
 from simclock.process.bindings import real_perf_counter, real_sleep
 from simclock.process.loops import virtual_loops
-from simclock.process.probe import Activity, ThreadProbe, _kernel_wait
+from simclock.process.probe import ThreadProbe, _kernel_wait
 
 
 def loop_in_a_thread(clock: simclock.Clock) -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
@@ -624,34 +624,40 @@ def test_a_stranger_whose_timed_wait_ended_may_post_while_it_waits_for_a_mutex(m
 
 
 def test_a_thread_is_blocked_for_good_only_when_seen_twice_in_the_same_wait(monkeypatch):
+    # Two reads of two pipes: waits with no timeout, told apart by their arguments.
+    # (Lock waits are not always: on a free-threaded Python every lock parks its
+    # thread on one semaphore of the thread's own.)
     monkeypatch.setattr("simclock.process.probe._PROGRESS_NS", 10**15)  # moving on is never work
-    first, second = threading.Lock(), threading.Lock()
-    first.acquire()
-    second.acquire()
+    first, second = os.pipe(), os.pipe()
 
-    def one_lock_then_another():
-        first.acquire()
-        second.acquire()
+    def one_read_then_another():
+        os.read(first[0], 1)
+        os.read(second[0], 1)
 
-    thread = threading.Thread(target=one_lock_then_another)
+    thread = threading.Thread(target=one_read_then_another)
     thread.start()
     watcher = None
     try:
         _in_a_wait(thread, timed=False)
         watcher = ThreadProbe(thread.native_id)
         watcher.activity()  # a first look counts as work
-        again = watcher.activity()
-        first.release()
+        watcher.activity()
+        again = watcher.blocked_for_good
+        os.write(first[1], b"x")
         while watcher.asleep() and _kernel_wait(thread.native_id)[1] == watcher._wait:
             real_sleep(0.001)  # until it leaves the first wait
         _in_a_wait(thread, timed=False)
-        moved = watcher.activity()
-        stays = watcher.activity()
+        watcher.activity()
+        moved = watcher.blocked_for_good
+        watcher.activity()
+        stays = watcher.blocked_for_good
     finally:
         if watcher is not None:
             watcher.close()
-        second.release()
+        os.write(second[1], b"x")
         thread.join()
-    assert again is Activity.ON_LOCK_FOR_GOOD
-    assert moved is Activity.ON_LOCK  # another wait than last time: not yet for good
-    assert stays is Activity.ON_LOCK_FOR_GOOD
+        for fd in (*first, *second):
+            os.close(fd)
+    assert again  # the same read twice, no CPU used between
+    assert not moved  # another read than last time: not yet for good
+    assert stays
