@@ -1770,3 +1770,38 @@ def test_a_tests_first_loop_is_closed_when_its_clock_cannot_be_bound():
     assert newest.made == made + 1
     assert newest.loop() is None  # gone indeed: else no warning could have come
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_a_node_class_with_a_marker_lookup_of_its_own_is_asked_itself():
+    from simclock.testing.options import _closest_marker
+
+    marked = pytest.mark.simclock.mark
+
+    class Plain:
+        own_markers = (marked,)
+        parent = None
+
+    class HidesItsMarkers(Plain):
+        def get_closest_marker(self, name, default=None):
+            return default
+
+    assert _closest_marker(Plain(), "simclock") is marked
+    assert _closest_marker(HidesItsMarkers(), "simclock") is None
+
+
+def test_only_a_function_is_taken_for_an_async_test_by_its_code_flags():
+    import types
+
+    from simclock.testing.options import _is_async_test
+
+    async def coroutine_function():
+        pass
+
+    class CarriesACoroutinesCode:
+        __code__ = coroutine_function.__code__
+
+        def __call__(self):
+            return None
+
+    assert _is_async_test(types.SimpleNamespace(obj=coroutine_function))
+    assert not _is_async_test(types.SimpleNamespace(obj=CarriesACoroutinesCode()))

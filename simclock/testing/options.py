@@ -9,6 +9,7 @@ import functools
 import inspect
 import math
 import threading
+import types
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -223,14 +224,20 @@ def _options(node: pytest.Item | pytest.Collector | Any) -> _Options | None:
     return options
 
 
+_PYTESTS_LOOKUP = pytest.Item.get_closest_marker
+
+
 def _closest_marker(node: pytest.Item | pytest.Collector | Any, name: str) -> pytest.Mark | None:
     """`node.get_closest_marker(name)`: the first mark of that name in the node's own
     markers, then in its parent's, up to the session, as pytest looks.
 
     pytest walks them through two generators (older pytest lists every parent
     first); a plain loop costs a test without the marker a fraction of that,
-    and the hooks ask for every test.
+    and the hooks ask for every test. A node class with a lookup of its own
+    is asked itself.
     """
+    if getattr(type(node), "get_closest_marker", _PYTESTS_LOOKUP) is not _PYTESTS_LOOKUP:
+        return node.get_closest_marker(name)  # a node class that looks its own way
     current = node
     while current is not None:
         for mark in getattr(current, "own_markers", ()):
@@ -451,8 +458,7 @@ def _trio_runs(node: Any) -> bool:
 
 def _is_async_test(item: pytest.Item) -> bool:
     function = getattr(item, "obj", None)
-    code = getattr(function, "__code__", None)
-    if code is not None and code.co_flags & inspect.CO_COROUTINE:
+    if type(function) is types.FunctionType and function.__code__.co_flags & inspect.CO_COROUTINE:
         return True  # a plain `async def`, asked every test: inspect's way takes five calls
     return inspect.iscoroutinefunction(function)
 
