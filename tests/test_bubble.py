@@ -24,7 +24,7 @@ import simclock.threads.strangers
 from simclock.process import bindings, bound, natives
 from simclock.process.bindings import real_perf_counter, real_sleep
 from simclock.process.loops import virtual_loops
-from simclock.process.probe import ThreadProbe, _kernel_wait
+from simclock.process.probe import _TIMEOUT_ARGS, ThreadProbe, _kernel_wait
 
 
 def loop_in_a_thread(clock: simclock.Clock) -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
@@ -579,12 +579,28 @@ def test_a_probe_tells_a_thread_ready_to_run_from_one_asleep():
         sleeper.join()
 
 
-def _in_a_wait(thread: threading.Thread, timed: bool) -> None:
-    """Return once `thread` is asleep in the kernel, in a wait with a timeout or with none."""
-    while _kernel_wait(thread.native_id)[0] is not timed:
+needs_syscalls = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not _TIMEOUT_ARGS,
+    reason="needs Linux, on a machine whose system calls simclock knows",
+)
+
+
+def _in_a_wait(thread: threading.Thread, timed: bool, argument: int | None = None) -> None:
+    """Return once `thread` is asleep in the kernel, in a wait with a timeout or with none.
+
+    With `argument`, in a system call whose first argument it is (a read of that fd).
+    """
+    deadline = real_perf_counter() + 10
+    wanted = None if argument is None else b"%#x" % argument
+    while True:
+        timeout, line = _kernel_wait(thread.native_id)
+        if timeout is timed and (wanted is None or (line or b"").split()[1:2] == [wanted]):
+            return
+        assert thread.is_alive() and real_perf_counter() < deadline, "it never reached that wait"
         real_sleep(0.001)
 
 
+@needs_syscalls
 def test_a_stranger_whose_timed_wait_ended_may_post_while_it_waits_for_a_mutex(monkeypatch):
     # A sleep ends; on its way back the thread waits a moment for a mutex with no
     # timeout (the GIL's, under load), using too little CPU to count as work. It is
@@ -623,6 +639,47 @@ def test_a_stranger_whose_timed_wait_ended_may_post_while_it_waits_for_a_mutex(m
     assert blocked == []  # in the same wait for SETTLE: blocked for good
 
 
+@needs_syscalls
+def test_a_worker_whose_timed_wait_ended_holds_time_while_it_waits_for_a_mutex(monkeypatch):
+    # As for a stranger (above), for a worker of the loop: quiet in a timed wait for
+    # longer than the loop's I/O grace, it no longer held time; once that wait ended,
+    # a moment's wait for a mutex on its way back is work again.
+    monkeypatch.setattr("simclock.process.probe._PROGRESS_NS", 10**15)  # waking never shows as work
+    sleep, mutex = threading.Lock(), threading.Lock()
+    sleep.acquire()
+    mutex.acquire()
+
+    def sleeps_then_takes_the_mutex():
+        sleep.acquire(timeout=60)
+        mutex.acquire()
+        mutex.release()
+
+    thread = threading.Thread(target=sleeps_then_takes_the_mutex)
+    thread.start()
+    loop = simclock.new_event_loop()
+    work = loop._work
+    worker = work.enlist("sleeper")
+    grace = work.io_grace
+    try:
+        _in_a_wait(thread, timed=True)
+        worker.start_running_on(thread)
+        now = bindings.real_monotonic()
+        work.look_closer(now, True, 5.0)  # a first look counts as work
+        work.look_closer(now + 0.001, True, 5.0)  # quiet from here
+        asleep = work.look_closer(now + 10 * grace, True, 5.0)
+        sleep.release()
+        _in_a_wait(thread, timed=False)
+        woken = work.look_closer(now + 10 * grace + 0.001, True, 5.0)
+    finally:
+        mutex.release()
+        thread.join()
+        work.discharge(worker)
+        loop.close()
+    assert not asleep  # quiet for longer than the grace, with a timeout of its own
+    assert woken  # in its new wait only lately
+
+
+@needs_syscalls
 def test_a_thread_is_blocked_for_good_only_when_seen_twice_in_the_same_wait(monkeypatch):
     # Two reads of two pipes: waits with no timeout, told apart by their arguments.
     # (Lock waits are not always: on a free-threaded Python every lock parks its
@@ -638,15 +695,13 @@ def test_a_thread_is_blocked_for_good_only_when_seen_twice_in_the_same_wait(monk
     thread.start()
     watcher = None
     try:
-        _in_a_wait(thread, timed=False)
+        _in_a_wait(thread, timed=False, argument=first[0])
         watcher = ThreadProbe(thread.native_id)
         watcher.activity()  # a first look counts as work
         watcher.activity()
         again = watcher.blocked_for_good
         os.write(first[1], b"x")
-        while watcher.asleep() and _kernel_wait(thread.native_id)[1] == watcher._wait:
-            real_sleep(0.001)  # until it leaves the first wait
-        _in_a_wait(thread, timed=False)
+        _in_a_wait(thread, timed=False, argument=second[0])
         watcher.activity()
         moved = watcher.blocked_for_good
         watcher.activity()

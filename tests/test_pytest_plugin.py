@@ -1803,5 +1803,10 @@ def test_only_a_function_is_taken_for_an_async_test_by_its_code_flags():
         def __call__(self):
             return None
 
+    class TestsOfAClass:
+        async def test_method(self):
+            pass
+
     assert _is_async_test(types.SimpleNamespace(obj=coroutine_function))
+    assert _is_async_test(types.SimpleNamespace(obj=TestsOfAClass().test_method))
     assert not _is_async_test(types.SimpleNamespace(obj=CarriesACoroutinesCode()))

@@ -47,8 +47,8 @@ class ThreadProbe:
         self._durable = False
         #: In a lock wait with no timeout at the last call: the next one may confirm it.
         self.durable_now = False
-        #: Blocked with no timeout (a lock, a read, an accept) at the last call and the
-        #: one before, using no CPU between.
+        #: Blocked with no timeout (a lock, a read, an accept) in the same wait at the
+        #: last call and the one before, using no CPU between.
         self.blocked_for_good = False
         #: Asleep at the last call in a wait with a timeout (a `time.sleep`, a `select`,
         #: a lock wait with a timeout): it comes back by itself.
@@ -59,10 +59,13 @@ class ThreadProbe:
         self.wchan = b""
         #: Asleep at the last call in another kernel wait than at the call before
         #: (another system call, or the same with other arguments): it woke and
-        #: blocked again between the two, maybe using too little CPU to show.
+        #: blocked again between the two, maybe using too little CPU to show. On a
+        #: free-threaded Python every lock wait parks the thread on one semaphore of
+        #: its own: two lock waits look the same there, and only a change of
+        #: timeout or of system call shows.
         self.new_wait = False
         #: Its wait with a timeout ended since the call before, and it waits now with
-        #: none: most often for a mutex on its way back (the GIL's), so its quiet
+        #: no known timeout: most often for a mutex on its way back (the GIL's), so its quiet
         #: time starts afresh, though waking used too little CPU to count as work.
         self.woke = False
         # The wait seen at the last call: its system call line, or where the kernel
@@ -81,7 +84,7 @@ class ThreadProbe:
         """COMPUTING if it used CPU since the last call, else where it sleeps.
 
         ON_LOCK_FOR_GOOD: in a lock wait with no timeout (`Lock.acquire()`,
-        `SimpleQueue.get()`) at this call and the last, using no CPU between:
+        `SimpleQueue.get()`), the same at this call and the last, using no CPU between:
         only another thread ends it. A thread waiting for the GIL waits with a
         timeout (the switch interval), so it is never taken for one.
         """
@@ -155,7 +158,8 @@ class ThreadWatch:
     """Probes of several threads of this process, kept from one look to the next.
 
     Each thread's probe comes with the real instant it was first seen quiet
-    (neither computing nor ready to run) since it last worked.
+    (neither computing nor ready to run) since it last worked, or since its wait
+    with a timeout ended (`ThreadProbe.woke`).
     """
 
     def __init__(self) -> None:

@@ -458,6 +458,8 @@ def _trio_runs(node: Any) -> bool:
 
 def _is_async_test(item: pytest.Item) -> bool:
     function = getattr(item, "obj", None)
+    if type(function) is types.MethodType:
+        function = function.__func__  # a test method of a class
     if type(function) is types.FunctionType and function.__code__.co_flags & inspect.CO_COROUTINE:
         return True  # a plain `async def`, asked every test: inspect's way takes five calls
     return inspect.iscoroutinefunction(function)

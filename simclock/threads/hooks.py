@@ -111,11 +111,13 @@ def _join(join: Callable[..., Any], thread: threading.Thread, timeout: float | N
     if worker is None:
         view = bindings.current_view()
         work = _work_of_caller()
+        # Asked once: a worker discharged between two asks would have no `ending`.
+        employed = work is not None and work.employs(thread)
         if (
             work is not None
             and isinstance(view, bindings.ClockView)
             and thread.is_alive()
-            and (work.employs(thread) or getattr(thread, "_target", None) is POOL_THREAD_TARGET)
+            and (employed or getattr(thread, "_target", None) is POOL_THREAD_TARGET)
         ):
             # The loop's own thread joins one of its workers or a pool's thread (a
             # pool's __exit__): while it lives, its virtual waits must still end at
@@ -129,11 +131,13 @@ def _join(join: Callable[..., Any], thread: threading.Thread, timeout: float | N
                 return not thread.is_alive()
 
             ending = None
-            if work.employs(thread):
+            if employed:
 
                 def ending() -> bool:
                     # Its work is over, and the thread is being torn down: that ends
-                    # by itself, in real time; no deadline may pass meanwhile.
+                    # by itself, in real time; no deadline of this loop's passes
+                    # meanwhile (loops sharing the clock do not see it: see
+                    # `_block_in_a_crowd`).
                     return not work.employs(thread)
 
             block_the_loops_thread(ended, timeout, view.clock, work, ending)
@@ -286,12 +290,13 @@ def block_the_loops_thread(
 
 
 def _ends_by_itself(ending: Callable[[], bool] | None) -> Callable[[float], bool]:
-    """`ending`, held true for at most `_PATIENCE` real seconds from the first time it is."""
+    """`ending`, held true for at most `_PATIENCE` real seconds each time it becomes true."""
     since: float | None = None
 
     def ends_by_itself(now: float) -> bool:
         nonlocal since
         if ending is None or not ending():
+            since = None
             return False
         if since is None:
             since = now

@@ -604,7 +604,7 @@ class WorkInFlight:
         """Ask the kernel what each working thread does; True if some still holds time.
 
         A worker holds time while it computes; in a lock wait with no timeout,
-        seen twice with no CPU used between, it is durably blocked; asleep
+        seen twice in the same wait with no CPU used between, it is durably blocked; asleep
         anywhere else in the kernel (I/O, a wait with a timeout), it holds time
         until quiet for `io_grace` seconds (with a timer pending) or `patience`
         seconds (without one, before a deadlock is declared).
