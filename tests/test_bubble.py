@@ -600,12 +600,11 @@ def _in_a_wait(thread: threading.Thread, timed: bool, argument: int | None = Non
         real_sleep(0.001)
 
 
-@needs_syscalls
-def test_a_stranger_whose_timed_wait_ended_may_post_while_it_waits_for_a_mutex(monkeypatch):
-    # A sleep ends; on its way back the thread waits a moment for a mutex with no
-    # timeout (the GIL's, under load), using too little CPU to count as work. It is
-    # about to post: its quiet time starts afresh, not from when its sleep began.
-    monkeypatch.setattr("simclock.process.probe._PROGRESS_NS", 10**15)  # waking never shows as work
+def _sleeps_then_takes_a_mutex() -> tuple[threading.Thread, threading.Lock, threading.Lock]:
+    """A started thread that waits with a timeout until `sleep` is released, then for `mutex`.
+
+    Both locks are held: release `sleep` to end its timed wait, `mutex` to let it end.
+    """
     sleep, mutex = threading.Lock(), threading.Lock()
     sleep.acquire()
     mutex.acquire()
@@ -615,8 +614,18 @@ def test_a_stranger_whose_timed_wait_ended_may_post_while_it_waits_for_a_mutex(m
         mutex.acquire()  # then one with none
         mutex.release()
 
-    stranger = threading.Thread(target=sleeps_then_takes_the_mutex)
-    stranger.start()
+    thread = threading.Thread(target=sleeps_then_takes_the_mutex)
+    thread.start()
+    return thread, sleep, mutex
+
+
+@needs_syscalls
+def test_a_stranger_whose_timed_wait_ended_may_post_while_it_waits_for_a_mutex(monkeypatch):
+    # A sleep ends; on its way back the thread waits a moment for a mutex with no
+    # timeout (the GIL's, under load), using too little CPU to count as work. It is
+    # about to post: its quiet time starts afresh, not from when its sleep began.
+    monkeypatch.setattr("simclock.process.probe._PROGRESS_NS", 10**15)  # waking never shows as work
+    stranger, sleep, mutex = _sleeps_then_takes_a_mutex()
     watch = simclock.threads.strangers.Strangers()
     others = lambda thread: thread is not stranger  # noqa: E731 - only the stranger is looked at
     settle = simclock.threads.bubble.SETTLE
@@ -645,17 +654,7 @@ def test_a_worker_whose_timed_wait_ended_holds_time_while_it_waits_for_a_mutex(m
     # longer than the loop's I/O grace, it no longer held time; once that wait ended,
     # a moment's wait for a mutex on its way back is work again.
     monkeypatch.setattr("simclock.process.probe._PROGRESS_NS", 10**15)  # waking never shows as work
-    sleep, mutex = threading.Lock(), threading.Lock()
-    sleep.acquire()
-    mutex.acquire()
-
-    def sleeps_then_takes_the_mutex():
-        sleep.acquire(timeout=60)
-        mutex.acquire()
-        mutex.release()
-
-    thread = threading.Thread(target=sleeps_then_takes_the_mutex)
-    thread.start()
+    thread, sleep, mutex = _sleeps_then_takes_a_mutex()
     loop = simclock.new_event_loop()
     work = loop._work
     worker = work.enlist("sleeper")

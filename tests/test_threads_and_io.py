@@ -557,14 +557,15 @@ def test_joining_a_sleeping_thread_on_the_loops_thread_ends_when_it_does():
     assert simclock.run(main()) == 1.0
 
 
-def test_a_timed_join_returns_when_the_thread_ends_before_the_timeout():
-    async def main():
-        thread = threading.Thread(target=time.sleep, args=(1,))
-        thread.start()
-        thread.join(3)
-        return now(), thread.is_alive()
+async def _join_a_1_s_sleeper_for_3_s():
+    thread = threading.Thread(target=time.sleep, args=(1,))
+    thread.start()
+    thread.join(3)
+    return now(), thread.is_alive()
 
-    assert simclock.run(main()) == (1.0, False)
+
+def test_a_timed_join_returns_when_the_thread_ends_before_the_timeout():
+    assert simclock.run(_join_a_1_s_sleeper_for_3_s()) == (1.0, False)
 
 
 def test_a_join_right_after_the_start_waits_for_the_workers_virtual_sleep(monkeypatch):
@@ -580,13 +581,7 @@ def test_a_join_right_after_the_start_waits_for_the_workers_virtual_sleep(monkey
 
     monkeypatch.setattr(Worker, "start_running_on", slow_to_start)
 
-    async def main():
-        thread = threading.Thread(target=time.sleep, args=(1,))
-        thread.start()
-        thread.join(3)
-        return now(), thread.is_alive()
-
-    assert simclock.run(main()) == (1.0, False)
+    assert simclock.run(_join_a_1_s_sleeper_for_3_s()) == (1.0, False)
 
 
 def test_a_timed_join_does_not_time_out_while_the_thread_is_torn_down(monkeypatch):
@@ -602,13 +597,7 @@ def test_a_timed_join_does_not_time_out_while_the_thread_is_torn_down(monkeypatc
 
     monkeypatch.setattr(WorkInFlight, "discharge", slow_teardown)
 
-    async def main():
-        thread = threading.Thread(target=time.sleep, args=(1,))
-        thread.start()
-        thread.join(3)
-        return now(), thread.is_alive()
-
-    assert simclock.run(main()) == (1.0, False)
+    assert simclock.run(_join_a_1_s_sleeper_for_3_s()) == (1.0, False)
 
 
 def test_a_timed_join_times_out_at_its_virtual_instant():

@@ -376,15 +376,13 @@ class _Binding:
         self._undo.append((undo, args))
 
     def close(self) -> None:
-        error: BaseException | None = None
+        _call_each(self._undos())  # all undone, even if some fail; the first error is raised
+
+    def _undos(self) -> Iterator[Callable[[], object]]:
+        """The undos, newest first, each taken off the list as it comes."""
         while self._undo:
             undo, args = self._undo.pop()
-            try:
-                undo(*args)
-            except BaseException as failed:  # noqa: BLE001 - the rest is still undone; the first is raised
-                error = error or failed
-        if error is not None:
-            raise error
+            yield functools.partial(undo, *args)
 
 
 _binding: _Binding | None = None

@@ -65,8 +65,9 @@ class ThreadProbe:
         #: timeout or of system call shows.
         self.new_wait = False
         #: Its wait with a timeout ended since the call before, and it waits now with
-        #: no known timeout: most often for a mutex on its way back (the GIL's), so its quiet
-        #: time starts afresh, though waking used too little CPU to count as work.
+        #: no known timeout: most often for a mutex on its way back (the GIL's), so
+        #: its quiet time starts afresh, though waking used too little CPU to count
+        #: as work.
         self.woke = False
         # The wait seen at the last call: its system call line, or where the kernel
         # does not give one, its wchan; None while not asleep.
